@@ -1,0 +1,61 @@
+// The `facet` executable: parses the command line and runs one subcommand.
+// Any facet::Error becomes "error: <message>" on stderr and exit code 1.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "cli/command.h"
+#include "util/error.h"
+
+namespace facet::cli {
+
+std::vector<RegisteredCommand>& registered_commands() {
+  static std::vector<RegisteredCommand> commands;
+  return commands;
+}
+
+CommandRegistration::CommandRegistration(const char* name, CommandSetup setup) {
+  registered_commands().push_back({name, std::move(setup)});
+}
+
+}  // namespace facet::cli
+
+int main(int argc, char** argv) {
+  using namespace facet;
+  CLI::App app{"facet — a local runtime for Gemma 4 models", "facet"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "facet 0.1.0");
+
+  auto& commands = cli::registered_commands();
+  std::sort(commands.begin(), commands.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::map<const CLI::App*, std::function<int()>> runners;
+  for (auto& command : commands) {
+    size_t before = app.get_subcommands({}).size();
+    auto run = command.setup(app);
+    auto subs = app.get_subcommands({});
+    if (subs.size() > before) runners[subs.back()] = std::move(run);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (const CLI::App* sub : app.get_subcommands())
+      if (auto it = runners.find(sub); it != runners.end()) return it->second();
+    std::fprintf(stderr, "error: no subcommand given\n");
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
