@@ -78,6 +78,27 @@ TEST(ReferenceForward, DerivesConfigFromMetadata) {
   for (double f : c.inv_freq_sliding) EXPECT_GT(f, 0.0);  // sliding: every pair rotates
 }
 
+// Causality: the logits of a prefix equal the first rows of the whole sequence's logits,
+// which is what an engine's prefill-then-decode must reproduce. The prefix crosses the
+// window (W = 8) and the KV-shared layers.
+TEST(ReferenceForward, PrefixLogitsMatchWholeSequence) {
+  const auto file = GgufFile::open(model_path("gemma4-tiny-e2b-like-f32.gguf"));
+  const ReferenceModel model(*file);
+  const std::vector<int32_t> tokens = {2, 313, 333, 330, 425, 429, 430, 435, 438, 358, 442, 445};
+  ReferenceTrace trace;
+  const auto whole = model.forward(tokens, &trace);
+  EXPECT_EQ(trace.layer_out.size(), 7u);
+  EXPECT_EQ(trace.ple.size(), tokens.size());
+  EXPECT_EQ(trace.final_norm.size(), tokens.size());
+  for (size_t n : {1u, 8u, 9u}) {
+    const auto prefix = model.forward(std::vector<int32_t>(tokens.begin(), tokens.begin() + n));
+    ASSERT_EQ(prefix.size(), n);
+    for (size_t t = 0; t < n; ++t)
+      for (size_t v = 0; v < prefix[t].size(); ++v)
+        ASSERT_NEAR(prefix[t][v], whole[t][v], 1e-12) << "prefix " << n << " position " << t;
+  }
+}
+
 // 262144-token vocabulary in F16: the golden keeps top-10 (rounded to 7 decimals) per
 // position and the full logits of the last position.
 TEST(ReferenceForward, MatchesGoldenRealVocabF16) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <numeric>
 
 #include "util/error.h"
@@ -26,7 +27,7 @@ Vec rms_norm(const Vec& x, const Vec* weight, double eps) {
 
 // GELU with the tanh approximation (gelu_pytorch_tanh, §4.6).
 double gelu_tanh(double z) {
-  const double k = std::sqrt(2.0 / M_PI);
+  const double k = std::sqrt(2.0 / std::numbers::pi);
   return 0.5 * z * (1.0 + std::tanh(k * (z + 0.044715 * z * z * z)));
 }
 
@@ -69,6 +70,7 @@ Vec moe_experts(const ReferenceLayer& w, const ReferenceConfig& c, const Vec& x)
   for (double& p : prob) p /= total;
   std::vector<size_t> order(prob.size());
   std::iota(order.begin(), order.end(), size_t{0});
+  // Ties go to the lower expert id (stable sort); real checkpoints leave ties to the backend.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prob[a] > prob[b]; });
   order.resize(static_cast<size_t>(c.n_experts_used));
   double selected_total = 0;
