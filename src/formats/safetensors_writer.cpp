@@ -101,9 +101,12 @@ void SafetensorsWriter::add_tensor(const std::string& name, DType dtype,
 
 void SafetensorsWriter::add_tensor(const std::string& name, DType dtype,
                                    std::vector<int64_t> shape, const void* data) {
-  require(data != nullptr, "safetensors writer: tensor ", name, " has no data");
   add_tensor(name, dtype, std::move(shape),
              [data](uint8_t* dst, size_t bytes) { std::memcpy(dst, data, bytes); });
+  if (data == nullptr && tensors_.back().byte_size > 0) {  // null is fine for empty tensors
+    tensors_.pop_back();
+    fail("safetensors writer: tensor ", name, " has no data");
+  }
 }
 
 void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {

@@ -30,6 +30,10 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& what)
     }
     return true;
   };
+  // nlohmann-json stops at a NUL byte as if the input ended there, which would let bytes
+  // after it hide in the header; valid JSON never holds a raw NUL, so refuse it outright.
+  auto nul = text.find('\0');
+  if (nul != std::string_view::npos) fail(what, ": invalid JSON: NUL byte at offset ", nul);
   try {
     return json::parse(text.begin(), text.end(), check_keys, /*allow_exceptions=*/true,
                        /*ignore_comments=*/false);
