@@ -4,6 +4,7 @@
 
 #include "formats/safetensors.h"
 #include "safetensors_test_util.h"
+#include "support/paths.h"
 
 namespace facet {
 namespace {
@@ -236,6 +237,17 @@ TEST_F(SafetensorsBadFolder, FolderWithoutCheckpoint) {
   expect_set_fails({dir_.path().string(), "model.safetensors.index.json", "model.safetensors"});
   expect_error([&] { SafetensorsSet::open(dir_.file("nothing.safetensors")); },
                {"nothing.safetensors", "cannot open"});
+}
+
+// The fuzzer's seeds must be valid files, or the fuzzer starts from rejected inputs only.
+TEST(SafetensorsFuzzSeeds, EverySeedOpens) {
+  const auto seeds = std::filesystem::path(test::source_dir()) / "fuzz/corpus/safetensors";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(seeds)) {
+    EXPECT_NO_THROW(SafetensorsFile::open(entry.path().string())) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 3);
 }
 
 }  // namespace
