@@ -87,6 +87,14 @@ TEST_F(SafetensorsBadInput, HeaderThatIsNotAJsonObject) {
                       kGoodData, {"duplicate key", "\"w\""});
 }
 
+TEST_F(SafetensorsBadInput, DeeplyNestedJsonIsRejectedWithoutExhaustingTheStack) {
+  const size_t depth = 200'000;  // recursion this deep would overflow an 8 MB stack
+  std::string shape = std::string(depth, '[') + std::string(depth, ']');
+  expect_header_fails(R"({"w":{"dtype":"F32","shape":[)" + shape + R"(],"data_offsets":[0,8]}})",
+                      kGoodData, {"tensor w", "non-negative integer, got a array"});
+  expect_header_fails(R"({"w":)" + std::string(depth, '['), kGoodData, {"invalid JSON"});
+}
+
 TEST_F(SafetensorsBadInput, WrongDtypeStrings) {
   expect_header_fails(R"({"w":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", kGoodData,
                       {"tensor w", "unknown dtype \"F33\""});
