@@ -20,6 +20,8 @@ class WeightSource {
   virtual std::vector<std::string> names() const = 0;
   virtual std::string format() const = 0;  // "gguf" or "safetensors"
   virtual uint64_t file_bytes() const = 0;  // total size of the mapped files
+  // How the file itself names a tensor, for error messages (HF names for safetensors).
+  virtual std::string source_name(const std::string& gguf_name) const { return gguf_name; }
 };
 
 }  // namespace facet

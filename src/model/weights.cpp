@@ -28,10 +28,11 @@ class Binder {
   }
   const TensorView& checked(const std::string& name, const std::vector<int64_t>& shape) const {
     const TensorView* t = source_.find(name);
-    require(t != nullptr, where_, ": tensor ", name, " is missing");
-    require(t->shape == shape, where_, ": tensor ", name, " has shape ", shape_string(t->shape),
+    const std::string shown = source_.source_name(name);
+    require(t != nullptr, where_, ": tensor ", shown, " is missing");
+    require(t->shape == shape, where_, ": tensor ", shown, " has shape ", shape_string(t->shape),
             ", expected ", shape_string(shape));
-    require(dtype_info(t->dtype).computable, where_, ": tensor ", name, " has type ",
+    require(dtype_info(t->dtype).computable, where_, ": tensor ", shown, " has type ",
             dtype_name(t->dtype), ", which facet cannot compute with yet (supported: F32, F16, BF16)");
     return *t;
   }
