@@ -214,5 +214,26 @@ TEST(ChatOutputParser, StreamsEachPartAsSoonAsItIsKnown) {
   EXPECT_TRUE(parser.feed("after the end").empty());
 }
 
+// Random mixtures of markers, call syntax and text: the parser must never lose its footing
+// (no crash, same result under any split), whatever the model writes.
+TEST(ChatOutputParser, RandomOutputsGiveTheSameResultUnderAnySplit) {
+  const std::vector<std::string> alphabet = {
+      "<|channel>", "thought\n", "<channel|>", "<|tool_call>", "<tool_call|>", "call:", "f", "{", "}", "[", "]",
+      ":", ",", "<|\"|>", "\"", "'", "\\", "<", "|", ">", " ", "\n", "x", "1", "<turn|>", "<|tool_response>", "é"};
+  std::mt19937 random(42);
+  for (int round = 0; round < 300; ++round) {
+    std::string output;
+    int length = std::uniform_int_distribution<int>(1, 24)(random);
+    for (int i = 0; i < length; ++i)
+      output += alphabet[std::uniform_int_distribution<size_t>(0, alphabet.size() - 1)(random)];
+    Parsed whole = parse_whole(output);
+    std::vector<std::string> chars;
+    for (char c : output) chars.emplace_back(1, c);
+    ASSERT_EQ(parse_pieces(chars), whole) << output;
+    for (size_t i = 0; i <= output.size(); ++i)
+      ASSERT_EQ(parse_pieces({output.substr(0, i), output.substr(i)}), whole) << output << " split at " << i;
+  }
+}
+
 }  // namespace
 }  // namespace facet::chat
