@@ -2,9 +2,13 @@
 // for the template, and clear errors for bad input.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <random>
 #include <string>
 
+#include "chat/render.h"
 #include "chat/render_request.h"
+#include "support/paths.h"
 #include "util/error.h"
 
 namespace facet::chat {
@@ -121,6 +125,41 @@ TEST(ChatRequest, BadInputIsAClearError) {
                "parameters");
   expect_error(R"({"messages":[{"role":"user","content":"Hi"}],"add_generation_prompt":"yes"})",
                "add_generation_prompt");
+}
+
+// Every node of the golden requests replaced in turn by a value of each other JSON type:
+// reading and rendering must either work or fail with facet::Error, nothing else.
+TEST(ChatRequest, TypeConfusedRequestsFailOnlyWithError) {
+  std::ifstream in(test::data_dir() + "/chat/golden-31B.jsonl");
+  const Json replacements[] = {Json(), Json(true), Json(0), Json(-1.5), Json(""), Json("x"), Json::array(),
+                               Json::object(), Json::parse(R"([{"type":"text"}])"), Json::parse(R"({"name":1})")};
+  size_t rendered = 0, rejected = 0;
+  for (std::string line; std::getline(in, line);) {
+    Json original = Json::parse(line);
+    std::vector<Json::json_pointer> pointers;
+    const Json leaves = original.flatten();
+    for (const auto& [pointer, leaf] : leaves.items()) {
+      (void)leaf;
+      for (auto path = Json::json_pointer(pointer); !path.empty(); path = path.parent_pointer())
+        pointers.push_back(path);
+    }
+    for (const auto& pointer : pointers) {
+      for (const Json& replacement : replacements) {
+        Json mutated = original;
+        mutated[pointer] = replacement;
+        try {
+          render_chat(render_request_from_json(mutated), ChatRules::Large);
+          ++rendered;
+        } catch (const Error&) {
+          ++rejected;
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "non-facet exception " << e.what() << " for " << mutated.dump();
+        }
+      }
+    }
+  }
+  EXPECT_GT(rendered, 100u);
+  EXPECT_GT(rejected, 100u);
 }
 
 }  // namespace

@@ -91,6 +91,10 @@ TEST(TemplateCli, BadInputFailsWithAClearMessage) {
       {"role":"assistant","tool_calls":[{"id":"a","function":{"name":"f","arguments":{}}}]},
       {"role":"tool","tool_call_id":"b","content":"r"}]})",
                  "tool_call_id \"b\"");
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  expect_failure("", R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":{"a":)" +
+                         deep + "}}}]}]}",
+                 "nested more than");
 }
 
 TEST(TemplateCli, UnsupportedOptionsAreRefused) {

@@ -1,5 +1,8 @@
 #include "chat/render_request.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "chat/jinja_values.h"
 #include "util/error.h"
 
@@ -164,6 +167,23 @@ ToolDefinition parse_tool(const Json& json, size_t index) {
   return ToolDefinition{*function};
 }
 
+// Nesting depth of a JSON value, counted without recursion so that any input is safe.
+size_t nesting_depth(const Json& root) {
+  size_t deepest = 0;
+  std::vector<std::pair<const Json*, size_t>> stack = {{&root, 1}};
+  while (!stack.empty()) {
+    auto [value, depth] = stack.back();
+    stack.pop_back();
+    deepest = std::max(deepest, depth);
+    if (value->is_structured())
+      for (const Json& child : *value) stack.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
+// Far deeper than any real request; rendering recurses through nested arguments and schemas.
+constexpr size_t kMaxNesting = 128;
+
 }  // namespace
 
 bool thinking_requested(const Json& body, bool fallback) {
@@ -186,6 +206,7 @@ bool thinking_requested(const Json& body, bool fallback) {
 
 RenderRequest render_request_from_json(const Json& body) {
   require(body.is_object(), "the request must be a JSON object with \"messages\"");
+  require(nesting_depth(body) <= kMaxNesting, "the request is nested more than ", kMaxNesting, " levels deep");
   const Json* messages = find(body, "messages");
   require(messages && messages->is_array(), "\"messages\" must be a list of messages");
   require(!messages->empty(), "\"messages\" is empty");
