@@ -8,8 +8,13 @@
 // or silently lose data:
 //   - a first system message given as a list of text parts is rendered like user parts
 //     (each part trimmed, joined), not as the list's Python repr;
+//   - a tool result given as a JSON object renders in the template's mapping form
+//     (response:NAME{key:value}) where the template itself fails on it;
 //   - a tool result that no assistant tool call takes in, or whose function name cannot be
 //     resolved, is an error instead of being dropped or failing inside the template.
+// Faithful quirks kept on purpose: a developer message after the first one keeps the role
+// name "developer"; null prints as None; a property named like a schema keyword ("type",
+// "description") is left out of tool declarations.
 #pragma once
 
 #include <string>
