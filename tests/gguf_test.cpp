@@ -227,6 +227,8 @@ TEST(Gguf, RejectsBadTensorRecords) {
   expect_rejected(file_with_tensor(1, {4}, 0, 1u << 30, 16).b, "past the end");  // offset out of range
   expect_rejected(file_with_tensor(1, {4}, 0, 4, 64).b, "not aligned");
   expect_rejected(file_with_tensor(2, {1ull << 40, 1ull << 40}, 0, 0, 16).b, "absurd");
+  // Found by the fuzzer: a zero dim hid the overflow of the other dims' product.
+  expect_rejected(file_with_tensor(3, {0, 1ull << 40, 1ull << 40}, 0, 0, 16).b, "absurd");
   expect_rejected(file_with_tensor(1, {30}, 8, 0, 64).b, "block size");  // Q8_0 rows are 32-multiples
 }
 

@@ -257,13 +257,16 @@ void GgufFile::parse() {
     if (n_dims == 0 || n_dims > kMaxDims)
       fail(p, ": tensor ", t.name, ": ", n_dims, " dimensions (expected 1 to ", kMaxDims, ")");
     std::vector<int64_t> ne(n_dims);
-    int64_t numel = 1;
+    // The product of the non-zero dims must stay far from overflow (sizes in bytes are
+    // computed from it later); 2^52 elements is beyond any file that can exist.
+    const uint64_t kMaxElements = 1ull << 52;
+    uint64_t product = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       uint64_t n = in.read<uint64_t>("tensor dimension");
-      if (n > static_cast<uint64_t>(INT64_MAX) || (n != 0 && static_cast<uint64_t>(numel) > static_cast<uint64_t>(INT64_MAX) / n))
+      if (n > kMaxElements || (n != 0 && product > kMaxElements / n))
         fail(p, ": tensor ", t.name, ": dimension ", d, " = ", n, " is absurd");
       ne[d] = static_cast<int64_t>(n);
-      numel *= ne[d];
+      if (n != 0) product *= n;
     }
     uint32_t type_id = in.read<uint32_t>("tensor type");
     auto info = dtype_info(type_id);
