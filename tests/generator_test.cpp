@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "formats/gguf.h"
@@ -14,6 +15,7 @@
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 #include "tensor/convert.h"
 
 namespace facet {
@@ -139,6 +141,29 @@ TEST(Generator, InitialStatisticsFollowTheRecipe) {
   const Moments experts = stats("blk.0.ffn_down_exps.scale");
   EXPECT_TRUE(experts.min >= 0.5 && experts.max <= 1.5 && experts.stddev > 0.1);
   EXPECT_NEAR(stats("blk.0.ffn_gate_inp.scale").mean, 1.0, 0.05);
+}
+
+// The stored F16/BF16 values are the F32 values rounded by the portable conversion (the
+// generator may use a faster path; it must give the same bits).
+TEST(Generator, NarrowWeightsAreTheRoundedF32Values) {
+  const ModelConfig c = ModelConfig::from_hf_file(config_path("tiny-all"));
+  ThreadPool pool(2);
+  for (DType dtype : {DType::F16, DType::BF16}) {
+    for (const TensorSpec& spec : tensor_manifest(c)) {
+      if (spec.shape.size() < 2) continue;
+      int64_t n = 1;
+      for (int64_t d : spec.shape) n *= d;
+      GeneratorOptions options;
+      options.seed = 21;
+      std::vector<float> f32(static_cast<size_t>(n));
+      produce_tensor(spec, c, options, DType::F32, reinterpret_cast<uint8_t*>(f32.data()), pool);
+      std::vector<uint16_t> expected(f32.size()), actual(f32.size());
+      row_from_f32(dtype, f32.data(), expected.data(), n);
+      options.dtype = dtype;
+      produce_tensor(spec, c, options, dtype, reinterpret_cast<uint8_t*>(actual.data()), pool);
+      ASSERT_EQ(actual, expected) << spec.gguf_name << " " << dtype_name(dtype);
+    }
+  }
 }
 
 TEST(Generator, FillRandomDependsOnlyOnTheElementIndex) {

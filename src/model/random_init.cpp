@@ -1,5 +1,6 @@
 #include "model/random_init.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/error.h"
@@ -21,6 +22,29 @@ inline uint64_t element_bits(uint64_t key, int64_t index) {
 bool ends_with(const std::string& s, const char* suffix) {
   const std::string t(suffix);
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+
+// A 32-bit integer hash (Chris Wellons' "lowbias32" constants): unlike a 64-bit mixer it
+// vectorises (8 lanes with AVX2), which makes generation several times faster.
+inline uint32_t hash32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+// Two independent 32-bit hashes per element give the four 16-bit uniforms of one value.
+[[gnu::target_clones("avx2", "default")]] void fill_normal_block(uint32_t key_a, uint32_t key_b, uint32_t first,
+                                                                  int64_t count, float scale, float offset,
+                                                                  float* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const uint32_t index = first + static_cast<uint32_t>(i);
+    const uint32_t a = hash32(index + key_a), b = hash32(index ^ key_b);
+    const uint32_t sum = (a & 0xffffu) + (a >> 16) + (b & 0xffffu) + (b >> 16);
+    out[i] = static_cast<float>(static_cast<int32_t>(sum)) * scale + offset;
+  }
 }
 
 InitRule normal(double mean, double stddev) { return {InitRule::Kind::Normal, mean, stddev}; }
@@ -63,17 +87,22 @@ void fill_random(const InitRule& rule, uint64_t key, int64_t first, int64_t coun
   switch (rule.kind) {
     case InitRule::Kind::Normal: {
       // Irwin–Hall: the sum of four 16-bit uniforms has mean 2 and variance 1/3; centred and
-      // scaled it is a close, bounded (±3.46σ) stand-in for a normal, at one hash per value.
-      // With u_k = (x_k + 0.5) / 2^16: value = mean + stddev·√3·(Σu_k − 2), folded into one
-      // multiply-add on the integer sum Σx_k.
+      // scaled it is a close, bounded (±3.46σ) stand-in for a normal. With u_k = (x_k + 0.5)
+      // / 2^16: value = mean + stddev·√3·(Σu_k − 2), one multiply-add on the sum Σx_k.
       const double sigma3 = rule.b * std::sqrt(3.0);
       const float scale = static_cast<float>(sigma3 / 65536.0);
       const float offset = static_cast<float>(rule.a + sigma3 * (2.0 / 65536.0 - 2.0));
-      for (int64_t i = 0; i < count; ++i) {
-        const uint64_t h = element_bits(key, first + i);
-        const uint32_t sum = static_cast<uint32_t>(h & 0xffff) + static_cast<uint32_t>((h >> 16) & 0xffff) +
-                             static_cast<uint32_t>((h >> 32) & 0xffff) + static_cast<uint32_t>(h >> 48);
-        out[i] = static_cast<float>(sum) * scale + offset;
+      // Blocks of 2^32 elements get keys of their own, so the 32-bit hashes never repeat.
+      while (count > 0) {
+        const uint64_t block = static_cast<uint64_t>(first) >> 32;
+        const uint32_t low = static_cast<uint32_t>(first);
+        const int64_t n = std::min<int64_t>(count, (int64_t{1} << 32) - low);
+        const uint64_t block_key = mix64(key ^ (block * 0xD1B54A32D192ED03ull));
+        fill_normal_block(static_cast<uint32_t>(block_key), static_cast<uint32_t>(block_key >> 32), low, n, scale,
+                          offset, out);
+        first += n;
+        count -= n;
+        out += n;
       }
       return;
     }

@@ -6,6 +6,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "formats/gguf.h"
 #include "model/model_writer.h"
 #include "model/random_init.h"
@@ -31,6 +35,28 @@ TestVocabulary model_vocabulary(const ModelConfig& c, const GeneratorOptions& op
   v.eos_id = c.eos_id;
   v.pad_id = c.pad_id;
   return v;
+}
+
+#if defined(__x86_64__)
+// F16C converts 8 floats per instruction with the same round-to-nearest-even as
+// f32_to_f16; the portable per-value conversion would dominate F16 generation time.
+[[gnu::target("f16c,avx")]] void f32_to_f16_f16c(const float* src, uint8_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i halves = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), halves);
+  }
+  if (i < n) row_from_f32(DType::F16, src + i, dst + 2 * i, n - i);
+}
+#endif
+
+// row_from_f32 with a fast path for F16.
+void store_values(DType dtype, const float* src, uint8_t* dst, int64_t n) {
+#if defined(__x86_64__)
+  static const bool has_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  if (dtype == DType::F16 && has_f16c) return f32_to_f16_f16c(src, dst, n);
+#endif
+  row_from_f32(dtype, src, dst, n);
 }
 
 }  // namespace
@@ -101,7 +127,7 @@ void produce_tensor(const TensorSpec& spec, const ModelConfig& c, const Generato
         row_from_f32(options.dtype, values.data(), narrow.data(), count);
         row_to_f32(options.dtype, narrow.data(), values.data(), count);
       }
-      row_from_f32(storage, values.data(), dst + static_cast<size_t>(first) * storage_bytes, count);
+      store_values(storage, values.data(), dst + static_cast<size_t>(first) * storage_bytes, count);
     }
   });
 }
