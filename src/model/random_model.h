@@ -50,6 +50,11 @@ GeneratedModel write_random_gguf(const ModelConfig& config, const GeneratorOptio
 GeneratedModel write_random_hf(const ModelConfig& config, const GeneratorOptions& options,
                                const std::string& dir);
 
+// The tensors of the HF output, in manifest order: the manifest's HF tensors, plus with
+// `dead_kv` the unused k_proj/k_norm/v_proj of KV-shared layers (seeded under GGUF-style
+// names blk.N.attn_k.weight etc., which no GGUF output contains).
+std::vector<TensorSpec> hf_tensor_specs(const ModelConfig& config, bool dead_kv);
+
 // The values of one tensor, rounded to `options.dtype` and stored as `storage` (the weight
 // dtype, or F32 for GGUF's 1-D tensors) into dst (numel × storage size bytes).
 void produce_tensor(const TensorSpec& spec, const ModelConfig& config, const GeneratorOptions& options,
