@@ -13,6 +13,13 @@ namespace {
 
 using test::TempDir;
 
+GgufValue scalar(GgufType type, int64_t v) {
+  GgufValue value;
+  value.type = type;
+  value.integer = v;
+  return value;
+}
+
 // Builds GGUF bytes by hand, independently of GgufWriter, so reader tests do not
 // depend on the writer being right.
 struct RawGguf {
@@ -71,14 +78,14 @@ TEST(Gguf, WriterRoundTripsEveryValueType) {
   TempDir dir;
   GgufWriter w;
   w.set_alignment(64);
-  w.set("u8", GgufValue{GgufType::U8, GgufType::U32, 200});
-  w.set("i8", GgufValue{GgufType::I8, GgufType::U32, -100});
-  w.set("u16", GgufValue{GgufType::U16, GgufType::U32, 60000});
-  w.set("i16", GgufValue{GgufType::I16, GgufType::U32, -30000});
+  w.set("u8", scalar(GgufType::U8, 200));
+  w.set("i8", scalar(GgufType::I8, -100));
+  w.set("u16", scalar(GgufType::U16, 60000));
+  w.set("i16", scalar(GgufType::I16, -30000));
   w.set("u32", GgufValue::of_u32(4000000000u));
   w.set("i32", GgufValue::of_i32(-2000000000));
   w.set("u64", GgufValue::of_u64(1ull << 40));
-  w.set("i64", GgufValue{GgufType::I64, GgufType::U32, -(1ll << 40)});
+  w.set("i64", scalar(GgufType::I64, -(1ll << 40)));
   w.set("f32", GgufValue::of_f32(1.5f));
   GgufValue f64;
   f64.type = GgufType::F64;

@@ -206,6 +206,12 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   return file;
 }
 
+std::unique_ptr<GgufFile> GgufFile::from_bytes(std::vector<uint8_t> bytes, const std::string& name) {
+  std::unique_ptr<GgufFile> file(new GgufFile(MappedFile::from_bytes(std::move(bytes), name)));
+  file->parse();
+  return file;
+}
+
 void GgufFile::parse() {
   const std::string& p = map_.path();
   Cursor in(map_.data(), map_.size(), p);

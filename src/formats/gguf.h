@@ -67,6 +67,8 @@ class GgufFile {
  public:
   // Opens and validates; throws Error naming the file and the problem.
   static std::unique_ptr<GgufFile> open(const std::string& path);
+  // Parses bytes held in memory (fuzzing, tests); `name` stands in for the path.
+  static std::unique_ptr<GgufFile> from_bytes(std::vector<uint8_t> bytes, const std::string& name);
 
   const std::string& path() const { return map_.path(); }
   uint32_t version() const { return version_; }

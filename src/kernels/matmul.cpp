@@ -34,10 +34,13 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
   auto rows_task = [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> row_f32;
-    if (w.dtype != DType::F32) row_f32.resize(static_cast<size_t>(w.cols));
+    // F32 rows are used in place when aligned (safetensors data need not be).
+    const bool in_place = w.dtype == DType::F32 && reinterpret_cast<uintptr_t>(w.data) % alignof(float) == 0 &&
+                          w.row_bytes() % alignof(float) == 0;
+    if (!in_place) row_f32.resize(static_cast<size_t>(w.cols));
     for (int64_t r = begin; r < end; ++r) {
       const float* row;
-      if (w.dtype == DType::F32) {
+      if (in_place) {
         row = reinterpret_cast<const float*>(w.row(r));
       } else {
         row_to_f32(w.dtype, w.row(r), row_f32.data(), w.cols);
