@@ -1,21 +1,16 @@
 // HF-folder output of the random-model generator: config.json, tokenizer.json and
-// safetensors shards. Built only where the safetensors writer exists (branch `safetensors`
-// until it is merged); elsewhere write_random_hf reports that HF output is unavailable.
+// safetensors shards.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "formats/safetensors.h"
 #include "model/model_writer.h"
 #include "model/random_model.h"
 #include "model/test_vocabulary.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
-
-#if __has_include("formats/safetensors.h")
-#include "formats/safetensors.h"
-#define FACET_GENERATOR_HAS_SAFETENSORS 1
-#endif
 
 namespace facet {
 
@@ -41,8 +36,6 @@ std::vector<TensorSpec> hf_tensor_specs(const ModelConfig& c, bool dead_kv) {
   }
   return specs;
 }
-
-#ifdef FACET_GENERATOR_HAS_SAFETENSORS
 
 namespace {
 
@@ -101,13 +94,5 @@ GeneratedModel write_random_hf(const ModelConfig& c, const GeneratorOptions& opt
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
-
-#else
-
-GeneratedModel write_random_hf(const ModelConfig&, const GeneratorOptions&, const std::string& dir) {
-  fail(dir, ": HF output needs the safetensors writer, which this build does not have yet");
-}
-
-#endif
 
 }  // namespace facet
