@@ -1,0 +1,57 @@
+// `facet make-test-model`: writes a random-weight Gemma 4 model (GGUF file or HF folder)
+// from a generator config, for tests and benchmarks.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <optional>
+
+#include "cli/command.h"
+#include "model/random_model.h"
+
+namespace facet::cli {
+namespace {
+
+struct MakeTestModelArgs {
+  std::string config_path;
+  std::string out;
+  std::string dtype;
+  std::optional<uint64_t> seed;
+  bool dead_kv = false;
+  bool multimodal = false;
+  int threads = 0;
+};
+
+int run_make_test_model(const MakeTestModelArgs& args) {
+  GeneratorConfig g = load_generator_config(args.config_path);
+  if (!args.dtype.empty()) g.options.dtype = parse_weight_dtype(args.dtype);
+  if (args.seed) g.options.seed = *args.seed;
+  g.options.dead_kv = args.dead_kv;
+  g.options.multimodal_layout = args.multimodal;
+  g.options.threads = args.threads;
+
+  const bool gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
+  const GeneratedModel m = gguf ? write_random_gguf(g.model, g.options, args.out)
+                                : write_random_hf(g.model, g.options, args.out);
+  std::fprintf(stderr, "wrote %s: %lld tensors, %llu bytes, %s, seed %llu, %.2f s\n", args.out.c_str(),
+               static_cast<long long>(m.tensors), static_cast<unsigned long long>(m.bytes),
+               std::string(dtype_name(g.options.dtype)).c_str(), static_cast<unsigned long long>(g.options.seed),
+               m.seconds);
+  return 0;
+}
+
+const CommandRegistration kMakeTestModel("make-test-model", [](CLI::App& parent) {
+  auto args = std::make_shared<MakeTestModelArgs>();
+  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model for tests");
+  cmd->add_option("--config", args->config_path, "generator config (HF config.json keys + seed/dtype/vocab)")
+      ->required();
+  cmd->add_option("--out", args->out, "output: a .gguf file, or else an HF folder")->required();
+  cmd->add_option("--dtype", args->dtype, "weight type: f32, f16 or bf16 (default: the config's, else f32)");
+  cmd->add_option("--seed", args->seed, "random seed (default: the config's, else 0)");
+  cmd->add_flag("--dead-kv", args->dead_kv, "HF output: also write the unused k/v/k_norm of KV-shared layers");
+  cmd->add_flag("--multimodal", args->multimodal,
+                "HF output: Gemma4ForConditionalGeneration layout (model.language_model. prefix)");
+  cmd->add_option("--threads", args->threads, "worker threads (default: all cores)");
+  return [args] { return run_make_test_model(*args); };
+});
+
+}  // namespace
+}  // namespace facet::cli
