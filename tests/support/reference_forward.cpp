@@ -116,13 +116,13 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
   for (int32_t tok : tokens)
     require(tok >= 0 && tok < c.vocab, "reference: token id ", tok, " out of range");
 
-  // §4.1 embedding × √H (exact; the f32/f64 implementations do not round it to bf16).
+  // §4.1 embedding × √H (rounded to bf16 only for BF16 tables, see embedding_scale).
   std::vector<Vec> x(static_cast<size_t>(T));
   std::vector<std::vector<Vec>> ple(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) {
     const double* e = token_embd_.row(tokens[size_t(t)]);
     x[size_t(t)] = Vec(e, e + H);
-    for (double& v : x[size_t(t)]) v *= std::sqrt(double(H));
+    for (double& v : x[size_t(t)]) v *= c.embedding_scale;
     if (c.ple_dim > 0) ple[size_t(t)] = per_layer_inputs(tokens[size_t(t)], x[size_t(t)]);
   }
   if (trace) {

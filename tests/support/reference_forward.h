@@ -49,6 +49,10 @@ struct ReferenceConfig {
   std::vector<int64_t> kv_source;   // the layer whose K/V layer ℓ uses (ℓ itself if it owns KV)
   int64_t first_shared_layer = 0;   // F = L - shared_kv_layers (§5)
   int64_t ple_dim = 0;              // P (0 = no per-layer embeddings)
+  // √H as applied to the embeddings: HF casts it to the weight dtype (§4.1), which
+  // matters for BF16 tables (bf16(√H)); F32/F16 tables use the exact value, as the
+  // golden float64 data do.
+  double embedding_scale = 1.0;
   int64_t n_experts = 0;            // 0 = no MoE block
   int64_t n_experts_used = 0;
   int64_t expert_width = 0;

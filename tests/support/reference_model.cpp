@@ -119,6 +119,12 @@ ReferenceConfig read_config(const GgufFile& file) {
   const GgufTensor* embd = find_tensor(file, "token_embd.weight");
   require(embd != nullptr && embd->view.rank() == 2, file.path(),
           ": reference: missing or malformed token_embd.weight");
+  c.embedding_scale = std::sqrt(double(c.hidden));
+  if (embd->view.dtype == DType::BF16) {
+    // Round to 8 significant bits, ties to even (bf16 has a 7-bit stored mantissa).
+    const int e = std::ilogb(c.embedding_scale);
+    c.embedding_scale = std::ldexp(std::nearbyint(std::ldexp(c.embedding_scale, 7 - e)), e - 7);
+  }
   c.vocab = embd->view.dim(0);
 
   // §4.5.1 sliding layers: default RoPE, inv_freq[i] = θ^(−2i/D), all pairs rotated.
