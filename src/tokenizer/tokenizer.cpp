@@ -12,6 +12,7 @@ namespace {
 
 constexpr uint32_t kCodePointCount = 0x110000;
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+constexpr uint32_t kSpaceMarkerCodePoint = 0x2581;
 
 std::string replace_space_markers(std::string_view piece) {
   std::string out;
@@ -101,8 +102,50 @@ void build_lookups(Tokenizer::Tables& t) {
   }
 }
 
+// Collects, from every merge result, what decides where the encoder may cut a segment
+// into independently encoded chunks (see Tables::chunking_allowed).
+class ChunkBoundaryFinder {
+ public:
+  ChunkBoundaryFinder() : joined_before_space_(kCodePointCount, false) {}
+
+  void add_merge_result(std::string_view piece) {
+    uint32_t previous = 0;
+    bool has_newline = false, has_other = false;
+    for (size_t pos = 0; pos < piece.size();) {
+      size_t length = utf8::valid_sequence_length(piece, pos);
+      if (length == 0) {  // not UTF-8: no character-level claim about it is safe
+        invalid_utf8_ = true;
+        return;
+      }
+      uint32_t code_point = utf8::decode_code_point(piece, pos, length);
+      if (pos > 0 && code_point == kSpaceMarkerCodePoint && previous != kSpaceMarkerCodePoint)
+        joined_before_space_[previous] = true;
+      (code_point == '\n' ? has_newline : has_other) = true;
+      previous = code_point;
+      pos += length;
+    }
+    newline_mixed_ = newline_mixed_ || (has_newline && has_other);
+  }
+
+  void note_byte_token_merge() { byte_tokens_merge_ = true; }
+
+  void store(Tokenizer::Tables& t) const {
+    t.chunking_allowed = !byte_tokens_merge_ && !invalid_utf8_;
+    t.newline_merges_alone = !newline_mixed_;
+    for (uint32_t c = 0; c < kCodePointCount; ++c)
+      if (joined_before_space_[c]) t.joined_before_space.push_back(c);
+  }
+
+ private:
+  std::vector<bool> joined_before_space_;
+  bool newline_mixed_ = false;
+  bool byte_tokens_merge_ = false;
+  bool invalid_utf8_ = false;
+};
+
 void build_merges(const TokenizerVocab& vocab, Tokenizer::Tables& t) {
   t.merges = MergeTable(vocab.merges.size());
+  ChunkBoundaryFinder boundaries;
   std::string joined;
   for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
     std::string_view merge = vocab.merges[rank];
@@ -117,7 +160,10 @@ void build_merges(const TokenizerVocab& vocab, Tokenizer::Tables& t) {
     // A merge whose parts or result are not pieces can never apply; skip it.
     if (left_id < 0 || right_id < 0 || result_id < 0) continue;
     t.merges.insert(left_id, right_id, {static_cast<int32_t>(rank), result_id});
+    boundaries.add_merge_result(joined);
+    if (t.byte_values[left_id] >= 0 || t.byte_values[right_id] >= 0) boundaries.note_byte_token_merge();
   }
+  boundaries.store(t);
 }
 
 }  // namespace

@@ -1,4 +1,7 @@
 // Encoding (special-token split, normalization, byte fallback, BPE) and decoding.
+#include <algorithm>
+#include <unordered_map>
+
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_tables.h"
@@ -52,6 +55,70 @@ void initial_symbols(const Tokenizer::Tables& t, std::string_view text, std::vec
   }
 }
 
+bool is_chunk_boundary(const Tokenizer::Tables& t, uint32_t previous, uint32_t current) {
+  if (current == kSpaceMarkerCodePoint && previous != kSpaceMarkerCodePoint)
+    return !std::binary_search(t.joined_before_space.begin(), t.joined_before_space.end(), previous);
+  return t.newline_merges_alone && (current == '\n') != (previous == '\n');
+}
+
+// Cuts `segment` where no merge can cross (before a word's "▁", around newline runs; see
+// Tables::chunking_allowed) and calls encode_chunk on each piece. BPE on the pieces gives
+// the same ids as on the whole, but works on small, cache-friendly symbol lists and lets
+// repeated words be looked up instead of merged again.
+template <typename EncodeChunk>
+void for_each_chunk(const Tokenizer::Tables& t, std::string_view segment, EncodeChunk&& encode_chunk) {
+  if (!t.chunking_allowed) {
+    encode_chunk(segment);
+    return;
+  }
+  constexpr uint32_t kNotACharacter = 0xFFFFFFFF;  // a byte that is not valid UTF-8
+  size_t chunk_start = 0;
+  uint32_t previous = kNotACharacter;
+  for (size_t pos = 0; pos < segment.size();) {
+    auto lead = static_cast<uint8_t>(segment[pos]);
+    uint32_t code_point = lead == ' ' ? kSpaceMarkerCodePoint : lead;
+    size_t length = 1;
+    if (lead >= 0x80) {
+      length = utf8::valid_sequence_length(segment, pos);
+      code_point = length == 0 ? kNotACharacter : utf8::decode_code_point(segment, pos, length);
+      length = std::max<size_t>(length, 1);
+    }
+    if (pos > 0 && is_chunk_boundary(t, previous, code_point)) {
+      encode_chunk(segment.substr(chunk_start, pos - chunk_start));
+      chunk_start = pos;
+    }
+    previous = code_point;
+    pos += length;
+  }
+  encode_chunk(segment.substr(chunk_start));
+}
+
+// Ids of chunks already encoded during one encode call, keyed by their text (views into
+// the caller's input, which outlives the call). Long chunks are rarely repeated and not kept.
+class ChunkCache {
+ public:
+  static constexpr size_t kMaxChunkBytes = 64;
+
+  // Appends the cached ids of `chunk` to `out`; false if it is not cached.
+  bool append(std::string_view chunk, std::vector<int32_t>& out) const {
+    if (chunk.size() > kMaxChunkBytes) return false;
+    auto it = spans_.find(chunk);
+    if (it == spans_.end()) return false;
+    out.insert(out.end(), ids_.begin() + it->second.first, ids_.begin() + it->second.second);
+    return true;
+  }
+
+  void remember(std::string_view chunk, const int32_t* ids, size_t count) {
+    if (chunk.size() > kMaxChunkBytes) return;
+    spans_.emplace(chunk, std::pair<size_t, size_t>{ids_.size(), ids_.size() + count});
+    ids_.insert(ids_.end(), ids, ids + count);
+  }
+
+ private:
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> spans_;
+  std::vector<int32_t> ids_;
+};
+
 }  // namespace
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOptions& options) const {
@@ -68,10 +135,16 @@ void Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& out, co
   }
   std::vector<int32_t> symbols;
   BpeScratch scratch;
-  auto encode_segment = [&](std::string_view segment) {
-    if (segment.empty()) return;
-    initial_symbols(t, segment, symbols);
+  ChunkCache cache;
+  auto encode_chunk = [&](std::string_view chunk) {
+    if (cache.append(chunk, out)) return;
+    size_t start = out.size();
+    initial_symbols(t, chunk, symbols);
     bpe_merge(symbols, t.merges, scratch, out);
+    cache.remember(chunk, out.data() + start, out.size() - start);
+  };
+  auto encode_segment = [&](std::string_view segment) {
+    if (!segment.empty()) for_each_chunk(t, segment, encode_chunk);
   };
   size_t pos = 0;
   while (pos < text.size()) {

@@ -29,6 +29,13 @@ struct Tokenizer::Tables {
   std::vector<int32_t> code_point_ids;        // per code point: its single-character piece, or -1
   PieceIndex piece_ids;
   MergeTable merges;
+
+  // Where a segment may be cut into chunks that BPE encodes independently, with the same
+  // result: a boundary is safe when no merge result contains the two characters on either
+  // side of it. Derived from the merge list at load time.
+  bool chunking_allowed = false;         // false if any merge involves a byte token
+  std::vector<uint32_t> joined_before_space;  // sorted: c with some merge result holding c + "▁" (c != "▁")
+  bool newline_merges_alone = false;     // no merge result mixes "\n" with another character
   SpecialTokenMatcher specials;
 
   int32_t bos_id = -1;
