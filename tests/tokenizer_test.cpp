@@ -90,6 +90,12 @@ TEST(TokenizerBehaviour, LongWhitespaceRunsFollowTheRunTable) {
   }
 }
 
+TEST(TokenizerBehaviour, MergesMayCrossAWordBoundary) {
+  // ">▁</" (107068) is the one merge result with a "▁" inside after another character:
+  // the encoder must not cut the text before every space.
+  EXPECT_EQ(gemma4_tokenizer().encode("</td> </tr>"), (Ids{954, 2004, 107068, 1168, 236813}));
+}
+
 TEST(TokenizerBehaviour, ByteFallbackUsesOneTokenPerUtf8Byte) {
   const Tokenizer& tokenizer = gemma4_tokenizer();
   // U+F0000 (plane-15 private use) is not a piece: its bytes F3 B0 80 80 become 238 + byte.

@@ -17,15 +17,10 @@ struct BpeScratch {
     int32_t prev;  // index of the previous live symbol, -1 at the start
     int32_t next;  // index of the next live symbol, -1 at the end
   };
-  struct Candidate {
-    int32_t rank;
-    int32_t left;      // index of the left symbol; orders equal ranks left to right
-    int32_t left_id;   // ids the pair had when queued: a candidate whose symbols have
-    int32_t right_id;  // merged since is stale and is skipped
-    int32_t result;
-  };
   std::vector<Symbol> symbols;
-  std::vector<Candidate> heap;
+  // Min-heap of candidate merges packed as (rank << 32 | left symbol index): one integer
+  // compare orders by rank, then leftmost. Small entries keep long runs cache-friendly.
+  std::vector<uint64_t> heap;
 };
 
 // Merges `symbol_ids` (initial per-character / byte symbols) and appends the resulting
