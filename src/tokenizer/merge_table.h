@@ -27,6 +27,11 @@ class MergeTable {
     ++size_;
   }
 
+  // Starts loading the slot of a pair that will be inserted or looked up soon.
+  void prefetch(int32_t left, int32_t right) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home_slot(key_of(left, right))]);
+  }
+
   PairMerge find(int32_t left, int32_t right) const {
     if (slots_.empty()) return {};
     return slots_[probe(key_of(left, right))].merge;
@@ -44,11 +49,13 @@ class MergeTable {
     return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
   }
 
+  // Fibonacci hashing: the top bits of the product depend on every bit of the key.
+  size_t home_slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+
   // Slot holding `key`, or the empty slot where it would go.
   size_t probe(uint64_t key) const {
     size_t mask = slots_.size() - 1;
-    // Fibonacci hashing: the top bits of the product depend on every bit of the key.
-    size_t slot = static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
+    size_t slot = home_slot(key);
     while (slots_[slot].merge.rank >= 0 && slots_[slot].key != key) slot = (slot + 1) & mask;
     return slot;
   }

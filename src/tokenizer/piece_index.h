@@ -1,6 +1,7 @@
 // Exact lookup from piece text to id. Open addressing over ids whose text lives
-// elsewhere (the tokenizer's packed piece arena): far fewer cache misses than a
-// node-based map when resolving half a million merges at load time.
+// elsewhere (the tokenizer's packed piece arena). Each slot also keeps the piece's length
+// and first 8 bytes, so most lookups (short pieces) touch one cache line instead of
+// three: resolving half a million merges at load time is bound by these misses.
 #pragma once
 
 #include <cstdint>
@@ -33,36 +34,57 @@ class PieceIndex {
   void build(int32_t count, const PieceOf& piece_of) {
     size_t capacity = 16;
     while (capacity < static_cast<size_t>(count) * 2) capacity *= 2;
-    slots_.assign(capacity, Slot{0, -1});
+    slots_.assign(capacity, Slot{0, 0, -1});
     for (int32_t id = 0; id < count; ++id) {
       std::string_view piece = piece_of(id);
-      uint64_t hash = hash_piece(piece);
-      size_t slot = lookup(piece, hash, piece_of);
-      if (slots_[slot].id < 0) slots_[slot] = {static_cast<uint32_t>(hash), id};
+      size_t slot = lookup(piece, hash_piece(piece), piece_of);
+      if (slots_[slot].id < 0) slots_[slot] = {head_of(piece), static_cast<uint32_t>(piece.size()), id};
     }
   }
 
   // The id of `piece`, or -1.
   template <typename PieceOf>
   int32_t find(std::string_view piece, const PieceOf& piece_of) const {
+    return find_hashed(piece, hash_piece(piece), piece_of);
+  }
+
+  // For batched lookups: start loading the slot of a piece with this hash, look it up
+  // later with find_hashed, so that many cache misses overlap instead of queueing.
+  void prefetch(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home_slot(hash)]);
+  }
+  template <typename PieceOf>
+  int32_t find_hashed(std::string_view piece, uint64_t hash, const PieceOf& piece_of) const {
     if (slots_.empty()) return -1;
-    return slots_[lookup(piece, hash_piece(piece), piece_of)].id;
+    return slots_[lookup(piece, hash, piece_of)].id;
   }
 
  private:
   struct Slot {
-    uint32_t hash_tag;  // low hash bits: skips most string compares on collisions
-    int32_t id;         // -1 = empty
+    uint64_t head;    // the first 8 bytes of the piece, zero-padded
+    uint32_t length;  // piece length in bytes
+    int32_t id;       // -1 = empty
   };
+
+  static uint64_t head_of(std::string_view piece) {
+    uint64_t head = 0;
+    std::memcpy(&head, piece.data(), piece.size() < 8 ? piece.size() : 8);
+    return head;
+  }
+
+  // Slot holding `piece`, or the empty slot where it would go.
+  size_t home_slot(uint64_t hash) const { return static_cast<size_t>(hash >> 32) & (slots_.size() - 1); }
 
   template <typename PieceOf>
   size_t lookup(std::string_view piece, uint64_t hash, const PieceOf& piece_of) const {
     size_t mask = slots_.size() - 1;
-    size_t slot = static_cast<size_t>(hash >> 32) & mask;
-    auto tag = static_cast<uint32_t>(hash);
-    while (slots_[slot].id >= 0 && !(slots_[slot].hash_tag == tag && piece_of(slots_[slot].id) == piece))
-      slot = (slot + 1) & mask;
-    return slot;
+    size_t slot = home_slot(hash);
+    uint64_t head = head_of(piece);
+    for (;; slot = (slot + 1) & mask) {
+      const Slot& s = slots_[slot];
+      if (s.id < 0) return slot;
+      if (s.length == piece.size() && s.head == head && (piece.size() <= 8 || piece_of(s.id) == piece)) return slot;
+    }
   }
 
   std::vector<Slot> slots_;
