@@ -38,6 +38,14 @@ int main(int argc, char** argv) {
     if (subs.size() > before) runners[subs.back()] = std::move(run);
   }
 
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const auto& command : commands) known |= command.name == argv[1];
+    if (!known) {
+      std::fprintf(stderr, "error: unknown command '%s' (run 'facet --help' for the list)\n", argv[1]);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -38,10 +38,19 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   ::close(fd);  // the mapping keeps the file alive
 }
 
+MappedFile MappedFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
+  MappedFile f;
+  f.path_ = std::move(name);
+  f.owned_ = std::move(bytes);
+  f.data_ = f.owned_.data();
+  f.size_ = f.owned_.size();
+  return f;
+}
+
 MappedFile::~MappedFile() { release(); }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : owned_(std::move(other.owned_)), path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -49,6 +58,7 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     release();
+    owned_ = std::move(other.owned_);
     path_ = std::move(other.path_);
     data_ = other.data_;
     size_ = other.size_;
@@ -59,7 +69,8 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 void MappedFile::release() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr && owned_.empty()) ::munmap(const_cast<uint8_t*>(data_), size_);
+  owned_.clear();
   data_ = nullptr;
   size_ = 0;
 }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace facet {
 
@@ -12,6 +13,8 @@ class MappedFile {
  public:
   // Maps `path` read-only; throws Error naming the path if it cannot be opened.
   explicit MappedFile(const std::string& path);
+  // An in-memory "file" (tests and fuzzing): same interface, no mapping.
+  static MappedFile from_bytes(std::vector<uint8_t> bytes, std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -23,7 +26,9 @@ class MappedFile {
   const std::string& path() const { return path_; }
 
  private:
+  MappedFile() = default;
   void release();
+  std::vector<uint8_t> owned_;  // only for from_bytes
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;

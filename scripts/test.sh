@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds facet and runs the whole test suite:
+#   1. Release build + every unit and end-to-end test (ctest);
+#   2. an AddressSanitizer + UBSan build of the same tests (skip with --no-sanitize);
+#   3. each libFuzzer target for a short, bounded time (FUZZ_SECONDS, default 30; 0 skips).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sanitize=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-sanitize) sanitize=0 ;;
+    *) echo "test.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+jobs=$(nproc)
+
+echo "== Release build and tests"
+./scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+if [ "$sanitize" = 1 ]; then
+  echo "== AddressSanitizer + UBSan build and tests"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFACET_SANITIZE=ON -DFACET_BENCH=OFF \
+        -DCMAKE_CXX_FLAGS="-O1" >/dev/null
+  ninja -C build-asan
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs"
+fi
+
+if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
+  echo "== Fuzzing each parser for ${FUZZ_SECONDS:-30} s"
+  ./scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+fi
+echo "All tests passed."

@@ -1,0 +1,100 @@
+// facet info MODEL [--ctx-size N]: what was loaded — variant shape, layers, dtypes,
+// sizes and the memory plan (mapped weights + KV cache).
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "cli/command.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "model/tensor_manifest.h"
+
+namespace facet::cli {
+namespace {
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+struct InfoArgs {
+  std::string model;
+  int64_t ctx_size = 4096;
+};
+
+int run_info(const InfoArgs& args) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto model = load_model(args.model);
+  double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const ModelConfig& c = model->config;
+
+  int sliding = 0, full = 0, owning = 0;
+  for (const auto& l : c.layers) {
+    (l.kind == LayerKind::Sliding ? sliding : full)++;
+    owning += l.owns_kv;
+  }
+  std::printf("model:        %s\n", model->path.c_str());
+  std::printf("format:       %s, %s (loaded in %.3f s)\n", model->source->format().c_str(),
+              human_bytes(static_cast<double>(model->source->file_bytes())).c_str(), load_s);
+  if (!c.name.empty()) std::printf("name:         %s\n", c.name.c_str());
+  std::printf("architecture: gemma4, %s\n", c.shape_family().c_str());
+  std::printf("vocab:        %d\n", c.vocab_size);
+  std::printf("hidden:       %d, %d query heads\n", c.hidden_size, c.n_heads);
+  std::printf("layers:       %d (%d sliding, window %d; %d full)\n", c.n_layers, sliding, c.sliding_window, full);
+  for (LayerKind kind : {LayerKind::Sliding, LayerKind::Full}) {
+    for (const auto& l : c.layers)
+      if (l.kind == kind) {
+        const RopeConfig& r = c.rope(kind);
+        std::printf("  %-8s    head size %d, %d KV heads%s, RoPE theta %g rotating %d of %d pairs\n",
+                    layer_kind_name(kind), l.head_dim, l.n_kv_heads, l.k_eq_v ? ", K=V" : "", r.theta,
+                    r.rotated_pairs, r.head_dim / 2);
+        break;
+      }
+  }
+  std::printf("KV sharing:   %d layers own KV", owning);
+  if (c.n_kv_shared_layers > 0) std::printf(", layers %d-%d borrow it", c.first_shared_layer(), c.n_layers - 1);
+  std::printf("\n");
+  std::printf("MLP widths:   ");
+  for (size_t i = 0; i < c.layers.size(); ++i)
+    if (i == 0 || c.layers[i].ffn_width != c.layers[i - 1].ffn_width)
+      std::printf("%slayers %zu+: %d", i ? ", " : "", i, c.layers[i].ffn_width);
+  std::printf("\n");
+  if (c.has_moe()) std::printf("MoE:          %d experts, top %d, width %d (beside the dense MLP)\n", c.n_experts, c.n_experts_used, c.expert_ffn_width);
+  if (c.has_ple()) std::printf("per-layer embeddings: %d per layer, table %d x %d\n", c.ple_dim, c.ple_vocab, c.ple_dim * c.n_layers);
+  std::printf("soft-cap:     %g, embedding scale %.6g\n", c.final_logit_softcap, model->embedding_scale);
+
+  std::map<std::string, std::pair<int, uint64_t>> by_type;
+  uint64_t weight_bytes = 0;
+  for (const TensorSpec& spec : tensor_manifest(c)) {
+    const TensorView* t = model->source->find(spec.gguf_name);
+    if (!t) continue;
+    auto& entry = by_type[std::string(dtype_name(t->dtype))];
+    entry.first++;
+    entry.second += t->byte_size();
+    weight_bytes += t->byte_size();
+  }
+  std::printf("tensors:     ");
+  for (const auto& [name, e] : by_type) std::printf(" %s x%d (%s)", name.c_str(), e.first, human_bytes(static_cast<double>(e.second)).c_str());
+  std::printf("\n");
+  KvCache cache(c, std::min<int64_t>(args.ctx_size, c.max_context > 0 ? c.max_context : args.ctx_size));
+  std::printf("memory plan:  weights %s memory-mapped (read on demand, not copied)\n", human_bytes(static_cast<double>(weight_bytes)).c_str());
+  std::printf("              KV cache %s for %lld tokens (f32; sliding layers hold %d positions)\n",
+              human_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(cache.context_size()), c.sliding_window);
+  return 0;
+}
+
+const CommandRegistration kRegistration("info", [](CLI::App& app) {
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd = app.add_subcommand("info", "Describe a model: shape, layers, types, memory");
+  cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
+  cmd->add_option("-c,--ctx-size", args->ctx_size, "Context size for the KV cache estimate")->check(CLI::PositiveNumber);
+  return [args] { return run_info(*args); };
+});
+
+}  // namespace
+}  // namespace facet::cli

@@ -1,0 +1,24 @@
+// The Gemma 4 text decoder forward pass on CPU (spec §4), f32 activations.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace facet {
+
+class ThreadPool;
+
+enum class LogitsFor { LastToken, AllTokens };
+
+// Runs `tokens` at positions cache.n_past() ... through the model, appends their K/V to
+// the cache and returns logits, row-major [rows, vocab] (rows = 1 or tokens.size()).
+// Long inputs are processed in micro-batches of at most `max_batch` tokens; the result
+// does not depend on the batch size. Throws Error for an out-of-range token id or when
+// the input does not fit in the cache's context.
+std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
+                           LogitsFor which, ThreadPool& pool, int64_t max_batch = 512);
+
+}  // namespace facet

@@ -1,0 +1,37 @@
+// Turns logits into the next token: greedy, or temperature sampling with top-k, top-p
+// (nucleus) and min-p filters, seeded for reproducible runs. Filters apply in llama.cpp's
+// order (top-k, top-p, min-p on the untempered distribution, then temperature).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace facet {
+
+struct SamplingOptions {
+  double temperature = 0.0;  // <= 0: greedy (argmax)
+  int top_k = 0;             // 0: off
+  double top_p = 1.0;        // 1: off
+  double min_p = 0.0;        // 0: off
+  uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(SamplingOptions options);
+  // Picks a token id from `n` logits. Throws Error on invalid options.
+  int32_t sample(const float* logits, int64_t n);
+  const SamplingOptions& options() const { return options_; }
+
+ private:
+  SamplingOptions options_;
+  std::mt19937_64 rng_;
+};
+
+// Index of the largest value (the first on ties).
+int32_t argmax(const float* values, int64_t n);
+
+void validate(const SamplingOptions& options);
+
+}  // namespace facet
