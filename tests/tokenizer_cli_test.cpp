@@ -63,6 +63,13 @@ TEST(TokenizerCli, EncodesLinesInOrder) {
             "{\"ids\":[105,2364,107,432,398,236743,236770,236778,236800,236812]}\n");
 }
 
+TEST(TokenizerCli, EncodesWithTheVocabularyOfAGgufModel) {
+  RunResult r = run_tokenize("--vocab '" + test::data_dir() + "/models/gemma4-tiny-realvocab-f16.gguf'",
+                             "{\"text\": \"Hello world\"}\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"ids\":[9259,1902]}\n");
+}
+
 TEST(TokenizerCli, DecodesLines) {
   // 238 is <0x00>; 476 366 366 are the bytes EE 80 80 of U+E000.
   RunResult r = run_tokenize("--decode " + vocab_arg(),

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <fstream>
 
+#include "tokenizer/gguf_vocabulary.h"
 #include "tokenizer/tokenizer_tables.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -231,8 +233,15 @@ Tokenizer::Tokenizer(const TokenizerVocab& vocab) {
 
 Tokenizer Tokenizer::from_hf_json(const std::string& path) { return Tokenizer(load_hf_tokenizer_json(path)); }
 
+Tokenizer Tokenizer::from_gguf(const std::string& path) { return Tokenizer(load_gguf_vocabulary(path)); }
+
 Tokenizer Tokenizer::from_file(const std::string& path) {
   require(std::filesystem::exists(path), "tokenizer path ", path, " does not exist");
+  if (!std::filesystem::is_directory(path)) {
+    char magic[4] = {};
+    std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
+    if (std::string_view(magic, sizeof magic) == "GGUF") return from_gguf(path);
+  }
   return from_hf_json(path);
 }
 

@@ -35,7 +35,10 @@ class Tokenizer {
 
   // Loads a Hugging Face tokenizer.json (the file, or a model folder containing it).
   static Tokenizer from_hf_json(const std::string& path);
-  // Loads from any supported path: a tokenizer.json, an HF model folder, or a .gguf file.
+  // Loads the vocabulary embedded in a GGUF model file (tokenizer.ggml.* metadata).
+  static Tokenizer from_gguf(const std::string& path);
+  // Loads from any supported path: a tokenizer.json, an HF model folder, or a GGUF file
+  // (recognised by its "GGUF" magic).
   static Tokenizer from_file(const std::string& path);
 
   std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options = {}) const;
