@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "support/gemma4_tokenizer.h"
 #include "support/paths.h"
+#include "support/temp_dir.h"
 #include "util/error.h"
 
 namespace facet {
@@ -196,6 +198,33 @@ TEST(TokenizerBehaviour, LoadsFromAModelFolderAndReportsBadPaths) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("tokenizer.json"), std::string::npos) << e.what();
   }
+}
+
+TEST(TokenizerBehaviour, MalformedTokenizerJsonIsAnErrorNamingTheFile) {
+  test::TempDir dir;
+  auto expect_error = [&](const std::string& name, const std::string& content, const std::string& needle) {
+    std::ofstream(dir.file(name), std::ios::binary) << content;
+    try {
+      Tokenizer::from_hf_json(dir.file(name));
+      ADD_FAILURE() << name << ": expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir.file(name)), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  std::ifstream real(test::gemma4_tokenizer_json_path(), std::ios::binary);
+  std::string head(4096, '\0');
+  real.read(head.data(), static_cast<std::streamsize>(head.size()));
+  expect_error("truncated.json", head, "JSON");
+  expect_error("unigram.json", R"({"model": {"type": "Unigram", "vocab": []}})", "BPE");
+  expect_error("gap.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 2}, "merges": []}})", "model.vocab");
+  expect_error("bad_id.json", R"({"model": {"type": "BPE", "vocab": {"a": "zero"}, "merges": []}})", "integer");
+  expect_error("bad_merge.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}})",
+               "model.merges[0]");
+  expect_error("no_merges.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}}})", "model.merges");
+  expect_error("normalizer.json",
+               R"({"normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
+               "normalizer");
 }
 
 }  // namespace

@@ -46,7 +46,10 @@ class Tokenizer {
   void encode_into(std::string_view text, std::vector<int32_t>& out, const EncodeOptions& options = {}) const;
 
   // Concatenates the tokens' text ("▁" -> " "); runs of byte tokens are decoded as UTF-8
-  // with each ill-formed part replaced by U+FFFD. Throws Error on an id outside the vocabulary.
+  // with each maximal ill-formed part replaced by one U+FFFD (the Unicode practice; HF
+  // writes one U+FFFD per byte when a whole run is invalid; the choice here lets the
+  // streaming detokenizer agree with decode exactly). Throws Error on an id outside the
+  // vocabulary.
   std::string decode(std::span<const int32_t> ids, const DecodeOptions& options = {}) const;
 
   int32_t vocab_size() const;
