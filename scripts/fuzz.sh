@@ -21,7 +21,7 @@ for exe in "$build"/fuzz/*_fuzz; do
   work="$build/fuzz-corpus/$name"
   artifacts="$build/fuzz-artifacts/$name/"
   mkdir -p "$work" "$artifacts"
-  args=(-max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -print_final_stats=1
+  args=(-max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$artifacts")
   [ -f "$root/fuzz/$name.dict" ] && args+=(-dict="$root/fuzz/$name.dict")
   seeds=()
