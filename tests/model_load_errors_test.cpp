@@ -106,7 +106,7 @@ TEST(ModelLoadErrors, UncomputableTypeIsNamed) {
 
 TEST(ModelLoadErrors, UnknownArchitecture) {
   test::TempDir dir;
-  expect_load_error(write_model(dir, tiny_config(), with_key("general.architecture", GgufValue::of_string("llama")),
+  expect_load_error(write_model(dir, tiny_config(), with_key("general.architecture", GgufValue::of_string("llama"))),
                     {"unsupported architecture", "llama"});
 }
 
@@ -114,7 +114,7 @@ TEST(ModelLoadErrors, InconsistentConfig) {
   const ModelConfig c = tiny_config();
   {
     test::TempDir dir;  // 8 query heads over 3 KV heads
-    expect_load_error(write_model(dir, c, with_key("gemma4.attention.head_count_kv", GgufValue::of_u32(3)),
+    expect_load_error(write_model(dir, c, with_key("gemma4.attention.head_count_kv", GgufValue::of_u32(3))),
                       {"grouped"});
   }
   {
@@ -125,17 +125,17 @@ TEST(ModelLoadErrors, InconsistentConfig) {
   }
   {
     test::TempDir dir;
-    expect_load_error(write_model(dir, c, with_key("gemma4.attention.shared_kv_layers", GgufValue::of_u32(99)),
+    expect_load_error(write_model(dir, c, with_key("gemma4.attention.shared_kv_layers", GgufValue::of_u32(99))),
                       {"exceeds the layer count"});
   }
   {
     test::TempDir dir;
-    expect_load_error(write_model(dir, c, with_key("gemma4.block_count", GgufValue::of_string("seven")),
+    expect_load_error(write_model(dir, c, with_key("gemma4.block_count", GgufValue::of_string("seven"))),
                       {"gemma4.block_count", "expected an integer"});
   }
   {
     test::TempDir dir;  // head size 63 can't be halved for RoPE
-    expect_load_error(write_model(dir, c, with_key("gemma4.attention.key_length_swa", GgufValue::of_u32(31)),
+    expect_load_error(write_model(dir, c, with_key("gemma4.attention.key_length_swa", GgufValue::of_u32(31))),
                       {"head size"});
   }
 }
