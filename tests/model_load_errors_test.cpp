@@ -119,8 +119,8 @@ TEST(ModelLoadErrors, InconsistentConfig) {
   }
   {
     test::TempDir dir;  // per-layer array of the wrong length
-    expect_load_error(write_model(dir, c, {.metadata = {{"gemma4.feed_forward_length",
-                                                        GgufValue::of_array(GgufType::I32, {192, 192})),
+    expect_load_error(write_model(dir, c, with_key("gemma4.feed_forward_length",
+                                                       GgufValue::of_array(GgufType::I32, {192, 192}))),
                       {"gemma4.feed_forward_length", "entries"});
   }
   {
