@@ -90,6 +90,7 @@ TEST(CliModel, BadInputGivesAClearErrorAndNonZeroExit) {
       {"logits " + dir.file("junk.gguf") + " --tokens 2", "truncated"},
       {"run " + moe + " --tokens 2 -n 3 --temp -1", "temperature"},
       {"run " + moe + " --tokens 2 -n 30 --ctx-size 8", "does not fit"},
+      {"run " + moe + " --tokens 2 -n 2000000000", "exceeds the model's maximum"},
       {"info " + dir.path(), "config.json"},
       {"logits " + moe, "--tokens"},
       {"frobnicate", "frobnicate"},

@@ -9,6 +9,8 @@ namespace facet {
 KvCache::KvCache(const ModelConfig& c, int64_t context_size)
     : context_size_(context_size), sliding_window_(c.sliding_window) {
   require(context_size > 0, "context size must be positive (got ", context_size, ")");
+  require(c.max_context <= 0 || context_size <= c.max_context, "context size ", context_size,
+          " exceeds the model's maximum of ", c.max_context, " tokens");
   layers_.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     const LayerConfig& lc = c.layers[static_cast<size_t>(i)];
