@@ -116,12 +116,7 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
 
   std::vector<float> out(static_cast<size_t>(n * H));
   matmul(w.o, attn.data(), n, out.data(), &ctx.pool);
-  for (int64_t t = 0; t < n; ++t) {
-    float* ot = &out[static_cast<size_t>(t * H)];
-    rms_norm(ot, w.post_attn_norm.data(), H, c.rms_eps, ot);
-    float* xt = &x[static_cast<size_t>(t * H)];
-    for (int64_t i = 0; i < H; ++i) xt[i] += ot[i];
-  }
+  add_normed_residual(ctx, out, w.post_attn_norm, x);
 }
 
 }  // namespace facet

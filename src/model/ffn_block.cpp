@@ -118,12 +118,7 @@ void feed_forward_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       for (int64_t i = 0; i < H; ++i) dt[i] += rt[i];
     }
   }
-  for (int64_t t = 0; t < n; ++t) {
-    float* dt = &dense[static_cast<size_t>(t * H)];
-    rms_norm(dt, w.post_ffw_norm.data(), H, c.rms_eps, dt);
-    float* xt = &x[static_cast<size_t>(t * H)];
-    for (int64_t i = 0; i < H; ++i) xt[i] += dt[i];
-  }
+  add_normed_residual(ctx, dense, w.post_ffw_norm, x);
 }
 
 }  // namespace facet

@@ -119,6 +119,18 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   return logits;
 }
 
+void add_normed_residual(const ForwardContext& ctx, std::vector<float>& out, const std::vector<float>& weight,
+                         std::vector<float>& x) {
+  const ModelConfig& c = ctx.model.config;
+  const int64_t H = c.hidden_size;
+  for (int64_t t = 0; t < ctx.n_tokens; ++t) {
+    float* ot = &out[static_cast<size_t>(t * H)];
+    rms_norm(ot, weight.data(), H, c.rms_eps, ot);
+    float* xt = &x[static_cast<size_t>(t * H)];
+    for (int64_t i = 0; i < H; ++i) xt[i] += ot[i];
+  }
+}
+
 void apply_rope(float* heads, int n_heads, const RopeAngles& a, int64_t token) {
   const float* cs = &a.cos[static_cast<size_t>(token * a.pairs)];
   const float* sn = &a.sin[static_cast<size_t>(token * a.pairs)];

@@ -42,6 +42,10 @@ void feed_forward_block(ForwardContext& ctx, int layer, std::vector<float>& x);
 void ple_block(ForwardContext& ctx, int layer, std::vector<float>& x);
 // Per-layer embeddings of the batch from the token ids and the scaled embeddings x0.
 void compute_ple(ForwardContext& ctx, const std::vector<int32_t>& tokens, const std::vector<float>& x0);
+// The sandwich-norm residual step every block ends with: x += RMSNorm(out; weight), per token
+// (out is normalised in place).
+void add_normed_residual(const ForwardContext& ctx, std::vector<float>& out, const std::vector<float>& weight,
+                         std::vector<float>& x);
 // Applies RoPE in place to `n_heads` heads of width 2*angles.half of one token.
 void apply_rope(float* heads, int n_heads, const RopeAngles& angles, int64_t token);
 

@@ -41,12 +41,7 @@ void ple_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       gi = gelu_tanh(gi) * ctx.ple[static_cast<size_t>(t * LP + layer * P + i)];
     }
   matmul(w.ple_proj, g.data(), n, p.data(), &ctx.pool);
-  for (int64_t t = 0; t < n; ++t) {
-    float* pt = &p[static_cast<size_t>(t * H)];
-    rms_norm(pt, w.ple_post_norm.data(), H, c.rms_eps, pt);
-    float* xt = &x[static_cast<size_t>(t * H)];
-    for (int64_t i = 0; i < H; ++i) xt[i] += pt[i];
-  }
+  add_normed_residual(ctx, p, w.ple_post_norm, x);
 }
 
 }  // namespace facet
