@@ -73,3 +73,20 @@ TEST(ChatToolCallSyntax, ReadsBackWhatTheTemplateWrites) {
 
 }  // namespace
 }  // namespace facet::chat
+
+namespace facet::chat {
+namespace {
+
+// Found by fuzzing: invalid UTF-8 inside a call made the JSON arguments impossible to
+// serialise (nlohmann::json throws on dump). Broken bytes become U+FFFD instead.
+TEST(ChatToolCallSyntaxFuzzRegression, InvalidUtf8InArgumentsBecomesReplacementCharacters) {
+  using namespace std::string_view_literals;
+  auto call = parse_tool_call("call:f{a:<|\"|>x\x01\x00\xd2\x00y<|\"|>}"sv, /*repair=*/false);
+  ASSERT_TRUE(call.has_value());
+  std::string dumped;
+  ASSERT_NO_THROW(dumped = call->arguments.dump());
+  EXPECT_NE(dumped.find("\xEF\xBF\xBD"), std::string::npos) << dumped;
+}
+
+}  // namespace
+}  // namespace facet::chat

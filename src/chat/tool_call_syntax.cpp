@@ -1,4 +1,5 @@
 #include "chat/tool_call_syntax.h"
+#include "tokenizer/utf8.h"
 
 namespace facet::chat {
 
@@ -222,7 +223,11 @@ bool is_name_char(char c) {
 
 }  // namespace
 
-std::optional<Json> parse_gemma_value(std::string_view text, bool repair) {
+std::optional<Json> parse_gemma_value(std::string_view raw, bool repair) {
+  // JSON strings must be valid UTF-8 (nlohmann::json throws when dumping anything else),
+  // and model output is not guaranteed to be: broken bytes become U+FFFD first.
+  std::string text;
+  utf8::append_lossy(text, raw, /*final=*/true);
   GemmaValueReader reader(text, repair);
   Json value;
   if (!reader.parse_value(value)) return std::nullopt;
@@ -231,8 +236,10 @@ std::optional<Json> parse_gemma_value(std::string_view text, bool repair) {
   return value;
 }
 
-std::optional<ParsedToolCall> parse_tool_call(std::string_view text, bool repair) {
-  text = trim_ascii(text);
+std::optional<ParsedToolCall> parse_tool_call(std::string_view raw, bool repair) {
+  std::string clean;  // valid UTF-8 only, as in parse_gemma_value
+  utf8::append_lossy(clean, raw, /*final=*/true);
+  std::string_view text = trim_ascii(clean);
   if (text.substr(0, 5) == "call:") text.remove_prefix(5);
   size_t brace = text.find('{');
   ParsedToolCall call;
