@@ -9,6 +9,7 @@
 #include "engine/generation.h"
 #include "support/gemma4_tokenizer.h"
 #include "support/paths.h"
+#include "util/error.h"
 
 namespace facet {
 namespace {
@@ -40,6 +41,12 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   float worst = 0;
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
   return worst;
+}
+
+EncodeOptions with_bos() {
+  EncodeOptions options;
+  options.add_bos = true;
+  return options;
 }
 
 GenerationOptions greedy(int64_t max_tokens) {
@@ -118,9 +125,10 @@ TEST(Generation, StreamedTextIsTheDecodedOutput) {
   const Tokenizer& tokenizer = test::gemma4_tokenizer();
   Generator generator(*model, &tokenizer, 128, 2);
   GenerationOptions options = greedy(40);
-  options.sampling = {.temperature = 1.0, .seed = 7};
+  options.sampling.temperature = 1.0;
+  options.sampling.seed = 7;
   std::string text;
-  GenerationResult result = generator.generate(tokenizer.encode("Hello there", {.add_bos = true}), options,
+  GenerationResult result = generator.generate(tokenizer.encode("Hello there", with_bos()), options,
                                                [&](int32_t, const std::string& piece) { text += piece; });
   ASSERT_EQ(result.tokens.size(), 40u);
   EXPECT_EQ(text, tokenizer.decode(result.tokens));
@@ -169,6 +177,9 @@ TEST(Generation, DefaultStopIdsComeFromTheVocabulary) {
   std::vector<int32_t> real = default_stop_ids(test::gemma4_tokenizer());
   std::sort(real.begin(), real.end());
   EXPECT_EQ(real, (std::vector<int32_t>{1, 106}));  // <eos>, <turn|>
+  real = default_stop_ids(test::gemma4_tokenizer(), /*tools_offered=*/true);
+  std::sort(real.begin(), real.end());
+  EXPECT_EQ(real, (std::vector<int32_t>{1, 50, 106}));  // and <|tool_response>
   // The synthetic vocabulary has <eos> but no <turn|>.
   EXPECT_EQ(default_stop_ids(tiny().tokenizer), std::vector<int32_t>{1});
 }

@@ -10,6 +10,7 @@
 #include "model/random_model.h"
 #include "support/gguf_edit.h"
 #include "support/paths.h"
+#include "util/error.h"
 #include "support/temp_dir.h"
 
 namespace facet {

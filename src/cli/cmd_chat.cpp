@@ -38,6 +38,13 @@ void notice(const std::string& text) {
   std::fflush(stderr);
 }
 
+chat::Message message(chat::Role role, const std::string& text) {
+  chat::Message m;
+  m.role = role;
+  m.content = chat::Content::of_text(text);
+  return m;
+}
+
 class ChatLoop {
  public:
   ChatLoop(const ChatArgs& args, const Model& model, const Tokenizer& tokenizer, chat::ChatRules rules,
@@ -78,7 +85,7 @@ class ChatLoop {
 
   chat::RenderRequest request() const {
     chat::RenderRequest r;
-    if (!system_.empty()) r.messages.push_back({.role = chat::Role::System, .content = chat::Content::of_text(system_)});
+    if (!system_.empty()) r.messages.push_back(message(chat::Role::System, system_));
     r.messages.insert(r.messages.end(), history_.begin(), history_.end());
     r.enable_thinking = think_;
     return r;
@@ -95,7 +102,7 @@ class ChatLoop {
   }
 
   void generate_answer(const std::string& user_text) {
-    history_.push_back({.role = chat::Role::User, .content = chat::Content::of_text(user_text)});
+    history_.push_back(message(chat::Role::User, user_text));
     const std::vector<int32_t> prompt = tokenizer_.encode(chat::render_chat(request(), rules_));
     const int64_t room = generator_.context_size() - static_cast<int64_t>(prompt.size());
     if (room < 1) {
@@ -125,7 +132,7 @@ class ChatLoop {
     if (args_.gen.verbose) notice(describe_timings(result));
     interrupted_.store(false);
     // The template keeps only the answer of earlier turns (thinking is dropped from history).
-    history_.push_back({.role = chat::Role::Assistant, .content = chat::Content::of_text(printer.content())});
+    history_.push_back(message(chat::Role::Assistant, printer.content()));
   }
 
   const ChatArgs& args_;

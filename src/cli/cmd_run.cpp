@@ -50,7 +50,9 @@ int run_token_ids(const RunArgs& args) {
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 32;
   validate(args.gen.sampling);
   Generator generator(*model, nullptr, context_for(args, prompt.size(), max_tokens), args.gen.threads);
-  GenerationOptions options{.sampling = args.gen.sampling, .max_tokens = max_tokens};
+  GenerationOptions options;
+  options.sampling = args.gen.sampling;
+  options.max_tokens = max_tokens;
   if (!args.ignore_eos) options.stop_ids = {model->config.eos_id};
   bool first = true;
   auto print_id = [&first](int32_t id) {
@@ -79,7 +81,9 @@ int run_text(const RunArgs& args) {
   std::vector<int32_t> prompt;
   if (args.chat) {
     chat::RenderRequest request;
-    request.messages.push_back({.role = chat::Role::User, .content = chat::Content::of_text(args.prompt)});
+    request.messages.emplace_back();
+    request.messages.back().role = chat::Role::User;
+    request.messages.back().content = chat::Content::of_text(args.prompt);
     request.enable_thinking = args.think;
     const ChatRulesChoice rules = choose_chat_rules(read_chat_template(args.model), model->config);
     if (args.gen.verbose)
@@ -88,11 +92,15 @@ int run_text(const RunArgs& args) {
     // The rendered prompt starts with "<bos>" as text, so no BOS is added here.
     prompt = tokenizer.encode(chat::render_chat(request, rules.rules));
   } else {
-    prompt = tokenizer.encode(args.prompt, {.add_bos = true});
+    EncodeOptions with_bos;
+    with_bos.add_bos = true;
+    prompt = tokenizer.encode(args.prompt, with_bos);
   }
 
   Generator generator(*model, &tokenizer, context_for(args, prompt.size(), max_tokens), args.gen.threads);
-  GenerationOptions options{.sampling = args.gen.sampling, .max_tokens = max_tokens};
+  GenerationOptions options;
+  options.sampling = args.gen.sampling;
+  options.max_tokens = max_tokens;
   if (!args.ignore_eos) options.stop_ids = default_stop_ids(tokenizer);
   GenerationResult result;
   if (args.chat) {

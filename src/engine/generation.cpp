@@ -32,7 +32,7 @@ const char* stop_reason_name(StopReason reason) {
   return "?";
 }
 
-std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer) {
+std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer, bool tools_offered) {
   std::vector<int32_t> ids;
   auto add = [&ids](std::optional<int32_t> id) {
     if (id && *id >= 0 && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
@@ -40,6 +40,7 @@ std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer) {
   add(tokenizer.eos_id());
   add(tokenizer.find_piece("<eos>"));
   add(tokenizer.find_piece("<turn|>"));
+  if (tools_offered) add(tokenizer.find_piece("<|tool_response>"));
   return ids;
 }
 
@@ -111,8 +112,6 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
   const int64_t vocab = model_.config.vocab_size;
   result.stop_reason = StopReason::MaxTokens;
   while (static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
-    // Random-weight or foreign models can put mass on ids the tokenizer does not know;
-    // those are sampled but cannot be shown.
     const int32_t next = sampler.sample(logits.data(), vocab);
     result.tokens.push_back(next);
     if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end()) {
@@ -120,6 +119,8 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
       result.stop_token = next;
       break;
     }
+    // A model whose vocabulary is larger than its tokenizer's can sample ids the
+    // tokenizer cannot show; they stream as empty text.
     if (on_token)
       on_token(next, detokenizer && next < tokenizer_->vocab_size() ? detokenizer->feed(next) : std::string());
     if (static_cast<int64_t>(result.tokens.size()) == options.max_tokens) break;

@@ -37,7 +37,7 @@ struct GenerationResult {
   int64_t prompt_tokens = 0;             // length of the prompt given
   int64_t reused_tokens = 0;             // prompt tokens already in the KV cache
   double prefill_seconds = 0;            // running the new prompt tokens
-  double decode_seconds = 0;             // everything after the first sampled token
+  double decode_seconds = 0;             // sampling and running the new tokens
   int64_t prefilled_tokens() const { return prompt_tokens - reused_tokens; }
 };
 
@@ -48,8 +48,9 @@ struct GenerationResult {
 using TokenCallback = std::function<void(int32_t id, const std::string& text)>;
 
 // The ids that end a Gemma 4 turn, looked up by text so synthetic vocabularies work:
-// the tokenizer's EOS, "<eos>" and "<turn|>" where present.
-std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer);
+// the tokenizer's EOS, "<eos>" and "<turn|>" where present; with `tools_offered` also
+// "<|tool_response>", which the model writes right after its tool calls.
+std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer, bool tools_offered = false);
 
 class Generator {
  public:
