@@ -176,6 +176,23 @@ TEST(Generation, ADivergingPromptTruncatesOrResetsTheCache) {
   EXPECT_LE(max_abs_diff(logits, fresh_logits(*tiny().model, other)), 1e-5f);
 }
 
+TEST(Generation, RewindSlackLetsAPromptDifferingWithinItReuseTheCache) {
+  // 11 prompt tokens + 11 generated: the sliding window (8) has wrapped.
+  for (int64_t rewind : {0, 16}) {
+    SCOPED_TRACE(rewind);
+    Generator generator(*tiny().model, &tiny().tokenizer, 128, 2, rewind);
+    generator.generate(kPrompt, greedy(12));
+    std::vector<int32_t> next = generator.cached_tokens();
+    ASSERT_EQ(next.size(), 22u);
+    next.resize(17);  // the last 5 cached tokens differ
+    next.insert(next.end(), {301, 302, 303, 304, 305, 306});
+    int64_t reused = -1;
+    std::vector<float> logits = generator.prefill(next, &reused);
+    EXPECT_EQ(reused, rewind == 0 ? 0 : 17);
+    EXPECT_LE(max_abs_diff(logits, fresh_logits(*tiny().model, next)), 1e-5f);
+  }
+}
+
 TEST(Generation, DefaultStopIdsComeFromTheVocabulary) {
   std::vector<int32_t> real = default_stop_ids(test::gemma4_tokenizer());
   std::sort(real.begin(), real.end());

@@ -33,6 +33,11 @@ constexpr const char* kHelp =
     "commands: /system TEXT (set the system prompt; /system alone clears it), /think on|off, /reset "
     "(forget the conversation), /exit; Ctrl-C stops an answer\n";
 
+// The next turn's prompt differs from the cache from the start of the last answer on (the
+// template drops its thought block, and the large models' empty one), so the cache must be
+// able to go back over a whole answer to be reused; longer answers re-run the conversation.
+constexpr int64_t kRewindTokens = 1024;
+
 void notice(const std::string& text) {
   std::fprintf(stderr, "%s\n", text.c_str());
   std::fflush(stderr);
@@ -50,7 +55,7 @@ class ChatLoop {
   ChatLoop(const ChatArgs& args, const Model& model, const Tokenizer& tokenizer, chat::ChatRules rules,
            int64_t context, std::atomic<bool>& interrupted)
       : args_(args), tokenizer_(tokenizer), rules_(rules), interrupted_(interrupted),
-        generator_(model, &tokenizer, context, args.gen.threads), system_(args.system), think_(args.think) {}
+        generator_(model, &tokenizer, context, args.gen.threads, kRewindTokens), system_(args.system), think_(args.think) {}
 
   // Handles one input line; false when the user asked to leave.
   bool handle(const std::string& line) {

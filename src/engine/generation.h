@@ -55,9 +55,14 @@ std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer, bool tools_off
 class Generator {
  public:
   // `context_size`: positions the KV cache holds (prompt + answer, all turns together).
-  // `threads` <= 0: one per hardware thread. The model and tokenizer must outlive it;
-  // without a tokenizer (token-id prompts) the callback gets empty text.
-  Generator(const Model& model, const Tokenizer* tokenizer, int64_t context_size, int threads = 0);
+  // `threads` <= 0: one per hardware thread. `rewind_tokens`: how far back a later prompt
+  // may differ from the cached sequence and still reuse the cache before it (sliding-window
+  // layers keep that many extra positions; the chat history drops the previous answer's
+  // thought block, so the next prompt differs from the cache from that answer on).
+  // The model and tokenizer must outlive it; without a tokenizer (token-id prompts) the
+  // callback gets empty text.
+  Generator(const Model& model, const Tokenizer* tokenizer, int64_t context_size, int threads = 0,
+            int64_t rewind_tokens = 0);
 
   // Runs `prompt` (the whole sequence, BOS included) and samples after it. Throws Error
   // when the prompt is empty or does not fit in the context. On return the cache holds
