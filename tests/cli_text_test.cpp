@@ -26,7 +26,10 @@ std::string realvocab() { return model_path("gemma4-tiny-realvocab-f16.gguf"); }
 
 std::string id_list(const std::vector<int32_t>& ids) {
   std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
   return out;
 }
 
@@ -149,6 +152,31 @@ TEST(ChatCli, SystemPromptHistoryCacheReuseAndCommands) {
   // Turn 2 carries the history and reuses at least all of turn 1's prompt from the cache.
   EXPECT_GT(turns[1].first, turns[0].first + 6);
   EXPECT_GE(turns[1].second, turns[0].first);
+}
+
+TEST(ChatCli, CtrlCStopsTheAnswerAndTwiceAtThePromptExits) {
+  test::TempDir dir;
+  // stdin is a FIFO held open, so the chat waits at its prompt instead of seeing EOF.
+  const std::string script = R"(
+    cd ')" + dir.path() + R"(' && mkfifo in || exit 90
+    ')" + facet() + "' chat " + realvocab() + R"( -v -n 4000 --temp 1 --seed 1 < in > out 2> err &
+    pid=$!
+    exec 3> in
+    echo Hello >&3
+    wait_for() { n=0; until grep -q "$1" err; do sleep 0.1; n=$((n+1)); [ $n -gt 600 ] && exit 91; done; }
+    wait_for 'chat rules'
+    sleep 1
+    kill -INT $pid; wait_for '(stopped)'
+    kill -INT $pid; wait_for 'Ctrl-C again'
+    kill -INT $pid
+    wait $pid; rc=$?
+    cat err >&2; cat out
+    exit $rc)";
+  std::ofstream(dir.file("script.sh")) << script;
+  auto r = run_command("bash " + dir.file("script.sh"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("stop: cancelled"), std::string::npos) << r.err;
+  EXPECT_FALSE(r.out.empty());
 }
 
 TEST(TemplateIds, IdsAreTheEncodingOfTheRenderedPrompt) {

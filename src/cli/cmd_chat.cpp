@@ -158,11 +158,11 @@ int run_chat(const ChatArgs& args) {
   // Long enough for a real conversation, within what the model was trained for.
   int64_t context = args.gen.ctx_size > 0 ? args.gen.ctx_size : 4096;
   if (args.gen.ctx_size == 0 && model->config.max_context > 0) context = std::min<int64_t>(context, model->config.max_context);
+  std::atomic<bool>& interrupted = install_interrupt_flag();
   if (args.gen.verbose)
     notice(std::string("chat rules: ") + (rules.rules == chat::ChatRules::Large ? "large" : "small") + " (" +
            rules.reason + "), context " + std::to_string(context) + " tokens");
 
-  std::atomic<bool>& interrupted = install_interrupt_flag();
   ChatLoop loop(args, *model, tokenizer, rules.rules, context, interrupted);
   const bool interactive = ::isatty(0);
   if (interactive) std::fputs(kHelp, stderr);
