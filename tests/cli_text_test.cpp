@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "chat/output_parser.h"
+#include "model/random_model.h"
 #include "support/gemma4_tokenizer.h"
 #include "support/gguf_edit.h"
 #include "support/paths.h"
@@ -67,6 +68,25 @@ TEST(RunText, RawCompletionIsTheDecodedTokenRun) {
   EXPECT_EQ(text.out, test::gemma4_tokenizer().decode(generated) + "\n");
   // Same seed, same text.
   EXPECT_EQ(run_command(facet() + " run " + realvocab() + " -p 'The capital of France is'" + flags).out, text.out);
+}
+
+TEST(RunText, HfFolderUsesItsTokenizerJson) {
+  test::TempDir dir;
+  const ModelConfig config = ModelConfig::from_hf_file(test::source_dir() + "/models/configs/tiny-moe.json");
+  const std::string folder = dir.file("hf");
+  write_random_hf(config, GeneratorOptions{}, folder);
+  const Tokenizer tokenizer = Tokenizer::from_hf_json(folder);
+  const std::string flags = " -n 6 --ignore-eos --temp 1.5 --seed 2";
+  auto text = run_command(facet() + " run " + folder + " -p 'the quick brown fox'" + flags);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EncodeOptions with_bos;
+  with_bos.add_bos = true;
+  auto ids = run_command(facet() + " run " + folder + " --tokens " +
+                         id_list(tokenizer.encode("the quick brown fox", with_bos)) + flags);
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  EXPECT_EQ(parse_ids(ids.out).size(), 6u);
+  EXPECT_GT(text.out.size(), 1u);
+  EXPECT_EQ(text.out, tokenizer.decode(parse_ids(ids.out)) + "\n");
 }
 
 // Sampled, not greedy: the random model's greedy choice repeats one special token.
