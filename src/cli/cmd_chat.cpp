@@ -136,7 +136,12 @@ class ChatLoop {
       notice("(the context is full; /reset to start over)");
     if (args_.gen.verbose) notice(describe_timings(result));
     interrupted_.store(false);
-    // The template keeps only the answer of earlier turns (thinking is dropped from history).
+    if (result.stop_reason == StopReason::Cancelled && printer.content().empty()) {
+      history_.pop_back();  // stopped before it answered: as if the question was never asked
+      return;
+    }
+    // The template keeps only the answer of earlier turns (thinking is dropped from history);
+    // an answer cut short by Ctrl-C stays as far as it was shown.
     history_.push_back(message(chat::Role::Assistant, printer.content()));
   }
 
