@@ -100,7 +100,7 @@ TEST(TemplateCli, BadInputFailsWithAClearMessage) {
 TEST(TemplateCli, UnsupportedOptionsAreRefused) {
   const std::string request = R"({"messages":[{"role":"user","content":"Hi"}]})";
   expect_failure("--size medium", request, "medium");
-  expect_failure("--model /nonexistent/model.gguf", request, "--model not supported yet");
+  expect_failure("--model /nonexistent/model.gguf", request, "no such file");
 }
 
 }  // namespace

@@ -1,15 +1,20 @@
-// facet run MODEL --tokens 2,17,9 -n 32 [--temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 1]
-// Generates after the prompt and prints the new token ids, space-separated, as they come.
+// facet run MODEL -p "text" [--chat [--think] [--hide-thinking]] [-n 256 --temp 0.8 ...]
+// facet run MODEL --tokens 2,17,9 [-n 32 --ignore-eos ...]
+// With -p: the prompt is tokenized (BOS added) and the raw completion is printed as it
+// streams, then a newline. With --chat, -p is one user turn rendered with the model's chat
+// template and the parsed answer is printed (thinking to stderr, dimmed on a terminal).
+// With --tokens: the new token ids are printed, space-separated, as they come.
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 
+#include "chat/render.h"
+#include "cli/answer_printer.h"
 #include "cli/command.h"
 #include "cli/common.h"
-#include "model/forward.h"
-#include "sampling/sampler.h"
+#include "cli/generation_flags.h"
+#include "engine/generation.h"
+#include "engine/model_files.h"
 #include "util/error.h"
-#include "util/thread_pool.h"
 
 namespace facet::cli {
 namespace {
@@ -17,69 +22,119 @@ namespace {
 struct RunArgs {
   std::string model;
   std::string tokens;
-  int n_predict = 32;
-  int threads = 0;
-  int64_t ctx_size = 0;
+  std::string prompt;
+  bool chat = false;
+  bool think = false;
+  bool hide_thinking = false;
   bool ignore_eos = false;
-  bool verbose = false;
-  SamplingOptions sampling;
+  GenerationFlags gen;
 };
 
-int run_generate(const RunArgs& args) {
-  using clock = std::chrono::steady_clock;
-  auto t0 = clock::now();
+void print_text(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+int64_t context_for(const RunArgs& args, size_t prompt_tokens, int64_t max_tokens) {
+  const int64_t needed = static_cast<int64_t>(prompt_tokens) + max_tokens;
+  const int64_t ctx = args.gen.ctx_size > 0 ? args.gen.ctx_size : needed;
+  require(needed <= ctx, "the prompt (", prompt_tokens, " tokens) plus -n ", max_tokens,
+          " does not fit in --ctx-size ", ctx);
+  return ctx;
+}
+
+// --tokens: ids in, ids out (no tokenizer needed); stops on the config's EOS.
+int run_token_ids(const RunArgs& args) {
   auto model = load_model(args.model);
   std::vector<int32_t> prompt = parse_token_list(args.tokens);
-  require(args.n_predict >= 0, "-n must be >= 0");
-  Sampler sampler(args.sampling);
-  ThreadPool pool(args.threads);
-  int64_t ctx = args.ctx_size > 0 ? args.ctx_size : static_cast<int64_t>(prompt.size()) + args.n_predict;
-  require(static_cast<int64_t>(prompt.size()) + args.n_predict <= ctx, "the prompt (", prompt.size(),
-          " tokens) plus -n ", args.n_predict, " does not fit in --ctx-size ", ctx);
-  KvCache cache(model->config, ctx);
-  auto t1 = clock::now();
-
-  const int64_t V = model->config.vocab_size;
-  std::vector<float> logits = forward(*model, cache, prompt, LogitsFor::LastToken, pool);
-  auto t2 = clock::now();
-  int generated = 0;
-  for (; generated < args.n_predict; ++generated) {
-    int32_t next = sampler.sample(logits.data(), V);
-    std::printf(generated ? " %d" : "%d", next);
+  const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 32;
+  validate(args.gen.sampling);
+  Generator generator(*model, nullptr, context_for(args, prompt.size(), max_tokens), args.gen.threads);
+  GenerationOptions options;
+  options.sampling = args.gen.sampling;
+  options.max_tokens = max_tokens;
+  if (!args.ignore_eos) options.stop_ids = {model->config.eos_id};
+  bool first = true;
+  auto print_id = [&first](int32_t id) {
+    std::printf(first ? "%d" : " %d", id);
     std::fflush(stdout);
-    if (next == model->config.eos_id && !args.ignore_eos) {
-      ++generated;
-      break;
-    }
-    if (generated + 1 < args.n_predict) logits = forward(*model, cache, {next}, LogitsFor::LastToken, pool);
+    first = false;
+  };
+  GenerationResult result = generator.generate(prompt, options, [&](int32_t id, const std::string&) {
+    if (id >= 0) print_id(id);
+  });
+  if (result.stop_token) print_id(*result.stop_token);
+  std::printf("\n");
+  if (args.gen.verbose) std::fprintf(stderr, "%s\n", describe_timings(result).c_str());
+  return 0;
+}
+
+// -p: text in, text out, raw or through the chat template.
+int run_text(const RunArgs& args) {
+  require(!args.chat || !args.ignore_eos, "--ignore-eos cannot be combined with --chat");
+  require(args.chat || (!args.think && !args.hide_thinking), "--think and --hide-thinking need --chat");
+  const Tokenizer tokenizer = load_model_tokenizer(args.model);
+  auto model = load_model(args.model);
+  const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 256;
+  validate(args.gen.sampling);
+
+  std::vector<int32_t> prompt;
+  if (args.chat) {
+    chat::RenderRequest request;
+    request.messages.emplace_back();
+    request.messages.back().role = chat::Role::User;
+    request.messages.back().content = chat::Content::of_text(args.prompt);
+    request.enable_thinking = args.think;
+    const ChatRulesChoice rules = choose_chat_rules(read_chat_template(args.model), model->config);
+    if (args.gen.verbose)
+      std::fprintf(stderr, "chat rules: %s (%s)\n", rules.rules == chat::ChatRules::Large ? "large" : "small",
+                   rules.reason.c_str());
+    // The rendered prompt starts with "<bos>" as text, so no BOS is added here.
+    prompt = tokenizer.encode(chat::render_chat(request, rules.rules));
+  } else {
+    EncodeOptions with_bos;
+    with_bos.add_bos = true;
+    prompt = tokenizer.encode(args.prompt, with_bos);
+  }
+
+  Generator generator(*model, &tokenizer, context_for(args, prompt.size(), max_tokens), args.gen.threads);
+  GenerationOptions options;
+  options.sampling = args.gen.sampling;
+  options.max_tokens = max_tokens;
+  if (!args.ignore_eos) options.stop_ids = default_stop_ids(tokenizer);
+  GenerationResult result;
+  if (args.chat) {
+    AnswerPrinter printer({.content = stdout,
+                           .thinking = args.hide_thinking ? nullptr : stderr,
+                           .dim_thinking = use_ansi(stderr)});
+    result = generator.generate(prompt, options, [&](int32_t, const std::string& text) { printer.feed(text); });
+    printer.finish(result.stop_reason != StopReason::StopToken);
+    if (!printer.thinking().empty() && !args.hide_thinking) std::fprintf(stderr, "\n");
+  } else {
+    result = generator.generate(prompt, options, [](int32_t, const std::string& text) { print_text(text); });
   }
   std::printf("\n");
-  auto t3 = clock::now();
-  if (args.verbose) {
-    auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
-    std::fprintf(stderr, "load %.3f s, prompt %zu tokens in %.3f s (%.1f t/s), generated %d tokens in %.3f s (%.1f t/s)\n",
-                 secs(t1 - t0), prompt.size(), secs(t2 - t1), prompt.size() / secs(t2 - t1), generated,
-                 secs(t3 - t2), generated / std::max(1e-9, secs(t3 - t2)));
-  }
+  if (args.gen.verbose) std::fprintf(stderr, "%s\n", describe_timings(result).c_str());
   return 0;
 }
 
 const CommandRegistration kRegistration("run", [](CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
-  CLI::App* cmd = app.add_subcommand("run", "Generate tokens after a prompt");
+  CLI::App* cmd = app.add_subcommand("run", "Generate a completion for a text prompt (or for token ids)");
   cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
-  cmd->add_option("--tokens", args->tokens, "Prompt as comma-separated token ids")->required();
-  cmd->add_option("-n,--n-predict", args->n_predict, "Tokens to generate")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temp,--temperature", args->sampling.temperature, "Sampling temperature (0 = greedy)");
-  cmd->add_option("--top-k", args->sampling.top_k, "Keep the k most likely tokens (0 = off)");
-  cmd->add_option("--top-p", args->sampling.top_p, "Nucleus sampling threshold (1 = off)");
-  cmd->add_option("--min-p", args->sampling.min_p, "Drop tokens below min-p x the top probability (0 = off)");
-  cmd->add_option("-s,--seed", args->sampling.seed, "Random seed");
-  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)");
-  cmd->add_option("-c,--ctx-size", args->ctx_size, "Context size (default: prompt + n)");
-  cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating after the end-of-sequence token");
-  cmd->add_flag("-v,--verbose", args->verbose, "Print timings to stderr");
-  return [args] { return run_generate(*args); };
+  auto* prompt = cmd->add_option("-p,--prompt", args->prompt, "Prompt text (the model's tokenizer encodes it)");
+  auto* tokens = cmd->add_option("--tokens", args->tokens, "Prompt as comma-separated token ids; prints ids");
+  prompt->excludes(tokens);
+  tokens->excludes(prompt);
+  cmd->add_flag("--chat", args->chat, "Send -p as a user turn through the model's chat template")->needs(prompt);
+  cmd->add_flag("--think", args->think, "With --chat: let the model think first (thinking goes to stderr)");
+  cmd->add_flag("--hide-thinking", args->hide_thinking, "With --chat: do not print the thinking");
+  cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating after end-of-sequence / end-of-turn tokens");
+  add_generation_flags(*cmd, args->gen);
+  return [args, prompt, tokens]() -> int {
+    require(prompt->count() > 0 || tokens->count() > 0, "give a prompt with -p TEXT or --tokens IDS");
+    return prompt->count() > 0 ? run_text(*args) : run_token_ids(*args);
+  };
 });
 
 }  // namespace

@@ -6,19 +6,21 @@
 
 namespace facet {
 
-KvCache::KvCache(const ModelConfig& c, int64_t context_size)
+KvCache::KvCache(const ModelConfig& c, int64_t context_size, int64_t rewind_slack)
     : context_size_(context_size), sliding_window_(c.sliding_window) {
   require(context_size > 0, "context size must be positive (got ", context_size, ")");
   require(c.max_context <= 0 || context_size <= c.max_context, "context size ", context_size,
           " exceeds the model's maximum of ", c.max_context, " tokens");
+  require(rewind_slack >= 0, "KV cache rewind slack must be >= 0 (got ", rewind_slack, ")");
+  const int64_t ring_capacity = static_cast<int64_t>(c.sliding_window) + rewind_slack;
   layers_.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     const LayerConfig& lc = c.layers[static_cast<size_t>(i)];
     Layer& l = layers_[static_cast<size_t>(i)];
     if (!lc.owns_kv) continue;
     l.present = true;
-    l.ring = lc.kind == LayerKind::Sliding && c.sliding_window < context_size;
-    l.capacity = l.ring ? c.sliding_window : context_size;
+    l.ring = lc.kind == LayerKind::Sliding && ring_capacity < context_size;
+    l.capacity = l.ring ? ring_capacity : context_size;
     l.row = static_cast<int64_t>(lc.n_kv_heads) * lc.head_dim;
     l.k.assign(static_cast<size_t>(l.capacity * l.row), 0.0f);
     l.v.assign(static_cast<size_t>(l.capacity * l.row), 0.0f);

@@ -12,7 +12,10 @@ namespace facet {
 
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, int64_t context_size);
+  // `rewind_slack`: sliding rings keep this many positions beyond the window, so the
+  // cache can later be truncated up to that many positions back (a chat whose next prompt
+  // differs from the end of the last answer). 0: rings hold exactly the window.
+  KvCache(const ModelConfig& config, int64_t context_size, int64_t rewind_slack = 0);
 
   int64_t context_size() const { return context_size_; }
   int64_t n_past() const { return n_past_; }  // positions already processed

@@ -1,0 +1,40 @@
+#include "cli/generation_flags.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdlib>
+#include <unistd.h>
+
+namespace facet::cli {
+
+void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
+  cmd.add_option("-n,--n-predict", flags.max_tokens, "Tokens to generate at most")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--temp,--temperature", flags.sampling.temperature, "Sampling temperature (0 = greedy)");
+  cmd.add_option("--top-k", flags.sampling.top_k, "Keep the k most likely tokens (0 = off)");
+  cmd.add_option("--top-p", flags.sampling.top_p, "Nucleus sampling threshold (1 = off)");
+  cmd.add_option("--min-p", flags.sampling.min_p, "Drop tokens below min-p x the top probability (0 = off)");
+  cmd.add_option("-s,--seed", flags.sampling.seed, "Random seed");
+  cmd.add_option("-t,--threads", flags.threads, "Threads (default: all cores)");
+  cmd.add_option("-c,--ctx-size", flags.ctx_size, "Context size in tokens")->check(CLI::NonNegativeNumber);
+  cmd.add_flag("-v,--verbose", flags.verbose, "Print timings to stderr");
+}
+
+std::string describe_timings(const GenerationResult& r) {
+  const int64_t generated = static_cast<int64_t>(r.tokens.size());
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "prompt %lld tokens (%lld reused) in %.3f s (%.1f t/s), generated %lld tokens in %.3f s (%.1f t/s), "
+                "stop: %s",
+                static_cast<long long>(r.prompt_tokens), static_cast<long long>(r.reused_tokens), r.prefill_seconds,
+                static_cast<double>(r.prefilled_tokens()) / std::max(1e-9, r.prefill_seconds),
+                static_cast<long long>(generated), r.decode_seconds,
+                static_cast<double>(generated) / std::max(1e-9, r.decode_seconds), stop_reason_name(r.stop_reason));
+  return line;
+}
+
+bool use_ansi(std::FILE* stream) {
+  const char* no_color = std::getenv("NO_COLOR");
+  return ::isatty(::fileno(stream)) && (no_color == nullptr || *no_color == '\0');
+}
+
+}  // namespace facet::cli

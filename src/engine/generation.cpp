@@ -1,0 +1,146 @@
+#include "engine/generation.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "tokenizer/streaming_detokenizer.h"
+#include "util/error.h"
+
+namespace facet {
+namespace {
+
+// Prompt tokens per forward call during prefill: small enough that a cancel request is
+// seen quickly, large enough to keep the matrix products efficient.
+constexpr int64_t kPrefillChunk = 256;
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool cancelled(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(std::memory_order_relaxed); }
+
+}  // namespace
+
+const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::StopToken: return "stop";
+    case StopReason::MaxTokens: return "length";
+    case StopReason::Cancelled: return "cancelled";
+    case StopReason::ContextFull: return "context";
+  }
+  return "?";
+}
+
+std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer, bool tools_offered) {
+  std::vector<int32_t> ids;
+  auto add = [&ids](std::optional<int32_t> id) {
+    if (id && *id >= 0 && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+  };
+  add(tokenizer.eos_id());
+  add(tokenizer.find_piece("<eos>"));
+  add(tokenizer.find_piece("<turn|>"));
+  if (tools_offered) add(tokenizer.find_piece("<|tool_response>"));
+  return ids;
+}
+
+Generator::Generator(const Model& model, const Tokenizer* tokenizer, int64_t context_size, int threads,
+                     int64_t rewind_tokens)
+    : model_(model), tokenizer_(tokenizer), pool_(threads), cache_(model.config, context_size, rewind_tokens) {
+  require(tokenizer == nullptr || tokenizer->vocab_size() <= model.config.vocab_size, "the tokenizer has ",
+          tokenizer ? tokenizer->vocab_size() : 0, " tokens but the model only ", model.config.vocab_size,
+          " (they do not belong together)");
+}
+
+void Generator::reset() {
+  cache_.clear();
+  cached_.clear();
+}
+
+int64_t Generator::reusable_prefix(const std::vector<int32_t>& prompt) const {
+  const auto mismatch = std::mismatch(cached_.begin(), cached_.end(), prompt.begin(), prompt.end());
+  int64_t keep = static_cast<int64_t>(mismatch.first - cached_.begin());
+  keep = std::min<int64_t>(keep, static_cast<int64_t>(prompt.size()) - 1);
+  if (keep == static_cast<int64_t>(cached_.size())) return keep;  // a pure extension
+  return keep > 0 && cache_.can_truncate_to(keep) ? keep : 0;
+}
+
+std::vector<float> Generator::prefill(const std::vector<int32_t>& prompt, int64_t* reused,
+                                      const std::atomic<bool>* cancel) {
+  require(!prompt.empty(), "the prompt is empty");
+  require(static_cast<int64_t>(prompt.size()) <= cache_.context_size(), "the prompt (", prompt.size(),
+          " tokens) does not fit in the context of ", cache_.context_size(), " tokens");
+  const int64_t keep = reusable_prefix(prompt);
+  if (keep == 0) {
+    reset();
+  } else if (keep < static_cast<int64_t>(cached_.size())) {
+    cache_.truncate_to(keep);
+    cached_.resize(static_cast<size_t>(keep));
+  }
+  if (reused != nullptr) *reused = keep;
+
+  std::vector<float> logits;
+  for (size_t start = static_cast<size_t>(keep); start < prompt.size(); start += kPrefillChunk) {
+    if (cancelled(cancel)) return {};
+    const size_t end = std::min(prompt.size(), start + kPrefillChunk);
+    std::vector<int32_t> chunk(prompt.begin() + static_cast<std::ptrdiff_t>(start),
+                               prompt.begin() + static_cast<std::ptrdiff_t>(end));
+    // forward() checks every id before touching the cache, so a throw leaves it consistent.
+    logits = forward(model_, cache_, chunk, LogitsFor::LastToken, pool_);
+    cached_.insert(cached_.end(), chunk.begin(), chunk.end());
+  }
+  return logits;
+}
+
+GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const GenerationOptions& options,
+                                     const TokenCallback& on_token) {
+  require(options.max_tokens >= 0, "the token limit must be >= 0 (got ", options.max_tokens, ")");
+  Sampler sampler(options.sampling);  // validates the options before any work
+  GenerationResult result;
+  result.prompt_tokens = static_cast<int64_t>(prompt.size());
+
+  const auto prefill_start = Clock::now();
+  std::vector<float> logits = prefill(prompt, &result.reused_tokens, options.cancel);
+  result.prefill_seconds = seconds_since(prefill_start);
+  if (logits.empty()) {
+    result.stop_reason = StopReason::Cancelled;
+    return result;
+  }
+
+  const auto decode_start = Clock::now();
+  std::optional<StreamingDetokenizer> detokenizer;
+  if (tokenizer_ != nullptr) detokenizer.emplace(*tokenizer_);
+  const int64_t vocab = model_.config.vocab_size;
+  result.stop_reason = StopReason::MaxTokens;
+  while (static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
+    const int32_t next = sampler.sample(logits.data(), vocab);
+    result.tokens.push_back(next);
+    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end()) {
+      result.stop_reason = StopReason::StopToken;
+      result.stop_token = next;
+      break;
+    }
+    // A model whose vocabulary is larger than its tokenizer's can sample ids the
+    // tokenizer cannot show; they stream as empty text.
+    if (on_token)
+      on_token(next, detokenizer && next < tokenizer_->vocab_size() ? detokenizer->feed(next) : std::string());
+    if (static_cast<int64_t>(result.tokens.size()) == options.max_tokens) break;
+    if (cancelled(options.cancel)) {
+      result.stop_reason = StopReason::Cancelled;
+      break;
+    }
+    if (cache_.n_past() >= cache_.context_size()) {
+      result.stop_reason = StopReason::ContextFull;
+      break;
+    }
+    logits = forward(model_, cache_, {next}, LogitsFor::LastToken, pool_);
+    cached_.push_back(next);
+  }
+  // A character still incomplete at the end is shown as U+FFFD, as decode() would.
+  if (detokenizer && on_token)
+    if (std::string rest = detokenizer->flush(); !rest.empty()) on_token(-1, rest);
+  result.decode_seconds = seconds_since(decode_start);
+  return result;
+}
+
+}  // namespace facet
