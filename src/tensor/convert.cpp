@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tensor/quant_blocks.h"
 #include "util/error.h"
 
 namespace facet {
@@ -83,6 +84,12 @@ void row_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s + 2 * i));
       return;
     }
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      dequantize_row(dtype, src, dst, n);
+      return;
     default:
       fail("no f32 conversion for weight type ", dtype_name(dtype), " yet");
   }
@@ -103,6 +110,12 @@ void row_from_f32(DType dtype, const float* src, void* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
       return;
     }
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      quantize_row(dtype, src, dst, n);
+      return;
     default:
       fail("cannot write weight type ", dtype_name(dtype), " yet");
   }

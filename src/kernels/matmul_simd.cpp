@@ -1,0 +1,285 @@
+// Row kernels of matmul() for every weight type, written once with Google Highway and
+// compiled per instruction set (foreach_target); HWY_DYNAMIC_DISPATCH picks the best one
+// the CPU supports at run time.
+//
+// Float weights (F32/F16/BF16): each weight vector is converted to f32 once and used for a
+// tile of up to 4 tokens. Quantized weights: a row is unpacked once to int16 (block scales
+// with sub-block scales folded in) and multiplied against int16-widened 8-bit activations
+// with pairwise multiply-add into int32 (pmaddwd on x86), one f32 scale step per block of 32.
+
+// Fewer targets keep the build fast on small machines: AVX-512 and AVX2 for speed, plus the
+// always-present portable baseline for anything older.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_SSE4)
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_simd.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <cstring>
+
+#include "kernels/matmul_simd.h"
+#include "tensor/convert.h"
+#include "tensor/quant_blocks.h"
+#include "util/error.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace facet {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int kTokenTile = 4;
+
+// ---------------------------------------------------------------- float weights
+
+// Loads Lanes(df) weights starting at element k as f32.
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadWeights(DF df, DType dtype, const uint8_t* row, int64_t k) {
+  if (dtype == DType::F32) return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
+  if (dtype == DType::F16) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
+  }
+  const hn::Rebind<hwy::bfloat16_t, DF> db;
+  return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
+}
+
+float ScalarWeight(DType dtype, const uint8_t* row, int64_t k) {
+  float v;
+  row_to_f32(dtype, row + dtype_row_bytes(dtype, k), &v, 1);
+  return v;
+}
+
+// y[t] = dot(row, x_t) for T tokens whose inputs are `stride` floats apart. Two
+// accumulators per token hide the FMA latency when T is small.
+template <int T>
+HWY_INLINE void FloatRowTile(DType dtype, const uint8_t* row, int64_t cols, const float* x, int64_t stride,
+                             float* y, int64_t y_stride) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  hn::Vec<decltype(df)> acc0[T], acc1[T];
+  for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = hn::Zero(df);
+  int64_t k = 0;
+  for (; k + 2 * N <= cols; k += 2 * N) {
+    const auto w0 = LoadWeights(df, dtype, row, k);
+    const auto w1 = LoadWeights(df, dtype, row, k + N);
+    for (int t = 0; t < T; ++t) {
+      acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
+      acc1[t] = hn::MulAdd(w1, hn::LoadU(df, x + t * stride + k + N), acc1[t]);
+    }
+  }
+  for (; k + N <= cols; k += N) {
+    const auto w0 = LoadWeights(df, dtype, row, k);
+    for (int t = 0; t < T; ++t) acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
+  }
+  for (int t = 0; t < T; ++t) {
+    float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
+    for (int64_t j = k; j < cols; ++j) sum += ScalarWeight(dtype, row, j) * x[t * stride + j];
+    y[t * y_stride] = sum;
+  }
+}
+
+void FloatRows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+               int64_t row_end) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = w.row(r);
+    int64_t t = 0;
+    for (; t + kTokenTile <= n_tokens; t += kTokenTile)
+      FloatRowTile<kTokenTile>(w.dtype, row, w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
+    for (; t < n_tokens; ++t) FloatRowTile<1>(w.dtype, row, w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
+  }
+}
+
+// ---------------------------------------------------------------- quantized weights
+
+// A weight row unpacked to int16 with one scale (and, for Q4_K, one min term) per 32.
+struct UnpackedRow {
+  std::vector<int16_t> q;
+  std::vector<float> scale;  // weight ≈ scale[b] * q - offset[b]
+  std::vector<float> offset;
+  bool has_offset = false;
+};
+
+using D16 = hn::CappedTag<int16_t, 16>;  // at most 16 lanes: never crosses a Q6_K sub-block
+
+void UnpackQ8_0(const BlockQ8_0* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const D16 d16;
+  const hn::Rebind<int8_t, D16> d8;
+  const size_t N = hn::Lanes(d16);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int16_t* out = u.q.data() + b * 32;
+    for (size_t i = 0; i < 32; i += N) hn::StoreU(hn::PromoteTo(d16, hn::LoadU(d8, blocks[b].qs + i)), d16, out + i);
+    u.scale[static_cast<size_t>(b)] = f16_to_f32(blocks[b].d);
+  }
+}
+
+void UnpackQ4_0(const BlockQ4_0* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const D16 d16;
+  const hn::Rebind<uint8_t, D16> d8;
+  const size_t N = hn::Lanes(d16);
+  const auto mask = hn::Set(d16, 0xF), eight = hn::Set(d16, 8);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int16_t* out = u.q.data() + b * 32;
+    for (size_t j = 0; j < 16; j += N) {
+      const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blocks[b].qs + j));
+      hn::StoreU(hn::Sub(hn::And(bytes, mask), eight), d16, out + j);
+      hn::StoreU(hn::Sub(hn::ShiftRight<4>(bytes), eight), d16, out + 16 + j);
+    }
+    u.scale[static_cast<size_t>(b)] = f16_to_f32(blocks[b].d);
+  }
+}
+
+// Sub-block scales (6 bits) are folded into the int16 values (at most 15 * 63).
+void UnpackQ4_K(const BlockQ4_K* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const D16 d16;
+  const hn::Rebind<uint8_t, D16> d8;
+  const size_t N = hn::Lanes(d16);
+  const auto mask = hn::Set(d16, 0xF);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockQ4_K& blk = blocks[b];
+    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    int16_t* out = u.q.data() + b * kQK_K;
+    for (int g = 0; g < 4; ++g) {
+      uint8_t sc_lo, m_lo, sc_hi, m_hi;
+      q4_k_scale_min(blk.scales, 2 * g, &sc_lo, &m_lo);
+      q4_k_scale_min(blk.scales, 2 * g + 1, &sc_hi, &m_hi);
+      const auto vlo = hn::Set(d16, sc_lo), vhi = hn::Set(d16, sc_hi);
+      for (size_t l = 0; l < 32; l += N) {
+        const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk.qs + 32 * g + l));
+        hn::StoreU(hn::Mul(hn::And(bytes, mask), vlo), d16, out + 64 * g + l);
+        hn::StoreU(hn::Mul(hn::ShiftRight<4>(bytes), vhi), d16, out + 64 * g + 32 + l);
+      }
+      const size_t s = static_cast<size_t>(b * 8 + 2 * g);
+      u.scale[s] = u.scale[s + 1] = d;
+      u.offset[s] = dmin * m_lo;
+      u.offset[s + 1] = dmin * m_hi;
+    }
+  }
+}
+
+// (q - 32) * int8 scale fits int16 (at most 32 * 128).
+void UnpackQ6_K(const BlockQ6_K* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const D16 d16;
+  const hn::Rebind<uint8_t, D16> d8;
+  const size_t N = hn::Lanes(d16);
+  const auto mask = hn::Set(d16, 0xF), three = hn::Set(d16, 3), bias = hn::Set(d16, 32);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockQ6_K& blk = blocks[b];
+    int16_t* out = u.q.data() + b * kQK_K;
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = blk.ql + 64 * half;
+      const uint8_t* qh = blk.qh + 32 * half;
+      for (size_t l = 0; l < 32; l += N) {
+        const auto h = hn::PromoteTo(d16, hn::LoadU(d8, qh + l));
+        const auto a = hn::PromoteTo(d16, hn::LoadU(d8, ql + l));
+        const auto c = hn::PromoteTo(d16, hn::LoadU(d8, ql + 32 + l));
+        const hn::Vec<D16> low[4] = {hn::And(a, mask), hn::And(c, mask), hn::ShiftRight<4>(a), hn::ShiftRight<4>(c)};
+        const hn::Vec<D16> high[4] = {hn::And(h, three), hn::And(hn::ShiftRight<2>(h), three),
+                                      hn::And(hn::ShiftRight<4>(h), three), hn::ShiftRight<6>(h)};
+        for (int k = 0; k < 4; ++k) {
+          const size_t i = static_cast<size_t>(128 * half + 32 * k) + l;
+          const auto q = hn::Sub(hn::Or(low[k], hn::ShiftLeft<4>(high[k])), bias);
+          hn::StoreU(hn::Mul(q, hn::Set(d16, blk.scales[i / 16])), d16, out + i);
+        }
+      }
+    }
+    const float d = f16_to_f32(blk.d);
+    for (int s = 0; s < 8; ++s) u.scale[static_cast<size_t>(b * 8 + s)] = d;
+  }
+}
+
+void UnpackRow(const WeightMatrix& w, int64_t r, UnpackedRow& u) {
+  const int64_t n_blocks32 = w.cols / 32;
+  u.q.resize(static_cast<size_t>(w.cols));
+  u.scale.resize(static_cast<size_t>(n_blocks32));
+  u.offset.assign(static_cast<size_t>(n_blocks32), 0.0f);
+  u.has_offset = w.dtype == DType::Q4_K;
+  const uint8_t* row = w.row(r);
+  switch (w.dtype) {
+    case DType::Q8_0: return UnpackQ8_0(reinterpret_cast<const BlockQ8_0*>(row), n_blocks32, u);
+    case DType::Q4_0: return UnpackQ4_0(reinterpret_cast<const BlockQ4_0*>(row), n_blocks32, u);
+    case DType::Q4_K: return UnpackQ4_K(reinterpret_cast<const BlockQ4_K*>(row), w.cols / kQK_K, u);
+    case DType::Q6_K: return UnpackQ6_K(reinterpret_cast<const BlockQ6_K*>(row), w.cols / kQK_K, u);
+    default: fail("internal: no quantized kernel for ", dtype_name(w.dtype));
+  }
+}
+
+// y[t] = Σ_b scale_w[b] * scale_x[t][b] * <q_w, q_x>_b - Σ_b offset[b] * sum_x[t][b].
+template <int T>
+HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x, int64_t t0, float* y,
+                             int64_t y_stride) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Repartition<float, decltype(d16)> df;
+  const size_t N = hn::Lanes(d16);
+  const int64_t n_blocks = x.cols / 32;
+  const int16_t* xq[T];
+  const float* xs[T];
+  hn::Vec<decltype(df)> acc[T];
+  for (int t = 0; t < T; ++t) {
+    xq[t] = x.token_q(t0 + t);
+    xs[t] = x.token_scale(t0 + t);
+    acc[t] = hn::Zero(df);
+  }
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    hn::Vec<decltype(d32)> sum0[T], sum1[T];
+    for (int t = 0; t < T; ++t) sum0[t] = sum1[t] = hn::Zero(d32);
+    const int16_t* wq = u.q.data() + b * 32;
+    for (size_t i = 0; i < 32; i += N) {
+      const auto wv = hn::LoadU(d16, wq + i);
+      for (int t = 0; t < T; ++t)
+        sum0[t] = hn::ReorderWidenMulAccumulate(d32, wv, hn::LoadU(d16, xq[t] + b * 32 + i), sum0[t], sum1[t]);
+    }
+    const float ws = u.scale[static_cast<size_t>(b)];
+    for (int t = 0; t < T; ++t)
+      acc[t] = hn::MulAdd(hn::ConvertTo(df, hn::Add(sum0[t], sum1[t])), hn::Set(df, ws * xs[t][b]), acc[t]);
+  }
+  for (int t = 0; t < T; ++t) {
+    float total = hn::GetLane(hn::SumOfLanes(df, acc[t]));
+    if (u.has_offset) {
+      const float* sums = x.token_sum(t0 + t);
+      for (int64_t b = 0; b < n_blocks; ++b) total -= u.offset[static_cast<size_t>(b)] * sums[b];
+    }
+    y[t * y_stride] = total;
+  }
+}
+
+void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
+  thread_local UnpackedRow u;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    UnpackRow(w, r, u);
+    int64_t t = 0;
+    for (; t + kTokenTile <= x.n_tokens; t += kTokenTile) QuantRowTile<kTokenTile>(u, x, t, y + t * w.rows + r, w.rows);
+    for (; t < x.n_tokens; ++t) QuantRowTile<1>(u, x, t, y + t * w.rows + r, w.rows);
+  }
+}
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace facet
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace facet {
+
+HWY_EXPORT(FloatRows);
+HWY_EXPORT(QuantRows);
+HWY_EXPORT(TargetName);
+
+void matmul_rows_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                       int64_t row_end) {
+  HWY_DYNAMIC_DISPATCH(FloatRows)(w, x, n_tokens, y, row_begin, row_end);
+}
+
+void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                           int64_t row_end) {
+  HWY_DYNAMIC_DISPATCH(QuantRows)(w, x, y, row_begin, row_end);
+}
+
+const char* matmul_simd_target() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+}  // namespace facet
+#endif  // HWY_ONCE
