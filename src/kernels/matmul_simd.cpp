@@ -18,6 +18,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/matmul_simd.h"
@@ -31,6 +32,12 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kTokenTile = 4;
+// Rows processed together so a tile of tokens' activations stays in L1 while it meets
+// each of them (prefill would otherwise stream all activations once per row).
+constexpr int64_t kRowBlock = 16;
+
+// Block scales are f16: a table beats the bit-twiddling conversion in the unpack loops.
+HWY_INLINE float HalfToFloat(uint16_t h) { return f16_table()[h]; }
 
 // ---------------------------------------------------------------- float weights
 
@@ -83,12 +90,15 @@ HWY_INLINE void FloatRowTile(DType dtype, const uint8_t* row, int64_t cols, cons
 
 void FloatRows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
                int64_t row_end) {
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const uint8_t* row = w.row(r);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
+    const int64_t r1 = std::min(row_end, r0 + kRowBlock);
     int64_t t = 0;
     for (; t + kTokenTile <= n_tokens; t += kTokenTile)
-      FloatRowTile<kTokenTile>(w.dtype, row, w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
-    for (; t < n_tokens; ++t) FloatRowTile<1>(w.dtype, row, w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
+      for (int64_t r = r0; r < r1; ++r)
+        FloatRowTile<kTokenTile>(w.dtype, w.row(r), w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
+    for (; t < n_tokens; ++t)
+      for (int64_t r = r0; r < r1; ++r)
+        FloatRowTile<1>(w.dtype, w.row(r), w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
   }
 }
 
@@ -111,7 +121,7 @@ void UnpackQ8_0(const BlockQ8_0* blocks, int64_t n_blocks, UnpackedRow& u) {
   for (int64_t b = 0; b < n_blocks; ++b) {
     int16_t* out = u.q.data() + b * 32;
     for (size_t i = 0; i < 32; i += N) hn::StoreU(hn::PromoteTo(d16, hn::LoadU(d8, blocks[b].qs + i)), d16, out + i);
-    u.scale[static_cast<size_t>(b)] = f16_to_f32(blocks[b].d);
+    u.scale[static_cast<size_t>(b)] = HalfToFloat(blocks[b].d);
   }
 }
 
@@ -127,7 +137,7 @@ void UnpackQ4_0(const BlockQ4_0* blocks, int64_t n_blocks, UnpackedRow& u) {
       hn::StoreU(hn::Sub(hn::And(bytes, mask), eight), d16, out + j);
       hn::StoreU(hn::Sub(hn::ShiftRight<4>(bytes), eight), d16, out + 16 + j);
     }
-    u.scale[static_cast<size_t>(b)] = f16_to_f32(blocks[b].d);
+    u.scale[static_cast<size_t>(b)] = HalfToFloat(blocks[b].d);
   }
 }
 
@@ -139,7 +149,7 @@ void UnpackQ4_K(const BlockQ4_K* blocks, int64_t n_blocks, UnpackedRow& u) {
   const auto mask = hn::Set(d16, 0xF);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockQ4_K& blk = blocks[b];
-    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    const float d = HalfToFloat(blk.d), dmin = HalfToFloat(blk.dmin);
     int16_t* out = u.q.data() + b * kQK_K;
     for (int g = 0; g < 4; ++g) {
       uint8_t sc_lo, m_lo, sc_hi, m_hi;
@@ -185,7 +195,7 @@ void UnpackQ6_K(const BlockQ6_K* blocks, int64_t n_blocks, UnpackedRow& u) {
         }
       }
     }
-    const float d = f16_to_f32(blk.d);
+    const float d = HalfToFloat(blk.d);
     for (int s = 0; s < 8; ++s) u.scale[static_cast<size_t>(b * 8 + s)] = d;
   }
 }
@@ -247,12 +257,18 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
 }
 
 void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
-  thread_local UnpackedRow u;
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    UnpackRow(w, r, u);
+  // Decode unpacks and uses one row at a time; prefill unpacks a block of rows once and
+  // sweeps the token tiles over it.
+  thread_local UnpackedRow unpacked[kRowBlock];
+  const int64_t block = x.n_tokens >= kTokenTile ? kRowBlock : 1;
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += block) {
+    const int64_t r1 = std::min(row_end, r0 + block);
+    for (int64_t r = r0; r < r1; ++r) UnpackRow(w, r, unpacked[r - r0]);
     int64_t t = 0;
-    for (; t + kTokenTile <= x.n_tokens; t += kTokenTile) QuantRowTile<kTokenTile>(u, x, t, y + t * w.rows + r, w.rows);
-    for (; t < x.n_tokens; ++t) QuantRowTile<1>(u, x, t, y + t * w.rows + r, w.rows);
+    for (; t + kTokenTile <= x.n_tokens; t += kTokenTile)
+      for (int64_t r = r0; r < r1; ++r) QuantRowTile<kTokenTile>(unpacked[r - r0], x, t, y + t * w.rows + r, w.rows);
+    for (; t < x.n_tokens; ++t)
+      for (int64_t r = r0; r < r1; ++r) QuantRowTile<1>(unpacked[r - r0], x, t, y + t * w.rows + r, w.rows);
   }
 }
 
@@ -280,6 +296,9 @@ void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x,
 }
 
 const char* matmul_simd_target() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+// Evaluated here, where HWY_TARGETS is this file's target list.
+std::vector<int64_t> matmul_simd_targets() { return hwy::SupportedAndGeneratedTargets(); }
 
 }  // namespace facet
 #endif  // HWY_ONCE

@@ -41,5 +41,8 @@ void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x,
 
 // The instruction set the dispatcher picked ("AVX2", "AVX3", ...), for benchmark labels.
 const char* matmul_simd_target();
+// The targets compiled into the kernels that this CPU supports (tests run each in turn with
+// hwy::SetSupportedTargetsForTest).
+std::vector<int64_t> matmul_simd_targets();
 
 }  // namespace facet

@@ -1,6 +1,7 @@
 #include "tensor/convert.h"
 
 #include <cmath>
+#include <vector>
 
 #include "tensor/quant_blocks.h"
 #include "util/error.h"
@@ -41,6 +42,15 @@ float f16_to_f32(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+const float* f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = f16_to_f32(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
 }
 
 uint16_t f32_to_f16(float f) {

@@ -26,6 +26,9 @@ inline uint16_t f32_to_bf16(float f) {
 }
 
 float f16_to_f32(uint16_t h);
+// f16_to_f32 of every bit pattern (256 KiB, built on first use): fast scalar decoding of
+// block scales in the kernels.
+const float* f16_table();
 uint16_t f32_to_f16(float f);  // round-to-nearest-even, overflow to inf
 
 // Converts `n` elements of a row stored as `dtype` to f32 (dequantizing block types;
