@@ -67,21 +67,21 @@ HWY_INLINE void FloatRowTile(DType dtype, const uint8_t* row, int64_t cols, cons
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   hn::Vec<decltype(df)> acc0[T], acc1[T];
-  for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = hn::Zero(df);
+  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = hn::Zero(df);
   int64_t k = 0;
   for (; k + 2 * N <= cols; k += 2 * N) {
     const auto w0 = LoadWeights(df, dtype, row, k);
     const auto w1 = LoadWeights(df, dtype, row, k + N);
-    for (int t = 0; t < T; ++t) {
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
       acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
       acc1[t] = hn::MulAdd(w1, hn::LoadU(df, x + t * stride + k + N), acc1[t]);
     }
   }
   for (; k + N <= cols; k += N) {
     const auto w0 = LoadWeights(df, dtype, row, k);
-    for (int t = 0; t < T; ++t) acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
   }
-  for (int t = 0; t < T; ++t) {
+  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
     float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
     for (int64_t j = k; j < cols; ++j) sum += ScalarWeight(dtype, row, j) * x[t * stride + j];
     y[t * y_stride] = sum;
@@ -228,25 +228,25 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
   const int16_t* xq[T];
   const float* xs[T];
   hn::Vec<decltype(df)> acc[T];
-  for (int t = 0; t < T; ++t) {
+  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
     xq[t] = x.token_q(t0 + t);
     xs[t] = x.token_scale(t0 + t);
     acc[t] = hn::Zero(df);
   }
   for (int64_t b = 0; b < n_blocks; ++b) {
     hn::Vec<decltype(d32)> sum0[T], sum1[T];
-    for (int t = 0; t < T; ++t) sum0[t] = sum1[t] = hn::Zero(d32);
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) sum0[t] = sum1[t] = hn::Zero(d32);
     const int16_t* wq = u.q.data() + b * 32;
     for (size_t i = 0; i < 32; i += N) {
       const auto wv = hn::LoadU(d16, wq + i);
-      for (int t = 0; t < T; ++t)
+      _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t)
         sum0[t] = hn::ReorderWidenMulAccumulate(d32, wv, hn::LoadU(d16, xq[t] + b * 32 + i), sum0[t], sum1[t]);
     }
     const float ws = u.scale[static_cast<size_t>(b)];
-    for (int t = 0; t < T; ++t)
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t)
       acc[t] = hn::MulAdd(hn::ConvertTo(df, hn::Add(sum0[t], sum1[t])), hn::Set(df, ws * xs[t][b]), acc[t]);
   }
-  for (int t = 0; t < T; ++t) {
+  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
     float total = hn::GetLane(hn::SumOfLanes(df, acc[t]));
     if (u.has_offset) {
       const float* sums = x.token_sum(t0 + t);
@@ -256,7 +256,49 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
   }
 }
 
+// Decode (one token) of the 32-blocks types: dot products straight from the blocks, without
+// the unpacked copy that prefill amortises over many tokens.
+template <DType kType>
+float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const float* xs) {
+  const D16 d16;
+  const hn::Repartition<int32_t, D16> d32;
+  const hn::Repartition<float, D16> df;
+  const size_t N = hn::Lanes(d16);
+  auto acc = hn::Zero(df);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+    const int16_t* x = xq + b * 32;
+    float d;
+    if constexpr (kType == DType::Q4_0) {
+      const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+      const hn::Rebind<uint8_t, D16> d8;
+      const auto mask = hn::Set(d16, 0xF), eight = hn::Set(d16, 8);
+      for (size_t j = 0; j < 16; j += N) {
+        const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j));
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::And(bytes, mask), eight), hn::LoadU(d16, x + j), s0, s1);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::ShiftRight<4>(bytes), eight), hn::LoadU(d16, x + 16 + j),
+                                           s0, s1);
+      }
+      d = HalfToFloat(blk->d);
+    } else {
+      const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+      const hn::Rebind<int8_t, D16> d8;
+      for (size_t j = 0; j < 32; j += N)
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j)), hn::LoadU(d16, x + j),
+                                           s0, s1);
+      d = HalfToFloat(blk->d);
+    }
+    acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s0, s1)), hn::Set(df, d * xs[b]), acc);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
 void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
+  if (x.n_tokens == 1 && (w.dtype == DType::Q4_0 || w.dtype == DType::Q8_0)) {
+    const auto dot = w.dtype == DType::Q4_0 ? DotBlocks32<DType::Q4_0> : DotBlocks32<DType::Q8_0>;
+    for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(w.row(r), w.cols / 32, x.token_q(0), x.token_scale(0));
+    return;
+  }
   // Decode unpacks and uses one row at a time; prefill unpacks a block of rows once and
   // sweeps the token tiles over it.
   thread_local UnpackedRow unpacked[kRowBlock];
