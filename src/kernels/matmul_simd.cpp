@@ -36,8 +36,8 @@ constexpr int kTokenTile = 4;
 // each of them (prefill would otherwise stream all activations once per row).
 constexpr int64_t kRowBlock = 16;
 
-// Block scales are f16: a table beats the bit-twiddling conversion in the unpack loops.
-HWY_INLINE float HalfToFloat(uint16_t h) { return f16_table()[h]; }
+// Block scales are f16: a table lookup beats the bit-twiddling conversion. Callers fetch
+// the table once, outside their loops (a call inside would spill every vector register).
 
 // ---------------------------------------------------------------- float weights
 
@@ -115,17 +115,19 @@ struct UnpackedRow {
 using D16 = hn::CappedTag<int16_t, 16>;  // at most 16 lanes: never crosses a Q6_K sub-block
 
 void UnpackQ8_0(const BlockQ8_0* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<int8_t, D16> d8;
   const size_t N = hn::Lanes(d16);
   for (int64_t b = 0; b < n_blocks; ++b) {
     int16_t* out = u.q.data() + b * 32;
     for (size_t i = 0; i < 32; i += N) hn::StoreU(hn::PromoteTo(d16, hn::LoadU(d8, blocks[b].qs + i)), d16, out + i);
-    u.scale[static_cast<size_t>(b)] = HalfToFloat(blocks[b].d);
+    u.scale[static_cast<size_t>(b)] = half_to_float[blocks[b].d];
   }
 }
 
 void UnpackQ4_0(const BlockQ4_0* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<uint8_t, D16> d8;
   const size_t N = hn::Lanes(d16);
@@ -137,19 +139,20 @@ void UnpackQ4_0(const BlockQ4_0* blocks, int64_t n_blocks, UnpackedRow& u) {
       hn::StoreU(hn::Sub(hn::And(bytes, mask), eight), d16, out + j);
       hn::StoreU(hn::Sub(hn::ShiftRight<4>(bytes), eight), d16, out + 16 + j);
     }
-    u.scale[static_cast<size_t>(b)] = HalfToFloat(blocks[b].d);
+    u.scale[static_cast<size_t>(b)] = half_to_float[blocks[b].d];
   }
 }
 
 // Sub-block scales (6 bits) are folded into the int16 values (at most 15 * 63).
 void UnpackQ4_K(const BlockQ4_K* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<uint8_t, D16> d8;
   const size_t N = hn::Lanes(d16);
   const auto mask = hn::Set(d16, 0xF);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockQ4_K& blk = blocks[b];
-    const float d = HalfToFloat(blk.d), dmin = HalfToFloat(blk.dmin);
+    const float d = half_to_float[blk.d], dmin = half_to_float[blk.dmin];
     int16_t* out = u.q.data() + b * kQK_K;
     for (int g = 0; g < 4; ++g) {
       uint8_t sc_lo, m_lo, sc_hi, m_hi;
@@ -171,6 +174,7 @@ void UnpackQ4_K(const BlockQ4_K* blocks, int64_t n_blocks, UnpackedRow& u) {
 
 // (q - 32) * int8 scale fits int16 (at most 32 * 128).
 void UnpackQ6_K(const BlockQ6_K* blocks, int64_t n_blocks, UnpackedRow& u) {
+  const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<uint8_t, D16> d8;
   const size_t N = hn::Lanes(d16);
@@ -195,7 +199,7 @@ void UnpackQ6_K(const BlockQ6_K* blocks, int64_t n_blocks, UnpackedRow& u) {
         }
       }
     }
-    const float d = HalfToFloat(blk.d);
+    const float d = half_to_float[blk.d];
     for (int s = 0; s < 8; ++s) u.scale[static_cast<size_t>(b * 8 + s)] = d;
   }
 }
@@ -260,6 +264,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
 // the unpacked copy that prefill amortises over many tokens.
 template <DType kType>
 float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const float* xs) {
+  const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Repartition<int32_t, D16> d32;
   const hn::Repartition<float, D16> df;
@@ -279,14 +284,14 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const
         s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::ShiftRight<4>(bytes), eight), hn::LoadU(d16, x + 16 + j),
                                            s0, s1);
       }
-      d = HalfToFloat(blk->d);
+      d = half_to_float[blk->d];
     } else {
       const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
       const hn::Rebind<int8_t, D16> d8;
       for (size_t j = 0; j < 32; j += N)
         s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j)), hn::LoadU(d16, x + j),
                                            s0, s1);
-      d = HalfToFloat(blk->d);
+      d = half_to_float[blk->d];
     }
     acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s0, s1)), hn::Set(df, d * xs[b]), acc);
   }
