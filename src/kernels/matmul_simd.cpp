@@ -332,7 +332,57 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const
   return hn::GetLane(hn::SumOfLanes(df, acc)) - min_total;
 }
 
+// Decode of Q6_K straight from the blocks; (q - 32) * int8 sub-block scale fits int16.
+float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const float* xs) {
+  const float* half_to_float = f16_table();
+  const D16 d16;
+  const hn::Rebind<uint8_t, D16> d8;
+  const hn::Repartition<int32_t, D16> d32;
+  const hn::Repartition<float, D16> df;
+  const size_t N = hn::Lanes(d16);
+  const auto mask = hn::Set(d16, 0xF), three = hn::Set(d16, 3), bias = hn::Set(d16, 32);
+  auto acc = hn::Zero(df);
+  for (int64_t sb = 0; sb < n_super; ++sb) {
+    const BlockQ6_K& blk = blocks[sb];
+    const float d = half_to_float[blk.d];
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = blk.ql + 64 * half;
+      const uint8_t* qh = blk.qh + 32 * half;
+      const int16_t* x = xq + sb * kQK_K + 128 * half;
+      const int8_t* sc = blk.scales + 8 * half;  // sub-block of element 32 k + l: 2 k + l / 16
+      // s_k: block k of this half; o_k: the products some targets (not x86) keep apart.
+      auto s0 = hn::Zero(d32), s1 = hn::Zero(d32), s2 = hn::Zero(d32), s3 = hn::Zero(d32);
+      auto o0 = hn::Zero(d32), o1 = hn::Zero(d32), o2 = hn::Zero(d32), o3 = hn::Zero(d32);
+      for (size_t l = 0; l < 32; l += N) {
+        const auto h = hn::PromoteTo(d16, hn::LoadU(d8, qh + l));
+        const auto a = hn::PromoteTo(d16, hn::LoadU(d8, ql + l));
+        const auto c = hn::PromoteTo(d16, hn::LoadU(d8, ql + 32 + l));
+        const size_t s = l / 16;
+        const auto q0 = hn::Sub(hn::Or(hn::And(a, mask), hn::ShiftLeft<4>(hn::And(h, three))), bias);
+        const auto q1 = hn::Sub(hn::Or(hn::And(c, mask), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), three))), bias);
+        const auto q2 = hn::Sub(hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), three))), bias);
+        const auto q3 = hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(h))), bias);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q0, hn::Set(d16, sc[0 + s])), hn::LoadU(d16, x + l), s0, o0);
+        s1 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q1, hn::Set(d16, sc[2 + s])), hn::LoadU(d16, x + 32 + l), s1, o1);
+        s2 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q2, hn::Set(d16, sc[4 + s])), hn::LoadU(d16, x + 64 + l), s2, o2);
+        s3 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q3, hn::Set(d16, sc[6 + s])), hn::LoadU(d16, x + 96 + l), s3, o3);
+      }
+      const float* bs = xs + sb * 8 + 4 * half;
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s0, o0)), hn::Set(df, d * bs[0]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s1, o1)), hn::Set(df, d * bs[1]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s2, o2)), hn::Set(df, d * bs[2]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s3, o3)), hn::Set(df, d * bs[3]), acc);
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
 void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
+  if (x.n_tokens == 1 && w.dtype == DType::Q6_K) {
+    for (int64_t r = row_begin; r < row_end; ++r)
+      y[r] = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0));
+    return;
+  }
   if (x.n_tokens == 1 && w.dtype == DType::Q4_K) {
     for (int64_t r = row_begin; r < row_end; ++r)
       y[r] = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0),
