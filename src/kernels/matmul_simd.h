@@ -1,5 +1,5 @@
-// SIMD row kernels behind matmul(), compiled for several instruction sets (Google
-// Highway) and picked at run time for the CPU at hand.
+// SIMD row kernels behind matmul() (matmul_float_simd.cpp, matmul_quant_simd.cpp), compiled
+// for several instruction sets (Google Highway) and picked at run time for the CPU at hand.
 //
 // Quantized weights are multiplied against activations quantized to 8 bits per block of
 // 32 (scale = max|x| / 127, like Q8_0 but with an f32 scale), so the inner loop is an

@@ -1,20 +1,15 @@
-// Row kernels of matmul() for every weight type, written once with Google Highway and
-// compiled per instruction set (foreach_target); HWY_DYNAMIC_DISPATCH picks the best one
-// the CPU supports at run time.
+// Row kernels of matmul() for quantized weights (Q8_0, Q4_0, Q4_K, Q6_K), written once with
+// Google Highway and compiled per instruction set (foreach_target); HWY_DYNAMIC_DISPATCH
+// picks the best one the CPU supports at run time.
 //
-// Float weights (F32/F16/BF16): each weight vector is converted to f32 once and used for a
-// tile of up to 4 tokens. Quantized weights: a row is unpacked once to int16 (block scales
-// with sub-block scales folded in) and multiplied against int16-widened 8-bit activations
-// with pairwise multiply-add into int32 (pmaddwd on x86), one f32 scale step per block of 32.
-
-// Fewer targets keep the build fast on small machines: AVX-512 and AVX2 for speed, plus the
-// always-present portable baseline for anything older.
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_SSE4)
-#endif
+// Activations arrive quantized to 8 bits per block of 32 and widened to int16; products go
+// through pairwise multiply-add into int32 (pmaddwd on x86), one f32 scale step per block.
+// Decode (one token) reads the blocks directly. Prefill unpacks a block of rows once to int16
+// (sub-block scales folded in) and sweeps tiles of 4 tokens over it.
+#include "kernels/simd_targets.h"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "kernels/matmul_simd.cpp"
+#define HWY_TARGET_INCLUDE "kernels/matmul_quant_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
@@ -36,73 +31,9 @@ constexpr int kTokenTile = 4;
 // each of them (prefill would otherwise stream all activations once per row).
 constexpr int64_t kRowBlock = 16;
 
-// Block scales are f16: a table lookup beats the bit-twiddling conversion. Callers fetch
-// the table once, outside their loops (a call inside would spill every vector register).
-
-// ---------------------------------------------------------------- float weights
-
-// Loads Lanes(df) weights starting at element k as f32.
-template <class DF>
-HWY_INLINE hn::Vec<DF> LoadWeights(DF df, DType dtype, const uint8_t* row, int64_t k) {
-  if (dtype == DType::F32) return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
-  if (dtype == DType::F16) {
-    const hn::Rebind<hwy::float16_t, DF> dh;
-    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
-  }
-  const hn::Rebind<hwy::bfloat16_t, DF> db;
-  return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
-}
-
-float ScalarWeight(DType dtype, const uint8_t* row, int64_t k) {
-  float v;
-  row_to_f32(dtype, row + dtype_row_bytes(dtype, k), &v, 1);
-  return v;
-}
-
-// y[t] = dot(row, x_t) for T tokens whose inputs are `stride` floats apart. Two
-// accumulators per token hide the FMA latency when T is small.
-template <int T>
-HWY_INLINE void FloatRowTile(DType dtype, const uint8_t* row, int64_t cols, const float* x, int64_t stride,
-                             float* y, int64_t y_stride) {
-  const hn::ScalableTag<float> df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  hn::Vec<decltype(df)> acc0[T], acc1[T];
-  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = hn::Zero(df);
-  int64_t k = 0;
-  for (; k + 2 * N <= cols; k += 2 * N) {
-    const auto w0 = LoadWeights(df, dtype, row, k);
-    const auto w1 = LoadWeights(df, dtype, row, k + N);
-    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
-      acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
-      acc1[t] = hn::MulAdd(w1, hn::LoadU(df, x + t * stride + k + N), acc1[t]);
-    }
-  }
-  for (; k + N <= cols; k += N) {
-    const auto w0 = LoadWeights(df, dtype, row, k);
-    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
-  }
-  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
-    float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
-    for (int64_t j = k; j < cols; ++j) sum += ScalarWeight(dtype, row, j) * x[t * stride + j];
-    y[t * y_stride] = sum;
-  }
-}
-
-void FloatRows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
-               int64_t row_end) {
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
-    const int64_t r1 = std::min(row_end, r0 + kRowBlock);
-    int64_t t = 0;
-    for (; t + kTokenTile <= n_tokens; t += kTokenTile)
-      for (int64_t r = r0; r < r1; ++r)
-        FloatRowTile<kTokenTile>(w.dtype, w.row(r), w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
-    for (; t < n_tokens; ++t)
-      for (int64_t r = r0; r < r1; ++r)
-        FloatRowTile<1>(w.dtype, w.row(r), w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
-  }
-}
-
-// ---------------------------------------------------------------- quantized weights
+// Block scales are f16, decoded through f16_table(): a lookup beats the bit-twiddling
+// conversion. Each kernel fetches the table once, outside its loops (a call inside a loop
+// would spill every vector register).
 
 // A weight row unpacked to int16 with one scale (and, for Q4_K, one min term) per 32.
 struct UnpackedRow {
@@ -418,14 +349,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace facet {
 
-HWY_EXPORT(FloatRows);
 HWY_EXPORT(QuantRows);
 HWY_EXPORT(TargetName);
-
-void matmul_rows_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
-                       int64_t row_end) {
-  HWY_DYNAMIC_DISPATCH(FloatRows)(w, x, n_tokens, y, row_begin, row_end);
-}
 
 void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
                            int64_t row_end) {
