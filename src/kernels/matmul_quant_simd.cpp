@@ -151,6 +151,18 @@ void UnpackRow(const WeightMatrix& w, int64_t r, UnpackedRow& u) {
   }
 }
 
+// Vectorised: a scalar loop here is one long dependent chain per token and row.
+HWY_INLINE float DotF32(const float* a, const float* b, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  auto acc = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  float sum = hn::GetLane(hn::SumOfLanes(df, acc));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
 // y[t] = Σ_b scale_w[b] * scale_x[t][b] * <q_w, q_x>_b - Σ_b offset[b] * sum_x[t][b].
 template <int T>
 HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x, int64_t t0, float* y,
@@ -183,10 +195,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
   }
   _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
     float total = hn::GetLane(hn::SumOfLanes(df, acc[t]));
-    if (u.has_offset) {
-      const float* sums = x.token_sum(t0 + t);
-      for (int64_t b = 0; b < n_blocks; ++b) total -= u.offset[static_cast<size_t>(b)] * sums[b];
-    }
+    if (u.has_offset) total -= DotF32(u.offset.data(), x.token_sum(t0 + t), n_blocks);
     y[t * y_stride] = total;
   }
 }
