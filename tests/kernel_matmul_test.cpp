@@ -73,6 +73,15 @@ void check(DType dtype, Shape s, ThreadPool* pool) {
   std::vector<float> got(static_cast<size_t>(s.rows * s.tokens), NAN), ref(got.size());
   matmul(c.w, c.x.data(), s.tokens, got.data(), pool);
   matmul_reference(c.w, c.x.data(), s.tokens, ref.data());
+  // A token's result doesn't depend on how many tokens share the call (decode kernels and
+  // batched kernels do the same arithmetic), so batch and token-by-token logits agree.
+  for (int64_t t = 0; t < s.tokens; ++t) {
+    std::vector<float> one(static_cast<size_t>(s.rows));
+    matmul(c.w, c.x.data() + t * s.cols, 1, one.data(), pool);
+    for (int64_t r = 0; r < s.rows; ++r)
+      ASSERT_EQ(one[static_cast<size_t>(r)], got[static_cast<size_t>(t * s.rows + r)])
+          << dtype_name(dtype) << " token " << t << " row " << r << " of " << s.tokens;
+  }
   const bool quantized = dtype_info(dtype).block_size > 1;
   const std::vector<double> xq = quantized ? quantized_activations(c.x) : std::vector<double>();
   for (int64_t t = 0; t < s.tokens; ++t) {

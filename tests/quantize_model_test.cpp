@@ -48,6 +48,7 @@ struct TinyCase {
   const char* scheme;
   double bound;       // max |Δlogit| allowed vs the float64 golden logits
   double mean_bound;  // mean |Δlogit| allowed
+  double step_bound = 1e-3;  // token-by-token vs batch
 };
 
 // Bounds: logits of these models span about ±10. 8-bit weights and activations (step
@@ -105,6 +106,20 @@ TEST_P(QuantModelTiny, StaysCloseToTheGoldenLogits) {
   EXPECT_LE(mean, tc.mean_bound);
   EXPECT_GE(same_top1, static_cast<int>(want.size()) - 1);
   EXPECT_GT(worst, 1e-5) << "the quantized model gave the F32 logits exactly: were the weights quantized?";
+
+  // Token by token, every matrix goes through the one-token (decode) kernels, which read the
+  // blocks directly; the batch above went through the unpacked prefill kernels. Both see the
+  // same quantized activations, so only f32 summation order differs.
+  auto model = load_model(out);
+  ThreadPool pool(2);
+  KvCache cache(model->config, 64);
+  double step_worst = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const auto one = forward(*model, cache, {tokens[t]}, LogitsFor::AllTokens, pool);
+    for (size_t v = 0; v < V; ++v) step_worst = std::max(step_worst, std::fabs(static_cast<double>(one[v]) - got[t * V + v]));
+  }
+  std::printf("  %s %s: token-by-token vs batch max |Δlogit| = %.2g\n", tc.model, tc.scheme, step_worst);
+  EXPECT_LE(step_worst, tc.step_bound);
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, QuantModelTiny,
@@ -157,6 +172,21 @@ TEST(QuantModel, KQuantsOnA256WideModel) {
       EXPECT_EQ(types.at("blk.1.attn_q.weight"), DType::Q4_K);
       EXPECT_EQ(types.at("blk.1.proj.weight"), DType::Q4_0);  // 32-wide rows: Q4_K can't hold them
       EXPECT_EQ(types.at("blk.1.attn_norm.weight"), DType::F32);
+      // Token by token, every matrix goes through the one-token (decode) kernels, which read
+      // the blocks directly; the batch goes through the unpacked prefill kernels. Both use the
+      // same quantized activations, so only f32 summation order differs.
+      auto model = load_model(out);
+      ThreadPool pool(2);
+      KvCache batch_cache(model->config, 64), step_cache(model->config, 64);
+      const auto batch = forward(*model, batch_cache, tokens, LogitsFor::AllTokens, pool);
+      std::vector<float> steps;
+      for (int32_t token : tokens) {
+        const auto one = forward(*model, step_cache, {token}, LogitsFor::AllTokens, pool);
+        steps.insert(steps.end(), one.begin(), one.end());
+      }
+      const double d = max_abs_diff(steps, batch);
+      std::printf("  tiny-k256 Q4_K_M: token-by-token vs batch max |Δlogit| = %.2g\n", d);
+      EXPECT_LE(d, 1e-3);
     } else if (std::string(scheme) == "Q6_K") {
       EXPECT_EQ(types.at("blk.1.attn_q.weight"), DType::Q6_K);
       EXPECT_EQ(types.at("blk.1.proj.weight"), DType::Q8_0);

@@ -238,8 +238,11 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
-// Decode of Q4_K straight from the blocks; sub-block scales are applied in f32 here.
-float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const float* xs, const float* xsum) {
+// Decode of Q4_K straight from the blocks. Same arithmetic as the unpacked path (sub-block
+// scales folded into the int16 values, min terms as one dot product at the end), so a token
+// gets the same logits whether it is decoded alone or in a batch. `offsets`: n_super * 8 floats.
+float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const float* xs, const float* xsum,
+              float* offsets) {
   const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<uint8_t, D16> d8;
@@ -248,7 +251,6 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const
   const size_t N = hn::Lanes(d16);
   const auto mask = hn::Set(d16, 0xF);
   auto acc = hn::Zero(df);
-  float min_total = 0;
   for (int64_t sb = 0; sb < n_super; ++sb) {
     const BlockQ4_K& blk = blocks[sb];
     const float d = half_to_float[blk.d], dmin = half_to_float[blk.dmin];
@@ -258,18 +260,21 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const
       q4_k_scale_min(blk.scales, 2 * g + 1, &sc_hi, &m_hi);
       const int64_t b = sb * 8 + 2 * g;  // activation block of the low nibbles; b + 1 for the high
       const int16_t* x = xq + b * 32;
+      const auto vlo = hn::Set(d16, sc_lo), vhi = hn::Set(d16, sc_hi);
       auto lo0 = hn::Zero(d32), lo1 = hn::Zero(d32), hi0 = hn::Zero(d32), hi1 = hn::Zero(d32);
       for (size_t l = 0; l < 32; l += N) {
         const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk.qs + 32 * g + l));
-        lo0 = hn::ReorderWidenMulAccumulate(d32, hn::And(bytes, mask), hn::LoadU(d16, x + l), lo0, lo1);
-        hi0 = hn::ReorderWidenMulAccumulate(d32, hn::ShiftRight<4>(bytes), hn::LoadU(d16, x + 32 + l), hi0, hi1);
+        lo0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::And(bytes, mask), vlo), hn::LoadU(d16, x + l), lo0, lo1);
+        hi0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::ShiftRight<4>(bytes), vhi), hn::LoadU(d16, x + 32 + l),
+                                            hi0, hi1);
       }
-      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(lo0, lo1)), hn::Set(df, d * sc_lo * xs[b]), acc);
-      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(hi0, hi1)), hn::Set(df, d * sc_hi * xs[b + 1]), acc);
-      min_total += dmin * (static_cast<float>(m_lo) * xsum[b] + static_cast<float>(m_hi) * xsum[b + 1]);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(lo0, lo1)), hn::Set(df, d * xs[b]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(hi0, hi1)), hn::Set(df, d * xs[b + 1]), acc);
+      offsets[b] = dmin * m_lo;
+      offsets[b + 1] = dmin * m_hi;
     }
   }
-  return hn::GetLane(hn::SumOfLanes(df, acc)) - min_total;
+  return hn::GetLane(hn::SumOfLanes(df, acc)) - DotF32(offsets, xsum, n_super * 8);
 }
 
 // Decode of Q6_K straight from the blocks; (q - 32) * int8 sub-block scale fits int16.
@@ -324,9 +329,11 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
     return;
   }
   if (x.n_tokens == 1 && w.dtype == DType::Q4_K) {
+    thread_local std::vector<float> offsets;
+    offsets.resize(static_cast<size_t>(w.cols / 32));
     for (int64_t r = row_begin; r < row_end; ++r)
       y[r] = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0),
-                     x.token_sum(0));
+                     x.token_sum(0), offsets.data());
     return;
   }
   if (x.n_tokens == 1 && (w.dtype == DType::Q4_0 || w.dtype == DType::Q8_0)) {
