@@ -161,7 +161,9 @@ TEST(ModelWriter, UnrepresentableConfigsAreRejected) {
   ModelConfig odd_ffn = c;
   odd_ffn.layers[1].ffn_width = 100;
   EXPECT_THROW(hf_config_json(odd_ffn), Error);
-  EXPECT_THROW(gguf_file_type(DType::Q4_0), Error);
+  EXPECT_THROW(gguf_file_type(DType::Q5_1), Error);
+  EXPECT_EQ(gguf_file_type(DType::Q4_0), 2u);  // LLAMA_FTYPE_MOSTLY_Q4_0
+  EXPECT_EQ(gguf_file_type(DType::Q8_0), 7u);
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "kernels/matmul_simd.h"
 #include "tensor/convert.h"
+#include "tensor/quant_blocks.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -31,28 +35,58 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  auto rows_task = [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> row_f32;
-    // F32 rows are used in place when aligned (safetensors data need not be).
-    const bool in_place = w.dtype == DType::F32 && reinterpret_cast<uintptr_t>(w.data) % alignof(float) == 0 &&
-                          w.row_bytes() % alignof(float) == 0;
-    if (!in_place) row_f32.resize(static_cast<size_t>(w.cols));
-    for (int64_t r = begin; r < end; ++r) {
-      const float* row;
-      if (in_place) {
-        row = reinterpret_cast<const float*>(w.row(r));
-      } else {
-        row_to_f32(w.dtype, w.row(r), row_f32.data(), w.cols);
-        row = row_f32.data();
+void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& out) {
+  require(cols % kActivationBlock == 0, "internal: quantized matmul needs rows of 32-multiples, got ", cols);
+  out.cols = cols;
+  out.n_tokens = n_tokens;
+  out.q.resize(static_cast<size_t>(n_tokens * cols));
+  out.scale.resize(static_cast<size_t>(n_tokens * cols / kActivationBlock));
+  out.scaled_sum.resize(out.scale.size());
+}
+
+void quantize_activations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
+  const int64_t cols = out.cols, n_blocks = cols / kActivationBlock;
+  for (int64_t t = first; t < first + count; ++t) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const float* v = x + t * cols + b * kActivationBlock;
+      float amax = 0;
+      for (int i = 0; i < kActivationBlock; ++i) amax = std::max(amax, std::fabs(v[i]));
+      const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+      int16_t* q = out.q.data() + t * cols + b * kActivationBlock;
+      int sum = 0;
+      for (int i = 0; i < kActivationBlock; ++i) {
+        q[i] = static_cast<int16_t>(std::nearbyint(v[i] * inv));
+        sum += q[i];
       }
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = dot_f32(row, x + t * w.cols, w.cols);
+      out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
+      out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] = scale * static_cast<float>(sum);
     }
-  };
-  if (pool != nullptr && w.rows * w.cols * n_tokens >= (1 << 15))
-    pool->parallel_for(w.rows, rows_task, 8);
-  else
-    rows_task(0, w.rows);
+  }
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const bool parallel = pool != nullptr && w.rows * w.cols * n_tokens >= (1 << 15);
+  // At least 16 rows per chunk keeps each thread's share of the rows contiguous and cheap to start.
+  constexpr int64_t kMinRows = 16;
+  if (is_block_quantized(w.dtype)) {
+    // Reused between calls; a named reference so the workers' lambdas see this thread's buffer.
+    thread_local QuantizedActivations buffer;
+    QuantizedActivations& xq = buffer;
+    prepare_activations(n_tokens, w.cols, xq);
+    if (parallel && n_tokens > 1)
+      pool->parallel_for(n_tokens, [&](int64_t begin, int64_t end) { quantize_activations(x, begin, end - begin, xq); });
+    else
+      quantize_activations(x, 0, n_tokens, xq);
+    auto rows_task = [&](int64_t begin, int64_t end) { matmul_rows_quantized(w, xq, y, begin, end); };
+    if (parallel) pool->parallel_for(w.rows, rows_task, kMinRows);
+    else rows_task(0, w.rows);
+    return;
+  }
+  require(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16,
+          "internal: matmul has no kernel for weights of type ", dtype_name(w.dtype));
+  auto rows_task = [&](int64_t begin, int64_t end) { matmul_rows_float(w, x, n_tokens, y, begin, end); };
+  if (parallel) pool->parallel_for(w.rows, rows_task, kMinRows);
+  else rows_task(0, w.rows);
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

@@ -33,6 +33,9 @@ WeightMatrix expert_matrix(const TensorView& t, int64_t index);
 
 // y[t * W.rows + r] = dot(W row r, x[t * W.cols ...]) for t < n_tokens.
 // Rows are split over the pool's threads; pool may be null (single-threaded).
+// F32/F16/BF16 weights multiply f32 activations; block-quantized weights (Q8_0, Q4_0,
+// Q4_K, Q6_K) multiply activations quantized to 8 bits per block of 32 (see
+// matmul_simd.h), which adds a relative error of about 1/254 of each block's max |x|.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 
 // Plain scalar reference of matmul (double accumulation), for tests.

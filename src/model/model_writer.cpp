@@ -55,6 +55,10 @@ uint32_t gguf_file_type(DType weight_dtype) {
     case DType::F32: return 0;
     case DType::F16: return 1;
     case DType::BF16: return 32;  // LLAMA_FTYPE_MOSTLY_BF16
+    case DType::Q4_0: return 2;
+    case DType::Q8_0: return 7;
+    case DType::Q4_K: return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M, the usual Q4_K mix
+    case DType::Q6_K: return 18;
     default: fail(kWriterSource, ": no GGUF file type for weights of type ", dtype_name(weight_dtype));
   }
 }

@@ -1,7 +1,9 @@
 #include "tensor/convert.h"
 
 #include <cmath>
+#include <vector>
 
+#include "tensor/quant_blocks.h"
 #include "util/error.h"
 
 namespace facet {
@@ -40,6 +42,15 @@ float f16_to_f32(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+const float* f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = f16_to_f32(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
 }
 
 uint16_t f32_to_f16(float f) {
@@ -83,6 +94,12 @@ void row_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s + 2 * i));
       return;
     }
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      dequantize_row(dtype, src, dst, n);
+      return;
     default:
       fail("no f32 conversion for weight type ", dtype_name(dtype), " yet");
   }
@@ -103,6 +120,12 @@ void row_from_f32(DType dtype, const float* src, void* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
       return;
     }
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      quantize_row(dtype, src, dst, n);
+      return;
     default:
       fail("cannot write weight type ", dtype_name(dtype), " yet");
   }

@@ -26,11 +26,15 @@ inline uint16_t f32_to_bf16(float f) {
 }
 
 float f16_to_f32(uint16_t h);
+// f16_to_f32 of every bit pattern (256 KiB, built on first use): fast scalar decoding of
+// block scales in the kernels.
+const float* f16_table();
 uint16_t f32_to_f16(float f);  // round-to-nearest-even, overflow to inf
 
-// Converts `n` elements of a row stored as `dtype` to f32. `dtype` must be computable.
+// Converts `n` elements of a row stored as `dtype` to f32 (dequantizing block types;
+// `n` must then be whole blocks). `dtype` must be computable.
 void row_to_f32(DType dtype, const void* src, float* dst, int64_t n);
-// Converts `n` f32 values to `dtype` (F32, F16 or BF16).
+// Converts `n` f32 values to `dtype` (F32, F16, BF16 or a computable block type).
 void row_from_f32(DType dtype, const float* src, void* dst, int64_t n);
 
 }  // namespace facet

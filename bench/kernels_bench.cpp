@@ -1,0 +1,91 @@
+// matmul() throughput per weight type at Gemma 4 E2B shapes, 2 threads, for decode (1
+// token: memory bound, read GB/s of weights) and prefill (512 tokens: compute bound, FLOP/s).
+//   ./build/bench/facet_bench --benchmark_filter=Matmul
+// Names: Matmul/<type>/<rows>x<cols>/<tokens>; counters: weight GB/s and GFLOP/s.
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/matmul_simd.h"
+#include "tensor/convert.h"
+#include "util/thread_pool.h"
+
+namespace {
+
+using facet::DType;
+
+// Weights of a type and shape, made once: a 64-row random tile repeated (contents don't
+// change the speed; quantizing 400M values for the output head would).
+const std::vector<uint8_t>& weights(DType dtype, int64_t rows, int64_t cols) {
+  static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<std::vector<uint8_t>>> cache;
+  auto& slot = cache[{dtype, rows, cols}];
+  if (!slot) {
+    constexpr int64_t kTile = 64;
+    std::mt19937 rng(1);
+    std::normal_distribution<float> dist(0.0f, 0.05f);
+    const size_t row_bytes = facet::dtype_row_bytes(dtype, cols);
+    std::vector<uint8_t> tile(row_bytes * kTile);
+    std::vector<float> values(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < kTile; ++r) {
+      for (float& v : values) v = dist(rng);
+      facet::row_from_f32(dtype, values.data(), tile.data() + static_cast<size_t>(r) * row_bytes, cols);
+    }
+    slot = std::make_unique<std::vector<uint8_t>>(row_bytes * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; r += kTile) {
+      const int64_t n = std::min(kTile, rows - r);
+      std::copy(tile.begin(), tile.begin() + static_cast<long>(row_bytes * static_cast<size_t>(n)),
+                slot->begin() + static_cast<long>(row_bytes * static_cast<size_t>(r)));
+    }
+  }
+  return *slot;
+}
+
+facet::ThreadPool& pool() {
+  static facet::ThreadPool instance(2);
+  return instance;
+}
+
+void BM_Matmul(benchmark::State& state, DType dtype, int64_t rows, int64_t cols) {
+  const int64_t tokens = state.range(0);
+  const auto& w_bytes = weights(dtype, rows, cols);
+  const facet::WeightMatrix w{dtype, w_bytes.data(), rows, cols};
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(tokens * cols)), y(static_cast<size_t>(tokens * rows));
+  for (float& v : x) v = dist(rng);
+  for (auto _ : state) {
+    facet::matmul(w, x.data(), tokens, y.data(), &pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double bytes = static_cast<double>(w_bytes.size());
+  state.counters["weight_GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * tokens) / 1e9,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(facet::matmul_simd_target());
+}
+
+// E2B: hidden 1536, FFN 6144, 8 query heads of 256, vocab 262144 (tied output head).
+struct ShapeSpec {
+  int64_t rows, cols;
+  bool prefill;  // the output head runs once per sequence, so decode only
+};
+constexpr ShapeSpec kShapes[] = {{6144, 1536, true}, {1536, 6144, true}, {2048, 1536, true}, {262144, 1536, false}};
+constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+
+const bool kRegistered = [] {
+  for (DType dtype : kTypes)
+    for (const ShapeSpec& s : kShapes) {
+      const std::string name = "Matmul/" + std::string(facet::dtype_name(dtype)) + "/" + std::to_string(s.rows) +
+                               "x" + std::to_string(s.cols);
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, dtype, s.rows, s.cols);
+      b->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+      if (s.prefill) b->Arg(512);
+    }
+  return true;
+}();
+
+}  // namespace

@@ -1,0 +1,48 @@
+// SIMD row kernels behind matmul() (matmul_float_simd.cpp, matmul_quant_simd.cpp), compiled
+// for several instruction sets (Google Highway) and picked at run time for the CPU at hand.
+//
+// Quantized weights are multiplied against activations quantized to 8 bits per block of
+// 32 (scale = max|x| / 127, like Q8_0 but with an f32 scale), so the inner loop is an
+// integer dot product; the activations are kept widened to int16 because every weight
+// type is unpacked to int16 (with its sub-block scale folded in) before the multiply.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/matmul.h"
+
+namespace facet {
+
+inline constexpr int kActivationBlock = 32;
+
+struct QuantizedActivations {
+  int64_t cols = 0;
+  int64_t n_tokens = 0;
+  std::vector<int16_t> q;           // [n_tokens, cols], each in [-127, 127]
+  std::vector<float> scale;         // [n_tokens, cols / 32]: x ≈ scale * q
+  std::vector<float> scaled_sum;    // [n_tokens, cols / 32]: scale * Σ q, for Q4_K's min term
+
+  const int16_t* token_q(int64_t t) const { return q.data() + t * cols; }
+  const float* token_scale(int64_t t) const { return scale.data() + t * (cols / kActivationBlock); }
+  const float* token_sum(int64_t t) const { return scaled_sum.data() + t * (cols / kActivationBlock); }
+};
+
+// Quantizes tokens [first, first + count) of x ([n_tokens, cols], cols a multiple of 32)
+// into `out`, which must already be sized by prepare_activations.
+void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& out);
+void quantize_activations(const float* x, int64_t first, int64_t count, QuantizedActivations& out);
+
+// y rows [row_begin, row_end) for every token; y is [n_tokens, w.rows].
+void matmul_rows_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                       int64_t row_end);  // F32, F16, BF16 weights
+void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                           int64_t row_end);  // Q8_0, Q4_0, Q4_K, Q6_K weights
+
+// The instruction set the dispatcher picked ("AVX2", "AVX3", ...), for benchmark labels.
+const char* matmul_simd_target();
+// The targets compiled into the kernels that this CPU supports (tests run each in turn with
+// hwy::SetSupportedTargetsForTest).
+std::vector<int64_t> matmul_simd_targets();
+
+}  // namespace facet

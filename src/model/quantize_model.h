@@ -1,0 +1,45 @@
+// `facet quantize`: rewrites a model (GGUF file or HF folder) as a GGUF file whose weight
+// matrices are stored in another type, keeping the metadata (and tokenizer) as they were.
+//
+// Which type each tensor gets (quant_type_for):
+//   - 1-D tensors (norms, scales, rope_freqs) stay F32, as llama.cpp keeps them.
+//   - F32 / F16 / BF16 / Q8_0 / Q4_0 / Q6_K: every matrix in that type.
+//   - Q4_0 also stores token_embd (the tied output head, the most sensitive matrix) in Q8_0.
+//   - Q4_K_M, llama.cpp's usual mix as a simple rule: Q4_K everywhere, but Q6_K for
+//     token_embd (tied output head) and for attn_v / ffn_down(_exps) on the layers where
+//     llama.cpp's "use more bits" rule picks them: the first and last eighth of the layers
+//     and every third layer in between (i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2).
+//   - A matrix whose rows can't hold whole blocks falls back: Q4_K -> Q4_0 and Q6_K -> Q8_0
+//     for rows of 32-multiples (e.g. 128-wide test models), and F32 below that.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
+
+namespace facet {
+
+enum class QuantScheme { F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q6_K };
+
+// "Q4_K_M", "q8_0", ... (any case); throws Error listing the valid names otherwise.
+QuantScheme parse_quant_scheme(const std::string& name);
+std::string quant_scheme_name(QuantScheme scheme);
+
+// The storage type of tensor `name` of `shape` (row-major) in a model of `n_layers`.
+DType quant_type_for(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& shape, int n_layers);
+
+struct QuantizeReport {
+  int64_t tensors = 0;
+  uint64_t bytes_in = 0;   // weight data read
+  uint64_t bytes_out = 0;  // output file size
+  std::map<std::string, int64_t> tensors_per_type;  // "Q4_K" -> count
+  double seconds = 0;
+};
+
+// Reads `in` (a .gguf file or an HF folder), writes `out` (GGUF). threads <= 0: all cores.
+QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads = 0);
+
+}  // namespace facet
