@@ -16,6 +16,7 @@ namespace facet::train {
 namespace {
 
 using namespace test_models;
+using nlohmann::json;
 
 struct GradCase {
   Variant model;
@@ -30,20 +31,23 @@ TEST_P(GradModel, LoraGradientMatchesFiniteDifferences) {
   const Model& model = *built->model;
   LoraConfig config;
   config.rank = 4;
-  config.alpha = 8;
+  config.alpha = 16;
   config.dropout = gc.dropout;
   config.targets.push_back(LoraTarget::PleGate);
   config.targets.push_back(LoraTarget::PleProj);
   LoraModel lora = make_lora(model, config, 11);
   // B != 0 so A has a gradient too.
   std::mt19937 rng(5);
-  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::normal_distribution<float> normal(0.0f, 0.1f);
   for (auto& [param, grad] : lora.parameters())
     for (float& p : *param)
       if (p == 0.0f) p = normal(rng);
 
   const int n = model.config.sliding_window + 4;  // sliding layers cross their window
-  auto tokens = random_tokens(n, model.config.vocab_size, 21);
+  auto tokens = random_tokens(n, model.config.vocab_size, 22);
+  // Not BOS first: in tiny_all_no_kv_sharing the BOS position's router sits on a near-tie
+  // that every finite step flips (the redraw below would then never find a smooth line).
+  tokens[0] = 77;
   auto targets = next_token_targets(tokens);
   targets[3] = kIgnoreTarget;  // a masked position in the middle
   PassOptions options;
@@ -54,6 +58,7 @@ TEST_P(GradModel, LoraGradientMatchesFiniteDifferences) {
   EXPECT_EQ(base.n_targets, n - 2);
 
   double worst = 0;
+  int redrawn = 0;
   std::string worst_name;
   for (size_t l = 0; l < lora.layers.size(); ++l)
     for (size_t t = 0; t < kLoraTargetCount; ++t) {
@@ -62,23 +67,34 @@ TEST_P(GradModel, LoraGradientMatchesFiniteDifferences) {
       for (int which = 0; which < 2; ++which) {
         std::vector<float>& p = which == 0 ? m->a : m->b;
         const std::vector<float>& g = which == 0 ? m->grad_a : m->grad_b;
-        std::vector<double> dir(p.size());
-        double norm = 0;
-        for (double& d : dir) {
-          d = normal(rng);
-          norm += d * d;
-        }
-        double analytic = 0;
-        for (size_t i = 0; i < dir.size(); ++i) analytic += g[i] * (dir[i] /= std::sqrt(norm));
         const std::vector<float> saved = p;
-        auto loss_at = [&](double eps) {
+        auto loss_at = [&](const std::vector<double>& dir, double eps) {
           for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(saved[i] + eps * dir[i]);
           return training_loss(model, &lora, tokens, targets, options, pool).mean();
         };
-        const double eps = 1e-2;
-        const double numeric = (loss_at(eps) - loss_at(-eps)) / (2 * eps);
+        // A step can flip an MoE top-k choice, a jump that no gradient describes; the
+        // differences at eps and eps/2 then disagree, and another direction and a smaller
+        // step are tried.
+        double analytic = 0, numeric = 0;
+        for (int attempt = 0;; ++attempt) {
+          std::vector<double> dir(p.size());
+          double norm = 0;
+          for (double& d : dir) {
+            d = normal(rng);
+            norm += d * d;
+          }
+          analytic = 0;
+          for (size_t i = 0; i < dir.size(); ++i) analytic += g[i] * (dir[i] /= std::sqrt(norm));
+          const double eps = 2e-2 / (1 << attempt);  // smaller steps past a near-tie
+          numeric = (loss_at(dir, eps) - loss_at(dir, -eps)) / (2 * eps);
+          const double half = (loss_at(dir, eps / 2) - loss_at(dir, -eps / 2)) / eps;
+          if (std::abs(numeric - half) <= 0.1 * std::abs(numeric) + 2e-4) break;
+          ++redrawn;
+          if (getenv("GRAD_DEBUG")) std::printf("    redraw l%zu t%zu w%d eps %g: %.9g vs %.9g (analytic %.9g)\n", l, t, which, eps, numeric, half, analytic);
+          ASSERT_LT(attempt, 8) << "no smooth direction found";
+        }
         p = saved;
-        const double err = std::abs(numeric - analytic) / std::max(std::abs(numeric), 1e-3);
+        const double err = std::abs(numeric - analytic) / (std::abs(numeric) + 2e-3);
         if (err > worst) {
           worst = err;
           worst_name = "layer " + std::to_string(l) + " " + lora_target_name(static_cast<LoraTarget>(t)) +
@@ -87,17 +103,26 @@ TEST_P(GradModel, LoraGradientMatchesFiniteDifferences) {
         }
       }
     }
-  std::printf("  %-26s loss %.4f, worst relative error %.3g (%s)\n", gc.model.name.c_str(), base.mean(), worst,
-              worst_name.c_str());
+  std::printf("  %-26s loss %.4f, worst relative error %.3g (%s), %d directions redrawn\n", gc.model.name.c_str(),
+              base.mean(), worst, worst_name.c_str(), redrawn);
   EXPECT_LT(worst, 2e-2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Generated, GradModel,
+INSTANTIATE_TEST_SUITE_P(GradModel, GradModel,
                          ::testing::ValuesIn([] {
                            std::vector<GradCase> cases;
                            for (const Variant& v : feature_variants()) cases.push_back({v});
                            cases.push_back({{"tiny_all_dropout", "tiny-all", nullptr}, 0.2});
                            cases.push_back({{"tiny_e_bf16", "tiny-e", nullptr, DType::BF16}});
+                           // tiny-all's top-4 of 16 experts leaves near-ties that a finite step
+                           // flips all the time; top-2 of 8 (as tiny-moe) keeps the check sharp.
+                           for (GradCase& c : cases)
+                             if (c.model.base == "tiny-all")
+                               c.model.edit = [edit = c.model.edit](json& j) {
+                                 if (edit) edit(j);
+                                 j["num_experts"] = 8;
+                                 j["top_k_experts"] = 2;
+                               };
                            return cases;
                          }()),
                          [](const auto& info) { return info.param.model.name; });
@@ -129,13 +154,13 @@ TEST(TrainLearns, AdamWLowersTheLossOfARepeatedSequence) {
   config.dropout = 0.05;
   LoraModel lora = make_lora(*built->model, config, 2);
   AdamW adam({.lr = 1e-2});
-  EXPECT_LT(train_steps(*built->model, lora, 12, [&](LoraModel& l) { adam.step(l); }), 0.5);
+  EXPECT_LT(train_steps(*built->model, lora, 12, [&](LoraModel& l) { adam.step(l); }), 0.2);
 }
 
 TEST(TrainLearns, SgdLowersTheLoss) {
   auto built = build({"tiny_e", "tiny-e", nullptr});
   LoraModel lora = make_lora(*built->model, LoraConfig{}, 2);
-  EXPECT_LT(train_steps(*built->model, lora, 8, [](LoraModel& l) { sgd_step(l, 0.5); }), 0.9);
+  EXPECT_LT(train_steps(*built->model, lora, 8, [](LoraModel& l) { sgd_step(l, 5.0); }), 0.5);
 }
 
 }  // namespace

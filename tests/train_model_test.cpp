@@ -46,7 +46,7 @@ TEST_P(TrainForward, GivesTheInferenceLogits) {
   EXPECT_EQ(adapted, got);
 }
 
-INSTANTIATE_TEST_SUITE_P(Generated, TrainForward,
+INSTANTIATE_TEST_SUITE_P(TrainForward, TrainForward,
                          ::testing::ValuesIn([] {
                            auto v = feature_variants();
                            v.push_back({"tiny_all_bf16", "tiny-all", nullptr, DType::BF16});
