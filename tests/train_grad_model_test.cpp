@@ -90,7 +90,6 @@ TEST_P(GradModel, LoraGradientMatchesFiniteDifferences) {
           const double half = (loss_at(dir, eps / 2) - loss_at(dir, -eps / 2)) / eps;
           if (std::abs(numeric - half) <= 0.1 * std::abs(numeric) + 2e-4) break;
           ++redrawn;
-          if (getenv("GRAD_DEBUG")) std::printf("    redraw l%zu t%zu w%d eps %g: %.9g vs %.9g (analytic %.9g)\n", l, t, which, eps, numeric, half, analytic);
           ASSERT_LT(attempt, 8) << "no smooth direction found";
         }
         p = saved;

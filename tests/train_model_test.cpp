@@ -109,5 +109,41 @@ TEST(LoraSemantics, ScaleIsAlphaOverRankOrOverSqrtRank) {
   EXPECT_THROW(parse_lora_target("qproj"), Error);
 }
 
+TEST(TrainInput, BadTokensTargetsAndAdaptersAreClearErrors) {
+  auto built = build({"tiny_e", "tiny-e", nullptr});
+  const Model& model = *built->model;
+  ThreadPool pool(2);
+  LoraModel lora = make_lora(model, LoraConfig{}, 1);
+  const std::vector<int32_t> tokens = {2, 5, 9};
+  auto message = [&](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { training_gradients(model, lora, {2, 512}, {5, 6}, {}, pool); }).find("token id 512"),
+            std::string::npos);
+  EXPECT_NE(message([&] { training_gradients(model, lora, tokens, {5, 6}, {}, pool); }).find("differ in length"),
+            std::string::npos);
+  EXPECT_NE(message([&] { training_gradients(model, lora, tokens, {5, 6, 9999}, {}, pool); }).find("target id 9999"),
+            std::string::npos);
+  EXPECT_NE(message([&] { training_gradients(model, lora, {}, {}, {}, pool); }).find("no input tokens"),
+            std::string::npos);
+  LoraModel short_adapter = lora;
+  short_adapter.layers.pop_back();
+  EXPECT_NE(message([&] { training_gradients(model, short_adapter, tokens, {5, 6, 7}, {}, pool); }).find("layers"),
+            std::string::npos);
+  LoraConfig none;
+  none.targets = {LoraTarget::PleGate};
+  auto moe = build({"tiny_moe", "tiny-moe", nullptr});  // no PLE: the target matches nothing
+  EXPECT_NE(message([&] { make_lora(*moe->model, none, 1); }).find("match no module"), std::string::npos);
+  // All targets ignored: a zero loss with zero targets, and no gradient.
+  const LossResult r = training_gradients(model, lora, tokens, std::vector<int32_t>(3, kIgnoreTarget), {}, pool);
+  EXPECT_EQ(r.n_targets, 0);
+  EXPECT_EQ(r.loss_sum, 0.0);
+}
+
 }  // namespace
 }  // namespace facet::train

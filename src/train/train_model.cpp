@@ -204,6 +204,7 @@ LossResult training_gradients(const Model& model, LoraModel& lora, const std::ve
   std::vector<float> hidden = run_decoder(ctx, tokens, &inputs);
   std::vector<float> dx(hidden.size(), 0.0f);
   LossResult result = head_loss(ctx, hidden, targets, options, &dx);
+  if (result.n_targets == 0) return result;  // nothing to learn from: all gradients are zero
   hidden.clear();
 
   ctx.dk.assign(static_cast<size_t>(c.n_layers), {});
