@@ -98,6 +98,34 @@ TEST(LoraSemantics, FirstStepMovesOnlyB) {
       }
 }
 
+TEST(LoraSemantics, DropoutActsOnlyInTrainingAndFollowsTheSeed) {
+  auto built = build({"tiny_e", "tiny-e", nullptr});
+  const Model& model = *built->model;
+  LoraConfig config;
+  config.dropout = 0.5;
+  LoraModel lora = make_lora(model, config, 5);
+  for (auto& [param, grad] : lora.parameters())
+    for (float& p : *param)
+      if (p == 0.0f) p = 0.05f;
+  ThreadPool pool(2);
+  auto tokens = random_tokens(16, model.config.vocab_size, 3);
+  auto targets = next_token_targets(tokens);
+  auto loss = [&](bool training, uint64_t seed) {
+    PassOptions o;
+    o.training = training;
+    o.dropout_seed = seed;
+    return training_loss(model, &lora, tokens, targets, o, pool).loss_sum;
+  };
+  EXPECT_EQ(loss(false, 1), loss(false, 2));  // eval: no dropout, seed irrelevant
+  EXPECT_EQ(loss(true, 1), loss(true, 1));    // same seed, same masks
+  EXPECT_NE(loss(true, 1), loss(true, 2));
+  EXPECT_NE(loss(true, 1), loss(false, 1));
+  // Eval equals the adapter without dropout configured at all.
+  LoraModel no_dropout = lora;
+  no_dropout.config.dropout = 0;
+  EXPECT_EQ(loss(false, 1), training_loss(model, &no_dropout, tokens, targets, {}, pool).loss_sum);
+}
+
 TEST(LoraSemantics, ScaleIsAlphaOverRankOrOverSqrtRank) {
   LoraConfig c;
   c.rank = 16;
