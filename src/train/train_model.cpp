@@ -1,0 +1,227 @@
+// The layer loop of the training pass: embedding, per-layer embeddings, decoder layers
+// (checkpointed), final norm, tied head, soft-cap, cross-entropy; and its backward.
+#include "train/train_model.h"
+
+#include <cmath>
+
+#include "kernels/elementwise.h"
+#include "tensor/convert.h"
+#include "train/decoder_blocks.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace facet::train {
+namespace {
+
+TrainRope rope_angles(const RopeConfig& r, int64_t n) {
+  TrainRope a;
+  a.pairs = r.rotated_pairs;
+  a.half = r.head_dim / 2;
+  a.cos.resize(static_cast<size_t>(n * a.pairs));
+  a.sin.resize(a.cos.size());
+  for (int i = 0; i < a.pairs; ++i) {
+    // The full head size stays in the exponent (proportional RoPE, spec §4.5.1).
+    const double inv_freq = std::pow(r.theta, -2.0 * i / r.head_dim) / r.freq_factors[static_cast<size_t>(i)];
+    for (int64_t t = 0; t < n; ++t) {
+      const double angle = static_cast<double>(t) * inv_freq;
+      a.cos[static_cast<size_t>(t * a.pairs + i)] = static_cast<float>(std::cos(angle));
+      a.sin[static_cast<size_t>(t * a.pairs + i)] = static_cast<float>(std::sin(angle));
+    }
+  }
+  return a;
+}
+
+// Scaled token embeddings [n, H] and, with PLE, the per-layer inputs (spec §4.1, §4.2).
+// Nothing here is trainable, so no gradient flows back past the first layer's input.
+std::vector<float> embed(PassContext& ctx, const std::vector<int32_t>& tokens) {
+  const ModelConfig& c = ctx.model.config;
+  const ModelWeights& w = ctx.model.weights;
+  const int64_t n = ctx.n, H = c.hidden_size;
+  std::vector<float> x(static_cast<size_t>(n * H));
+  for (int64_t t = 0; t < n; ++t) {
+    float* row = &x[static_cast<size_t>(t * H)];
+    row_to_f32(w.token_embd.dtype, w.token_embd.row(tokens[static_cast<size_t>(t)]), row, H);
+    for (int64_t i = 0; i < H; ++i) row[i] *= ctx.model.embedding_scale;
+  }
+  if (!c.has_ple()) return x;
+  const int64_t P = c.ple_dim, LP = static_cast<int64_t>(c.n_layers) * P;
+  ctx.ple.resize(static_cast<size_t>(n * LP));
+  matmul(w.ple_model_proj, x.data(), n, ctx.ple.data(), &ctx.pool);
+  const float inv_sqrt_h = static_cast<float>(1.0 / std::sqrt(static_cast<double>(H)));
+  const float sqrt_p = static_cast<float>(std::sqrt(static_cast<double>(P)));
+  const float inv_sqrt2 = static_cast<float>(1.0 / std::sqrt(2.0));
+  std::vector<float> token_part(static_cast<size_t>(LP));
+  for (int64_t t = 0; t < n; ++t) {
+    float* row = &ctx.ple[static_cast<size_t>(t * LP)];
+    for (int64_t i = 0; i < LP; ++i) row[i] *= inv_sqrt_h;
+    for (int64_t l = 0; l < c.n_layers; ++l) rms_norm(row + l * P, w.ple_proj_norm.data(), P, c.rms_eps, row + l * P);
+    row_to_f32(w.ple_token_embd.dtype, w.ple_token_embd.row(tokens[static_cast<size_t>(t)]), token_part.data(), LP);
+    for (int64_t i = 0; i < LP; ++i) row[i] = (row[i] + token_part[static_cast<size_t>(i)] * sqrt_p) * inv_sqrt2;
+  }
+  return x;
+}
+
+struct LayerTapes {
+  AttentionTape attention;
+  FfnTape ffn;
+  PleTape ple;
+};
+
+void run_layer(PassContext& ctx, int layer, std::vector<float>& x, LayerTapes* tapes) {
+  attention_fwd(ctx, layer, x, tapes ? &tapes->attention : nullptr);
+  ffn_fwd(ctx, layer, x, tapes ? &tapes->ffn : nullptr);
+  if (ctx.model.config.has_ple()) ple_fwd(ctx, layer, x, tapes ? &tapes->ple : nullptr);
+  const float scalar = ctx.model.weights.layers[static_cast<size_t>(layer)].layer_scalar;
+  for (float& v : x) v *= scalar;  // the whole stream, after the PLE add
+}
+
+// dx: gradient of the layer's output in, of its input out.
+void layer_backward(PassContext& ctx, int layer, const LayerTapes& tapes, std::vector<float>& dx) {
+  const float scalar = ctx.model.weights.layers[static_cast<size_t>(layer)].layer_scalar;
+  for (float& v : dx) v *= scalar;
+  if (ctx.model.config.has_ple()) ple_bwd(ctx, layer, tapes.ple, dx);
+  ffn_bwd(ctx, layer, tapes.ffn, dx);
+  attention_bwd(ctx, layer, tapes.attention, dx);
+}
+
+void check_input(const ModelConfig& c, const std::vector<int32_t>& tokens, const std::vector<int32_t>* targets) {
+  require(!tokens.empty(), "no input tokens");
+  require(c.max_context <= 0 || static_cast<int64_t>(tokens.size()) <= c.max_context, "the sequence (",
+          tokens.size(), " tokens) is longer than the model's context of ", c.max_context);
+  for (int32_t id : tokens)
+    require(id >= 0 && id < c.vocab_size && (!c.has_ple() || id < c.ple_vocab), "token id ", id,
+            " is out of range (the vocabulary has ", c.vocab_size, " entries)");
+  if (!targets) return;
+  require(targets->size() == tokens.size(), "targets (", targets->size(), ") and tokens (", tokens.size(),
+          ") differ in length");
+  for (int32_t id : *targets)
+    require(id == kIgnoreTarget || (id >= 0 && id < c.vocab_size), "target id ", id, " is out of range");
+}
+
+// Forward through all layers; keeps each layer's input in `inputs` when given.
+std::vector<float> run_decoder(PassContext& ctx, const std::vector<int32_t>& tokens,
+                               std::vector<std::vector<float>>* inputs) {
+  const ModelConfig& c = ctx.model.config;
+  ctx.n = static_cast<int64_t>(tokens.size());
+  ctx.rope_sliding = rope_angles(c.rope_sliding, ctx.n);
+  ctx.rope_full = rope_angles(c.rope_full, ctx.n);
+  ctx.k.assign(static_cast<size_t>(c.n_layers), {});
+  ctx.v.assign(static_cast<size_t>(c.n_layers), {});
+  std::vector<float> x = embed(ctx, tokens);
+  if (inputs) inputs->assign(static_cast<size_t>(c.n_layers), {});
+  for (int layer = 0; layer < c.n_layers; ++layer) {
+    if (inputs) (*inputs)[static_cast<size_t>(layer)] = x;
+    run_layer(ctx, layer, x, nullptr);
+  }
+  return x;
+}
+
+// Final norm, tied head, soft-cap for `rows` hidden states.
+void head_logits(const PassContext& ctx, const float* hidden, int64_t rows, float* normed, float* logits) {
+  const ModelConfig& c = ctx.model.config;
+  rms_norm_rows(hidden, ctx.model.weights.output_norm.data(), rows, c.hidden_size, c.rms_eps, normed);
+  matmul(as_matrix(ctx.model.weights.token_embd), normed, rows, logits, &ctx.pool);
+  if (c.final_logit_softcap > 0) soft_cap(logits, rows * c.vocab_size, c.final_logit_softcap);
+}
+
+// Loss over the target rows, in chunks; with dhidden, also its gradient (scaled).
+LossResult head_loss(const PassContext& ctx, const std::vector<float>& hidden, const std::vector<int32_t>& targets,
+                     const PassOptions& options, std::vector<float>* dhidden) {
+  const ModelConfig& c = ctx.model.config;
+  const int64_t H = c.hidden_size, V = c.vocab_size;
+  std::vector<int64_t> rows;
+  for (size_t t = 0; t < targets.size(); ++t)
+    if (targets[t] != kIgnoreTarget) rows.push_back(static_cast<int64_t>(t));
+  LossResult result;
+  result.n_targets = static_cast<int64_t>(rows.size());
+  if (rows.empty()) return result;
+  const double scale = options.grad_scale > 0 ? options.grad_scale : 1.0 / static_cast<double>(rows.size());
+  const int64_t chunk = std::max<int64_t>(1, options.head_chunk);
+  for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(chunk)) {
+    const int64_t m = std::min<int64_t>(chunk, static_cast<int64_t>(rows.size() - start));
+    std::vector<float> h(static_cast<size_t>(m * H)), normed(h.size()), logits(static_cast<size_t>(m * V));
+    for (int64_t i = 0; i < m; ++i)
+      std::copy_n(&hidden[static_cast<size_t>(rows[start + static_cast<size_t>(i)] * H)], H, &h[static_cast<size_t>(i * H)]);
+    head_logits(ctx, h.data(), m, normed.data(), logits.data());
+    std::vector<float> dlogits(logits.size());
+    for (int64_t i = 0; i < m; ++i) {
+      float* z = &logits[static_cast<size_t>(i * V)];
+      float* dz = &dlogits[static_cast<size_t>(i * V)];
+      result.loss_sum += cross_entropy(z, V, targets[static_cast<size_t>(rows[start + static_cast<size_t>(i)])], scale, dz);
+      if (c.final_logit_softcap > 0)
+        for (int64_t j = 0; j < V; ++j) dz[j] *= soft_cap_grad_from_output(z[j], c.final_logit_softcap);
+    }
+    if (!dhidden) continue;
+    std::vector<float> dnormed(normed.size(), 0.0f);
+    matmul_transposed_add(as_matrix(ctx.model.weights.token_embd), dlogits.data(), m, dnormed.data(), &ctx.pool);
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t t = rows[start + static_cast<size_t>(i)];
+      rms_norm_bwd(&h[static_cast<size_t>(i * H)], ctx.model.weights.output_norm.data(), H, c.rms_eps,
+                   &dnormed[static_cast<size_t>(i * H)], &(*dhidden)[static_cast<size_t>(t * H)]);
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<int32_t> next_token_targets(const std::vector<int32_t>& tokens) {
+  std::vector<int32_t> targets(tokens.size(), kIgnoreTarget);
+  for (size_t t = 0; t + 1 < tokens.size(); ++t) targets[t] = tokens[t + 1];
+  return targets;
+}
+
+std::vector<float> training_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
+                                   ThreadPool& pool) {
+  check_input(model.config, tokens, nullptr);
+  PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
+  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  std::vector<float> normed(hidden.size()), logits(static_cast<size_t>(ctx.n * model.config.vocab_size));
+  head_logits(ctx, hidden.data(), ctx.n, normed.data(), logits.data());
+  return logits;
+}
+
+LossResult training_loss(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
+                         const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool) {
+  check_input(model.config, tokens, &targets);
+  PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
+  if (lora && options.training) ctx.dropout = lora->config.dropout;
+  ctx.dropout_seed = options.dropout_seed;
+  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  return head_loss(ctx, hidden, targets, options, nullptr);
+}
+
+LossResult training_gradients(const Model& model, LoraModel& lora, const std::vector<int32_t>& tokens,
+                              const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool) {
+  const ModelConfig& c = model.config;
+  check_input(c, tokens, &targets);
+  require(lora.layers.size() == static_cast<size_t>(c.n_layers), "the adapter has ", lora.layers.size(),
+          " layers but the model has ", c.n_layers);
+  PassContext ctx(model, &lora, pool);
+  if (options.training) ctx.dropout = lora.config.dropout;
+  ctx.dropout_seed = options.dropout_seed;
+  std::vector<std::vector<float>> inputs;
+  std::vector<float> hidden = run_decoder(ctx, tokens, &inputs);
+  std::vector<float> dx(hidden.size(), 0.0f);
+  LossResult result = head_loss(ctx, hidden, targets, options, &dx);
+  if (result.n_targets == 0) return result;  // nothing to learn from: all gradients are zero
+  hidden.clear();
+
+  ctx.dk.assign(static_cast<size_t>(c.n_layers), {});
+  ctx.dv.assign(static_cast<size_t>(c.n_layers), {});
+  for (int layer = 0; layer < c.n_layers; ++layer)
+    if (c.layers[static_cast<size_t>(layer)].owns_kv) {
+      ctx.dk[static_cast<size_t>(layer)].assign(ctx.k[static_cast<size_t>(layer)].size(), 0.0f);
+      ctx.dv[static_cast<size_t>(layer)].assign(ctx.v[static_cast<size_t>(layer)].size(), 0.0f);
+    }
+  for (int layer = c.n_layers - 1; layer >= 0; --layer) {
+    // Checkpointing: rebuild this layer's tapes from its saved input, then backprop it.
+    LayerTapes tapes;
+    std::vector<float> x = std::move(inputs[static_cast<size_t>(layer)]);
+    run_layer(ctx, layer, x, &tapes);
+    layer_backward(ctx, layer, tapes, dx);
+  }
+  return result;
+}
+
+}  // namespace facet::train
