@@ -8,35 +8,18 @@
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "model/forward_context.h"
+#include "model/model_inputs.h"
 #include "tensor/convert.h"
 #include "util/error.h"
 
 namespace facet {
 namespace {
 
-RopeAngles rope_angles(const RopeConfig& r, int64_t first_position, int64_t n_tokens) {
-  RopeAngles a;
-  a.pairs = r.rotated_pairs;
-  a.half = r.head_dim / 2;
-  a.cos.resize(static_cast<size_t>(n_tokens * a.pairs));
-  a.sin.resize(a.cos.size());
-  for (int i = 0; i < a.pairs; ++i) {
-    // inv_freq keeps the full head size in the exponent (spec §4.5.1, pitfall 3).
-    const double inv_freq = std::pow(r.theta, -2.0 * i / r.head_dim) / r.freq_factors[static_cast<size_t>(i)];
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const double angle = static_cast<double>(first_position + t) * inv_freq;
-      a.cos[static_cast<size_t>(t * a.pairs + i)] = static_cast<float>(std::cos(angle));
-      a.sin[static_cast<size_t>(t * a.pairs + i)] = static_cast<float>(std::sin(angle));
-    }
-  }
-  return a;
-}
-
 // One micro-batch; returns the final hidden states (after the last layer) [n, H].
 std::vector<float> run_layers(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                               ThreadPool& pool) {
   const ModelConfig& c = model.config;
-  const int64_t n = static_cast<int64_t>(tokens.size()), H = c.hidden_size;
+  const int64_t n = static_cast<int64_t>(tokens.size());
   ForwardContext ctx(model, cache, pool);
   ctx.n_tokens = n;
   ctx.first_position = cache.n_past();
@@ -45,15 +28,8 @@ std::vector<float> run_layers(const Model& model, KvCache& cache, const std::vec
   ctx.batch_k.resize(static_cast<size_t>(c.n_layers));
   ctx.batch_v.resize(static_cast<size_t>(c.n_layers));
 
-  // Token embedding × √H (spec §4.1).
-  std::vector<float> x(static_cast<size_t>(n * H));
-  const TensorView& embd = model.weights.token_embd;
-  for (int64_t t = 0; t < n; ++t) {
-    float* row = &x[static_cast<size_t>(t * H)];
-    row_to_f32(embd.dtype, embd.row(tokens[static_cast<size_t>(t)]), row, H);
-    for (int64_t i = 0; i < H; ++i) row[i] *= model.embedding_scale;
-  }
-  if (c.has_ple()) compute_ple(ctx, tokens, x);
+  std::vector<float> x = embed_tokens(model, tokens);
+  if (c.has_ple()) ctx.ple = per_layer_inputs(model, tokens, x, pool);
 
   for (int layer = 0; layer < c.n_layers; ++layer) {
     attention_block(ctx, layer, x);

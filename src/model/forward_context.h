@@ -6,16 +6,10 @@
 
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/model_inputs.h"
 #include "util/thread_pool.h"
 
 namespace facet {
-
-// cos/sin of every rotated pair at each position of the batch, for one layer kind.
-struct RopeAngles {
-  int pairs = 0;             // rotated pairs (the rest pass through)
-  int half = 0;              // head_dim / 2: the pairing distance
-  std::vector<float> cos, sin;  // [n_tokens, pairs]
-};
 
 struct ForwardContext {
   ForwardContext(const Model& m, KvCache& c, ThreadPool& p) : model(m), cache(c), pool(p) {}
@@ -40,8 +34,6 @@ struct ForwardContext {
 void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x);
 void feed_forward_block(ForwardContext& ctx, int layer, std::vector<float>& x);
 void ple_block(ForwardContext& ctx, int layer, std::vector<float>& x);
-// Per-layer embeddings of the batch from the token ids and the scaled embeddings x0.
-void compute_ple(ForwardContext& ctx, const std::vector<int32_t>& tokens, const std::vector<float>& x0);
 // The sandwich-norm residual step every block ends with: x += RMSNorm(out; weight), per token
 // (out is normalised in place).
 void add_normed_residual(const ForwardContext& ctx, std::vector<float>& out, const std::vector<float>& weight,

@@ -8,15 +8,13 @@
 #include <vector>
 
 #include "model/model.h"
+#include "model/model_inputs.h"
 #include "train/lora.h"
 #include "train/op_grad.h"
 
 namespace facet::train {
 
-struct TrainRope {
-  int pairs = 0, half = 0;
-  std::vector<float> cos, sin;  // [n, pairs]
-};
+using TrainRope = RopeAngles;  // the inference path's tables (model/model_inputs.h)
 
 // State of one training pass over a sequence starting at position 0.
 struct PassContext {

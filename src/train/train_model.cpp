@@ -13,51 +13,11 @@
 namespace facet::train {
 namespace {
 
-TrainRope rope_angles(const RopeConfig& r, int64_t n) {
-  TrainRope a;
-  a.pairs = r.rotated_pairs;
-  a.half = r.head_dim / 2;
-  a.cos.resize(static_cast<size_t>(n * a.pairs));
-  a.sin.resize(a.cos.size());
-  for (int i = 0; i < a.pairs; ++i) {
-    // The full head size stays in the exponent (proportional RoPE, spec §4.5.1).
-    const double inv_freq = std::pow(r.theta, -2.0 * i / r.head_dim) / r.freq_factors[static_cast<size_t>(i)];
-    for (int64_t t = 0; t < n; ++t) {
-      const double angle = static_cast<double>(t) * inv_freq;
-      a.cos[static_cast<size_t>(t * a.pairs + i)] = static_cast<float>(std::cos(angle));
-      a.sin[static_cast<size_t>(t * a.pairs + i)] = static_cast<float>(std::sin(angle));
-    }
-  }
-  return a;
-}
-
 // Scaled token embeddings [n, H] and, with PLE, the per-layer inputs (spec §4.1, §4.2).
 // Nothing here is trainable, so no gradient flows back past the first layer's input.
 std::vector<float> embed(PassContext& ctx, const std::vector<int32_t>& tokens) {
-  const ModelConfig& c = ctx.model.config;
-  const ModelWeights& w = ctx.model.weights;
-  const int64_t n = ctx.n, H = c.hidden_size;
-  std::vector<float> x(static_cast<size_t>(n * H));
-  for (int64_t t = 0; t < n; ++t) {
-    float* row = &x[static_cast<size_t>(t * H)];
-    row_to_f32(w.token_embd.dtype, w.token_embd.row(tokens[static_cast<size_t>(t)]), row, H);
-    for (int64_t i = 0; i < H; ++i) row[i] *= ctx.model.embedding_scale;
-  }
-  if (!c.has_ple()) return x;
-  const int64_t P = c.ple_dim, LP = static_cast<int64_t>(c.n_layers) * P;
-  ctx.ple.resize(static_cast<size_t>(n * LP));
-  matmul(w.ple_model_proj, x.data(), n, ctx.ple.data(), &ctx.pool);
-  const float inv_sqrt_h = static_cast<float>(1.0 / std::sqrt(static_cast<double>(H)));
-  const float sqrt_p = static_cast<float>(std::sqrt(static_cast<double>(P)));
-  const float inv_sqrt2 = static_cast<float>(1.0 / std::sqrt(2.0));
-  std::vector<float> token_part(static_cast<size_t>(LP));
-  for (int64_t t = 0; t < n; ++t) {
-    float* row = &ctx.ple[static_cast<size_t>(t * LP)];
-    for (int64_t i = 0; i < LP; ++i) row[i] *= inv_sqrt_h;
-    for (int64_t l = 0; l < c.n_layers; ++l) rms_norm(row + l * P, w.ple_proj_norm.data(), P, c.rms_eps, row + l * P);
-    row_to_f32(w.ple_token_embd.dtype, w.ple_token_embd.row(tokens[static_cast<size_t>(t)]), token_part.data(), LP);
-    for (int64_t i = 0; i < LP; ++i) row[i] = (row[i] + token_part[static_cast<size_t>(i)] * sqrt_p) * inv_sqrt2;
-  }
+  std::vector<float> x = embed_tokens(ctx.model, tokens);
+  if (ctx.model.config.has_ple()) ctx.ple = per_layer_inputs(ctx.model, tokens, x, ctx.pool);
   return x;
 }
 
@@ -103,8 +63,8 @@ std::vector<float> run_decoder(PassContext& ctx, const std::vector<int32_t>& tok
                                std::vector<std::vector<float>>* inputs) {
   const ModelConfig& c = ctx.model.config;
   ctx.n = static_cast<int64_t>(tokens.size());
-  ctx.rope_sliding = rope_angles(c.rope_sliding, ctx.n);
-  ctx.rope_full = rope_angles(c.rope_full, ctx.n);
+  ctx.rope_sliding = rope_angles(c.rope_sliding, 0, ctx.n);
+  ctx.rope_full = rope_angles(c.rope_full, 0, ctx.n);
   ctx.k.assign(static_cast<size_t>(c.n_layers), {});
   ctx.v.assign(static_cast<size_t>(c.n_layers), {});
   std::vector<float> x = embed(ctx, tokens);
