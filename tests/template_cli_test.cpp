@@ -83,6 +83,8 @@ void expect_failure(const std::string& args, const std::string& input, const std
 TEST(TemplateCli, BadInputFailsWithAClearMessage) {
   expect_failure("", "{\"messages\": [", "malformed JSON");
   expect_failure("", "", "malformed JSON");
+  // Found by fuzzing: a number too large for a double is an out_of_range, not a parse_error.
+  expect_failure("", R"({"messages":[{"role":"user","content":"Hi"}],"x":1e999})", "malformed JSON");
   expect_failure("", R"({"messages":[{"role":"robot","content":"Hi"}]})", "unknown role \"robot\"");
   expect_failure("", R"({"messages":[{"role":"user","content":{"a":1}}]})", "messages[0].content");
   expect_failure("", R"({"messages":[{"role":"user","content":"Hi"},{"role":"tool","content":"r"}]})",

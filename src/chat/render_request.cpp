@@ -226,7 +226,7 @@ RenderRequest render_request_from_json_text(std::string_view text) {
   Json body;
   try {
     body = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     fail("malformed JSON request: ", e.what());
   }
   return render_request_from_json(body);
