@@ -21,7 +21,9 @@ for exe in "$build"/fuzz/*_fuzz; do
   work="$build/fuzz-corpus/$name"
   artifacts="$build/fuzz-artifacts/$name/"
   mkdir -p "$work" "$artifacts"
-  args=(-max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 -print_final_stats=1
+  # FUZZ_SEED fixes libFuzzer's random seed (test.sh uses 1 so CI runs are repeatable);
+  # unset or 0 means a fresh random seed, for exploring by hand.
+  args=(-seed="${FUZZ_SEED:-0}" -max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$artifacts")
   [ -f "$root/fuzz/$name.dict" ] && args+=(-dict="$root/fuzz/$name.dict")
   seeds=()

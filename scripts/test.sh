@@ -29,6 +29,6 @@ fi
 
 if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
   echo "== Fuzzing each parser for ${FUZZ_SECONDS:-30} s"
-  ./scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+  FUZZ_SEED="${FUZZ_SEED:-1}" ./scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
 echo "All tests passed."
