@@ -1,0 +1,77 @@
+// Serves many generation requests on one model at once (continuous batching): every
+// active sequence's next decode step runs in one shared forward pass, prompts are
+// prefilled in bounded chunks between decode steps (a long prompt does not stall the
+// other streams), each sequence has its own KV cache, and a finished sequence's cache is
+// kept so that a later request that extends it (the next turn of a chat) only runs the
+// new tokens. The server drives it; callbacks run on the scheduler's own thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/generation.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace facet {
+
+struct SchedulerOptions {
+  int threads = 0;                  // <= 0: one per hardware thread
+  int max_sequences = 8;            // sequences decoded together (KV caches allocated)
+  int64_t context_size = 4096;      // positions per sequence (prompt + answer)
+  int64_t max_queue = 64;           // waiting requests beyond which submit() refuses
+  int64_t prefill_chunk = 256;      // prompt tokens run per step while others decode
+};
+
+struct SequenceRequest {
+  std::vector<int32_t> prompt;      // the whole prompt, BOS included
+  SamplingOptions sampling;
+  int64_t max_tokens = 256;         // new tokens at most (a stop token counts)
+  std::vector<int32_t> stop_ids;    // generation ends after sampling one of these
+  // Optional: sees the logits of every step before sampling and may mask entries
+  // (set them to -infinity) — constrained decoding (JSON) lives on the caller's side.
+  // `generated` holds the tokens sampled so far in this request.
+  std::function<void(std::span<float> logits, const std::vector<int32_t>& generated)> logit_filter;
+};
+
+// Called on the scheduler thread for every sampled token except a stop token, with the
+// text it adds (as TokenCallback in generation.h). Returning false cancels the sequence
+// (e.g. a stop string was seen, or the client went away); on_done then follows with
+// StopReason::Cancelled.
+using SequenceTokenCallback = std::function<bool(int32_t id, const std::string& text)>;
+// Called exactly once per accepted request, last, on the scheduler thread. On an error
+// (prompt too long for the context, bad token id) `error` is non-empty.
+using SequenceDoneCallback = std::function<void(const GenerationResult& result, const std::string& error)>;
+
+struct SchedulerStats {
+  int64_t active = 0, queued = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0, reused_tokens = 0;  // totals since start
+  int64_t requests_done = 0, requests_rejected = 0;
+};
+
+class Scheduler {
+ public:
+  // The model and tokenizer must outlive the scheduler. Starts the worker thread.
+  Scheduler(const Model& model, const Tokenizer* tokenizer, SchedulerOptions options);
+  ~Scheduler();  // cancels everything still running or queued (on_done is called) and joins
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request; returns its id, or 0 when the queue is full (nothing is called back).
+  uint64_t submit(SequenceRequest request, SequenceTokenCallback on_token, SequenceDoneCallback on_done);
+  // Stops a request (queued or running) as soon as possible; its KV slot is freed at once.
+  void cancel(uint64_t id);
+  SchedulerStats stats() const;
+  const SchedulerOptions& options() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace facet
