@@ -139,7 +139,8 @@ TEST(AdapterPeft, TextOnlyHfBaseGetsTheTextPrefix) {
 TEST(AdapterGguf, WritesLlamaCppsLayoutAndReadsBackBitForBit) {
   test::TempDir dir;
   auto model = load_model(test::tiny_moe_path());
-  for (const LoraConfig& c : {config_of(8, 16, false), config_of(6, 5, true)}) {
+  const std::vector<LoraConfig> configs = {config_of(8, 16, false), config_of(6, 5, true)};
+  for (const LoraConfig& c : configs) {
     const LoraModel lora = test::random_adapter(*model, c, 10);
     const std::string path = dir.file("adapter.gguf");
     save_gguf_adapter(lora, *model, path);

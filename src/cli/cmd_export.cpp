@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
-#include "train/adapter_runtime.h"
+#include "cli/lora_flags.h"
 #include "train/merge_export.h"
 
 namespace facet::cli {
@@ -14,8 +14,7 @@ namespace {
 
 struct ExportArgs {
   std::string base;
-  std::vector<std::string> lora;
-  std::vector<std::pair<std::string, double>> lora_scaled;
+  LoraFlags lora;
   std::string out;
   std::string outtype;
   int threads = 0;
@@ -24,8 +23,7 @@ struct ExportArgs {
 int run_export(const ExportArgs& args) {
   train::MergeExportOptions options;
   options.base = args.base;
-  for (const std::string& arg : args.lora) options.adapters.push_back(train::parse_lora_argument(arg));
-  for (const auto& p : args.lora_scaled) options.adapters.push_back(p);
+  options.adapters = lora_adapter_list(args.lora);
   options.out = args.out;
   options.outtype = args.outtype;
   options.threads = args.threads;
@@ -40,8 +38,7 @@ const CommandRegistration kExport("export", [](CLI::App& parent) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* cmd = parent.add_subcommand("export", "Write a model with LoRA adapters merged into its weights");
   cmd->add_option("--merge", args->base, "base model: a .gguf file or an HF folder")->required();
-  cmd->add_option("--lora", args->lora, "adapter to merge, PATH or PATH:SCALE (PEFT folder, .safetensors or .gguf; repeatable)");
-  cmd->add_option("--lora-scaled", args->lora_scaled, "adapter to merge with a scale: --lora-scaled PATH SCALE");
+  add_lora_flags(*cmd, args->lora);
   cmd->add_option("-o,--out", args->out, "output: FILE.gguf, or a folder for HF safetensors")->required();
   cmd->add_option("--outtype", args->outtype,
                   "weight type: F32, F16, BF16 (any output), Q8_0, Q4_0, Q4_K_M, Q6_K (.gguf only); "

@@ -1,10 +1,13 @@
 #include "cli/lora_flags.h"
 
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "model/model.h"
 #include "train/adapter_runtime.h"
+#include "util/error.h"
 
 namespace facet::cli {
 
@@ -15,11 +18,22 @@ void add_lora_flags(CLI::App& cmd, LoraFlags& flags) {
   cmd.add_option("--lora-scaled", flags.lora_scaled, "LoRA adapter with a scale: --lora-scaled PATH SCALE (repeatable)");
 }
 
-void apply_lora_flags(Model& model, const LoraFlags& flags, bool verbose) {
-  if (flags.lora.empty() && flags.lora_scaled.empty()) return;
+std::vector<std::pair<std::string, double>> lora_adapter_list(const LoraFlags& flags) {
   std::vector<std::pair<std::string, double>> wanted;
   for (const std::string& arg : flags.lora) wanted.push_back(train::parse_lora_argument(arg));
-  for (const auto& p : flags.lora_scaled) wanted.push_back(p);
+  for (const auto& [path, text] : flags.lora_scaled) {
+    double scale = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), scale);
+    require(ec == std::errc() && end == text.data() + text.size() && std::isfinite(scale), "--lora-scaled ", path,
+            " ", text, ": the scale must be a number");
+    wanted.push_back({path, scale});
+  }
+  return wanted;
+}
+
+void apply_lora_flags(Model& model, const LoraFlags& flags, bool verbose) {
+  if (flags.lora.empty() && flags.lora_scaled.empty()) return;
+  const std::vector<std::pair<std::string, double>> wanted = lora_adapter_list(flags);
   std::vector<train::LoadedAdapter> adapters;
   for (const auto& [path, scale] : wanted) {
     adapters.push_back(train::load_adapter_for_inference(path, scale, model));

@@ -18,10 +18,13 @@ namespace facet::cli {
 
 struct LoraFlags {
   std::vector<std::string> lora;                          // "PATH" or "PATH:SCALE"
-  std::vector<std::pair<std::string, double>> lora_scaled;  // --lora-scaled PATH SCALE
+  std::vector<std::pair<std::string, std::string>> lora_scaled;  // --lora-scaled PATH SCALE
 };
 
 void add_lora_flags(CLI::App& command, LoraFlags& flags);
+
+// (path, scale) of every adapter the flags name; throws Error on a bad scale.
+std::vector<std::pair<std::string, double>> lora_adapter_list(const LoraFlags& flags);
 
 // Loads every adapter named by the flags against `model` and attaches them (nothing to do
 // when none are given). With `verbose`, one line per adapter on stderr.

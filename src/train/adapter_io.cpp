@@ -110,7 +110,7 @@ LoraModel AdapterBuilder::build(LoraConfig config,
 LoraModel load_adapter(const std::string& path, const Model& model, std::vector<std::string>* warnings) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  require(fs::exists(path, ec), path, ": no such file or folder");
+  require(fs::exists(path, ec), "LoRA adapter ", path, ": no such file or folder");
   if (fs::is_directory(path, ec)) {
     if (fs::exists(fs::path(path) / "adapter_model.safetensors"))
       return detail::load_peft_adapter(path, model, warnings);
