@@ -84,7 +84,7 @@ TEST_P(LoraRuntimeVsMerge, AttachedEqualsIndependentlyMergedWeights) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Models, LoraRuntimeVsMerge,
+    LoraModels, LoraRuntimeVsMerge,
     ::testing::Values(MergeCase{"e2b_all", test::tiny_e2b_path(), config_of(4, 8, false)},
                       MergeCase{"e2b_ple_rs", test::tiny_e2b_path(),
                                 config_of(3, 6, true, {LoraTarget::Q, LoraTarget::V, LoraTarget::Down,
