@@ -60,19 +60,30 @@ void store_rows(DType type, std::vector<float>& rows, int64_t n, int64_t row, st
 // f32 K and V of a sequence's cached positions [lo, hi) of one layer, contiguous; for a
 // cache not stored as f32 (decoded once per layer and step, then read by every head).
 struct DecodedRows {
-  int64_t lo = 0;
+  const KvCache::Layer* layer = nullptr;
+  int64_t lo = 0, hi = 0;
   std::vector<float> k, v;
 };
-void decode_rows(const KvCache::Layer& l, const KvCacheTypes& types, int64_t lo, int64_t hi, DecodedRows& out,
-                 ThreadPool& pool) {
-  out.lo = lo;
-  out.k.resize(static_cast<size_t>((hi - lo) * l.row));
-  out.v.resize(out.k.size());
-  pool.parallel_for(hi - lo, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t slot = KvCache::slot(l, lo + i);
-      row_to_f32(types.k, l.k_row(slot), &out.k[static_cast<size_t>(i * l.row)], l.row);
-      row_to_f32(types.v, l.v_row(slot), &out.v[static_cast<size_t>(i * l.row)], l.row);
+// Decodes every sequence's rows in one parallel loop over all their positions (one loop
+// per sequence would pay the threads' wake-up once per sequence and layer).
+void decode_rows(std::vector<DecodedRows>& all, const KvCacheTypes& types, ThreadPool& pool) {
+  std::vector<int64_t> starts;  // index of each sequence's first position in the joint loop
+  int64_t total = 0;
+  for (DecodedRows& d : all) {
+    starts.push_back(total);
+    total += d.hi - d.lo;
+    d.k.resize(static_cast<size_t>((d.hi - d.lo) * d.layer->row));
+    d.v.resize(d.k.size());
+  }
+  pool.parallel_for(total, [&](int64_t begin, int64_t end) {
+    size_t s = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin() - 1);
+    for (int64_t j = begin; j < end; ++j) {
+      while (s + 1 < starts.size() && j >= starts[s + 1]) ++s;
+      DecodedRows& d = all[s];
+      const int64_t i = j - starts[s], row = d.layer->row;
+      const int64_t slot = KvCache::slot(*d.layer, d.lo + i);
+      row_to_f32(types.k, d.layer->k_row(slot), &d.k[static_cast<size_t>(i * row)], row);
+      row_to_f32(types.v, d.layer->v_row(slot), &d.v[static_cast<size_t>(i * row)], row);
     }
   }, 16);
 }
@@ -132,9 +143,11 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
     // The first token of a sequence looks furthest back.
     const BatchSegment& seg = ctx.segments[i];
     const int64_t p0 = seg.first_position;
-    const int64_t lo = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, p0 - c.sliding_window + 1) : 0;
-    decode_rows(seg.cache->layer(src), ctx.types, lo, p0, decoded[i], ctx.pool);
+    decoded[i].layer = &seg.cache->layer(src);
+    decoded[i].lo = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, p0 - c.sliding_window + 1) : 0;
+    decoded[i].hi = p0;
   }
+  if (!decoded.empty()) decode_rows(decoded, ctx.types, ctx.pool);
 
   std::vector<float> attn(static_cast<size_t>(n * q_row));
   ctx.pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end) {
