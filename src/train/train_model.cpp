@@ -95,7 +95,7 @@ LossResult head_loss(const PassContext& ctx, const std::vector<float>& hidden, c
   LossResult result;
   result.n_targets = static_cast<int64_t>(rows.size());
   if (rows.empty()) return result;
-  const double scale = options.grad_scale > 0 ? options.grad_scale : 1.0 / static_cast<double>(rows.size());
+  const double scale = options.grad_scale != 0 ? options.grad_scale : 1.0 / static_cast<double>(rows.size());
   const int64_t chunk = std::max<int64_t>(1, options.head_chunk);
   for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(chunk)) {
     const int64_t m = std::min<int64_t>(chunk, static_cast<int64_t>(rows.size() - start));

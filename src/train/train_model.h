@@ -24,7 +24,8 @@ struct PassOptions {
   bool training = true;       // LoRA dropout on (eval: off)
   uint64_t dropout_seed = 0;  // change per step: picks the dropout masks
   // The loss whose gradient is accumulated is grad_scale × (sum of target losses);
-  // 0 means 1 / (number of targets), i.e. the gradient of the mean.
+  // 0 means 1 / (number of targets), i.e. the gradient of the mean. Negative scales are
+  // allowed (preference losses push the rejected completion's likelihood down).
   double grad_scale = 0;
   int64_t head_chunk = 64;    // target rows per output-head chunk (bounds the [rows, V] logits)
 };
