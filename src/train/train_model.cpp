@@ -141,6 +141,17 @@ std::vector<float> training_logits(const Model& model, const LoraModel* lora, co
   return logits;
 }
 
+std::vector<float> training_last_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
+                                        ThreadPool& pool) {
+  check_input(model.config, tokens, nullptr);
+  PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
+  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  const int64_t H = model.config.hidden_size;
+  std::vector<float> normed(static_cast<size_t>(H)), logits(static_cast<size_t>(model.config.vocab_size));
+  head_logits(ctx, &hidden[static_cast<size_t>((ctx.n - 1) * H)], 1, normed.data(), logits.data());
+  return logits;
+}
+
 LossResult training_loss(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
                          const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool) {
   check_input(model.config, tokens, &targets);

@@ -41,6 +41,10 @@ struct LossResult {
 std::vector<float> training_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
                                    ThreadPool& pool);
 
+// The logits [vocab] of the last position only (greedy decoding with an adapter).
+std::vector<float> training_last_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
+                                        ThreadPool& pool);
+
 // Loss only (no gradients).
 LossResult training_loss(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
                          const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool);

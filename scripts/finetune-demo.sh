@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Fine-tunes the tiny real-vocabulary test model on a synthetic rule and prints the loss
+# curve: prompts "Code 4 8 2 7 is", answer the colour of the code's last digit (0 red,
+# 1 blue, ... 9 white); the eval file holds codes that never occur in training.
+# Usage: scripts/finetune-demo.sh [OUT_DIR]   (needs build/facet; about a minute on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/facet-finetune-demo}
+model=../shared/data/models/gemma4-tiny-realvocab-f16.gguf
+mkdir -p "$out"
+python3 - "$out" <<'PY'
+import json, random, sys
+colors = ["red", "blue", "green", "yellow", "purple", "orange", "pink", "brown", "black", "white"]
+rng = random.Random(2026)
+seen = set()
+def codes(n):
+    rows = []
+    while len(rows) < n:
+        d = [rng.randrange(10) for _ in range(4)]
+        key = " ".join(map(str, d))
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append({"prompt": f"Code {key} is", "completion": " " + colors[d[-1]]})
+    return rows
+for name, n in (("train", 160), ("eval", 40)):
+    with open(f"{sys.argv[1]}/{name}.jsonl", "w") as f:
+        for row in codes(n):
+            f.write(json.dumps(row) + "\n")
+PY
+./build/facet finetune "$model" --data "$out/train.jsonl" --eval-file "$out/eval.jsonl" --output "$out/run" \
+  --lora-r 8 --lora-alpha 16 --lr 1e-2 --epochs 2 --batch-size 1 --grad-accum 4 --warmup-steps 5 \
+  --eval-steps 20 --save-steps 40
+echo "loss curve (step, loss / eval_loss) from $out/run/training_log.jsonl:"
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "eval_loss" in r: print(f"  step {r[\"step\"]:3d}  eval_loss {r[\"eval_loss\"]:.4f}")
+    elif r["step"] % 5 == 0 or r["step"] == 1: print(f"  step {r[\"step\"]:3d}  loss {r[\"loss\"]:.4f}  lr {r[\"lr\"]:.2e}  {r[\"tokens_per_s\"]:.0f} tok/s")
+' "$out/run/training_log.jsonl"
