@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/facet-finetune-demo}
-model=../shared/data/models/gemma4-tiny-realvocab-f16.gguf
 mkdir -p "$out"
+model=$out/tiny-realvocab-learn.gguf  # real Gemma 4 tokenizer, random 2-layer decoder, 128 wide
+[ -f "$model" ] || ./build/facet make-test-model --config models/configs/tiny-realvocab-learn.json --out "$model"
 python3 - "$out" <<'PY'
 import json, random, sys
 colors = ["red", "blue", "green", "yellow", "purple", "orange", "pink", "brown", "black", "white"]
@@ -29,13 +30,15 @@ for name, n in (("train", 160), ("eval", 40)):
             f.write(json.dumps(row) + "\n")
 PY
 ./build/facet finetune "$model" --data "$out/train.jsonl" --eval-file "$out/eval.jsonl" --output "$out/run" \
-  --lora-r 8 --lora-alpha 16 --lr 1e-2 --epochs 2 --batch-size 1 --grad-accum 4 --warmup-steps 5 \
+  --lora-r ${RANK:-8} --lora-alpha ${ALPHA:-16} --lr ${LR:-1e-2} --epochs ${EPOCHS:-2} --batch-size 1 --grad-accum 4 --warmup-steps 5 \
   --eval-steps 20 --save-steps 40
-echo "loss curve (step, loss / eval_loss) from $out/run/training_log.jsonl:"
-python3 -c '
+echo "loss curve from $out/run/training_log.jsonl:"
+python3 - "$out/run/training_log.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    if "eval_loss" in r: print(f"  step {r[\"step\"]:3d}  eval_loss {r[\"eval_loss\"]:.4f}")
-    elif r["step"] % 5 == 0 or r["step"] == 1: print(f"  step {r[\"step\"]:3d}  loss {r[\"loss\"]:.4f}  lr {r[\"lr\"]:.2e}  {r[\"tokens_per_s\"]:.0f} tok/s")
-' "$out/run/training_log.jsonl"
+    if "eval_loss" in r:
+        print(f"  step {r['step']:3d}  eval_loss {r['eval_loss']:.4f}")
+    elif r["step"] % 10 == 0 or r["step"] == 1:
+        print(f"  step {r['step']:3d}  loss {r['loss']:.4f}  lr {r['lr']:.2e}  {r['tokens_per_s']:.0f} tok/s")
+PY

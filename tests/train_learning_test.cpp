@@ -1,5 +1,11 @@
-// It learns: LoRA SFT on the tiny real-vocabulary model (the real Gemma 4 tokenizer,
-// 262144 tokens, random weights) on a rule with a held-out split. Prompts are
+// It learns: LoRA SFT on a tiny random model with the real Gemma 4 tokenizer (262144
+// tokens; models/configs/tiny-realvocab-learn.json, generated here) on a rule with a
+// held-out split. Hidden size 128, not the shared 48-wide real-vocabulary model: with
+// frozen random embeddings of width 48, even a perfectly aimed hidden state barely lifts
+// one token above the other 262143, so that model cannot show learning in a few steps.
+// Eight layers, because each block's output passes a post-norm whose weights are ~0.1
+// here: a block adds at most ~1.1 to a residual stream of norm ~11, so it takes many
+// blocks before LoRA can turn the last hidden state towards the answer's embedding. Prompts are
 // "Code 4 8 2 7 is" and the answer is the colour assigned to the code's last digit
 // (0 red, 1 blue, ... 9 white); the held-out codes never occur in training, so only the
 // rule, not memorised codes, answers them. Greedy accuracy on the held-out codes goes from
@@ -12,6 +18,7 @@
 #include <set>
 
 #include "engine/model_files.h"
+#include "model/random_model.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "train/training_run.h"
@@ -66,7 +73,11 @@ double accuracy(const Model& model, const LoraModel* lora, const Tokenizer& tok,
 }
 
 TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
-  const std::string model_path = test::data_dir() + "/models/gemma4-tiny-realvocab-f16.gguf";
+  test::TempDir dir;
+  const std::string model_path = dir.file("model.gguf");
+  GeneratorConfig g = load_generator_config(test::source_dir() + "/models/configs/tiny-realvocab-learn.json");
+  g.options.threads = 2;
+  write_random_gguf(g.model, g.options, model_path);
   const Tokenizer tok = load_model_tokenizer(model_path);
   auto model = load_model(model_path);
   ThreadPool pool(2);
@@ -89,8 +100,8 @@ TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
   const double before = accuracy(*model, nullptr, tok, held_out, pool);
 
   TrainerOptions options;
-  options.lr = 1e-2;
-  options.epochs = 2;
+  options.lr = 3e-2;
+  options.epochs = 3;
   options.batch_size = 1;
   options.grad_accum = 4;
   options.warmup_steps = 5;
