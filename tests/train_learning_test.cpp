@@ -101,7 +101,7 @@ TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
 
   TrainerOptions options;
   options.lr = 3e-2;
-  options.epochs = 3;
+  options.epochs = 4;
   options.batch_size = 1;
   options.grad_accum = 4;
   options.warmup_steps = 5;
@@ -109,7 +109,7 @@ TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
   Trainer trainer(*model, lora, options, pool);
   trainer.set_data(train, eval);
   test::TempDir out;
-  const double eval_loss = run_training(trainer, {.output_dir = out.path(), .eval_steps = 20, .progress = stderr});
+  const double eval_loss = run_training(trainer, {.output_dir = out.path(), .eval_steps = 40, .progress = stderr});
   const double after = accuracy(*model, &lora, tok, held_out, pool);
   std::printf("held-out greedy accuracy: %.1f%% before, %.1f%% after (chance 10%%); eval loss %.4f\n",
               100 * before, 100 * after, eval_loss);
