@@ -158,6 +158,7 @@ class ChatLoop {
 int run_chat(const ChatArgs& args) {
   const Tokenizer tokenizer = load_model_tokenizer(args.model);
   auto model = load_model(args.model);
+  apply_lora_flags(*model, args.gen.lora, args.gen.verbose);
   validate(args.gen.sampling);
   const ChatRulesChoice rules = choose_chat_rules(read_chat_template(args.model), model->config);
   // Long enough for a real conversation, within what the model was trained for.

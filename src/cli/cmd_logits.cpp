@@ -1,4 +1,4 @@
-// facet logits MODEL --tokens 2,17,9
+// facet logits MODEL --tokens 2,17,9 [--lora ADAPTER[:SCALE] ...]
 // Prints the logits of every position as one JSON array of arrays (positions × vocab)
 // and nothing else on stdout.
 #include <CLI/CLI.hpp>
@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "model/forward.h"
 #include "util/thread_pool.h"
 
@@ -17,10 +18,12 @@ struct LogitsArgs {
   std::string tokens;
   int threads = 0;
   int64_t batch = 512;
+  LoraFlags lora;
 };
 
 int run_logits(const LogitsArgs& args) {
   auto model = load_model(args.model);
+  apply_lora_flags(*model, args.lora, false);
   std::vector<int32_t> tokens = parse_token_list(args.tokens);
   ThreadPool pool(args.threads);
   KvCache cache(model->config, static_cast<int64_t>(tokens.size()));
@@ -48,6 +51,7 @@ const CommandRegistration kRegistration("logits", [](CLI::App& app) {
   cmd->add_option("--tokens", args->tokens, "Comma-separated token ids, e.g. 2,17,9")->required();
   cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)");
   cmd->add_option("-b,--batch-size", args->batch, "Tokens per forward micro-batch")->check(CLI::PositiveNumber);
+  add_lora_flags(*cmd, args->lora);
   return [args] { return run_logits(*args); };
 });
 

@@ -46,6 +46,7 @@ int64_t context_for(const RunArgs& args, size_t prompt_tokens, int64_t max_token
 // --tokens: ids in, ids out (no tokenizer needed); stops on the config's EOS.
 int run_token_ids(const RunArgs& args) {
   auto model = load_model(args.model);
+  apply_lora_flags(*model, args.gen.lora, args.gen.verbose);
   std::vector<int32_t> prompt = parse_token_list(args.tokens);
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 32;
   validate(args.gen.sampling);
@@ -75,6 +76,7 @@ int run_text(const RunArgs& args) {
   require(args.chat || (!args.think && !args.hide_thinking), "--think and --hide-thinking need --chat");
   const Tokenizer tokenizer = load_model_tokenizer(args.model);
   auto model = load_model(args.model);
+  apply_lora_flags(*model, args.gen.lora, args.gen.verbose);
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 256;
   validate(args.gen.sampling);
 

@@ -17,6 +17,7 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
   cmd.add_option("-t,--threads", flags.threads, "Threads (default: all cores)");
   cmd.add_option("-c,--ctx-size", flags.ctx_size, "Context size in tokens")->check(CLI::NonNegativeNumber);
   cmd.add_flag("-v,--verbose", flags.verbose, "Print timings to stderr");
+  add_lora_flags(cmd, flags.lora);
 }
 
 std::string describe_timings(const GenerationResult& r) {

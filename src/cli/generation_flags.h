@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/lora_flags.h"
 #include "engine/generation.h"
 #include "sampling/sampler.h"
 
@@ -20,9 +21,11 @@ struct GenerationFlags {
   int threads = 0;
   int64_t ctx_size = 0;     // 0: the command's default
   bool verbose = false;
+  LoraFlags lora;           // applied with apply_lora_flags after the model is loaded
 };
 
-// -n, --temp, --top-k, --top-p, --min-p, --seed, --threads, --ctx-size, --verbose.
+// -n, --temp, --top-k, --top-p, --min-p, --seed, --threads, --ctx-size, --verbose, --lora,
+// --lora-scaled.
 void add_generation_flags(CLI::App& command, GenerationFlags& flags);
 
 // One line of counts and speeds ("prompt 12 tokens (3 reused) in 0.10 s ...") for -v.

@@ -65,6 +65,13 @@ void quantize_activations(const float* x, int64_t first, int64_t count, Quantize
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  if (w.lora != nullptr) {  // the frozen base product, then the adapters' low-rank terms
+    WeightMatrix base = w;
+    base.lora = nullptr;
+    matmul(base, x, n_tokens, y, pool);
+    add_lora_terms(w, x, n_tokens, y, pool);
+    return;
+  }
   const bool parallel = pool != nullptr && w.rows * w.cols * n_tokens >= (1 << 15);
   // At least 16 rows per chunk keeps each thread's share of the rows contiguous and cheap to start.
   constexpr int64_t kMinRows = 16;

@@ -13,17 +13,33 @@ namespace facet {
 
 class ThreadPool;
 
+// A low-rank LoRA term attached to a weight matrix at inference: matmul() adds
+// scale · B (A x) to the product. A is [rank, cols] and B is [rows of the whole matrix,
+// rank], both row-major f32, owned by whoever attached them (they must outlive the
+// matrix's use). Several adapters on one matrix form a chain through `next`; their terms add.
+struct LoraDelta {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  int64_t rank = 0;
+  float scale = 1.0f;
+  const LoraDelta* next = nullptr;
+};
+
 struct WeightMatrix {
   DType dtype = DType::F32;
   const uint8_t* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Attached LoRA adapters (null: none). Row r of this matrix uses row
+  // lora_row_offset + r of each B, so row slices (an expert's gate/up halves) keep theirs.
+  const LoraDelta* lora = nullptr;
+  int64_t lora_row_offset = 0;
 
   size_t row_bytes() const { return dtype_row_bytes(dtype, cols); }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes(); }
   // Rows [first, first + count) as their own matrix.
   WeightMatrix slice_rows(int64_t first, int64_t count) const {
-    return {dtype, row(first), count, cols};
+    return {dtype, row(first), count, cols, lora, lora_row_offset + first};
   }
 };
 
@@ -36,7 +52,12 @@ WeightMatrix expert_matrix(const TensorView& t, int64_t index);
 // F32/F16/BF16 weights multiply f32 activations; block-quantized weights (Q8_0, Q4_0,
 // Q4_K, Q6_K) multiply activations quantized to 8 bits per block of 32 (see
 // matmul_simd.h), which adds a relative error of about 1/254 of each block's max |x|.
+// Attached LoRA adapters (w.lora) are added in f32 after the base product.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+
+// y[t * W.rows + r] += Σ over W.lora's chain of scale · B[lora_row_offset + r] · (A x[t]):
+// the LoRA part of matmul() on its own (matmul calls it after the base product).
+void add_lora_terms(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 
 // Plain scalar reference of matmul (double accumulation), for tests.
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);

@@ -19,6 +19,9 @@ struct Model {
   // before multiplying, so BF16 tables use bf16(√H) (39.25 for E2B); F32 and F16 tables
   // use the f32 value, which is what llama.cpp and the float64 golden data use.
   float embedding_scale = 1.0f;
+  // Owns the LoRA adapters attached for inference (train/adapter_runtime.h): the
+  // WeightMatrix::lora pointers in `weights` point into it. Null when none are attached.
+  std::shared_ptr<const void> lora_attachment;
 };
 
 // Loads a .gguf file or a Hugging Face model folder (config.json + safetensors).

@@ -89,7 +89,8 @@ DType quant_type_for(QuantScheme scheme, const std::string& name, const std::vec
   return fit_row(want, shape.back());
 }
 
-QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads) {
+QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads,
+                              const RowEditorFor& edit) {
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = load_model(in);
   const ModelConfig& c = model->config;
@@ -135,13 +136,15 @@ QuantizeReport quantize_model(const std::string& in, const std::string& out, Qua
     report.bytes_in += src.byte_size();
     require(dtype_info(src.dtype).computable, in, ": tensor ", name, " has type ", dtype_name(src.dtype),
             ", which facet cannot read");
-    writer.add_tensor(name, dtype, src.shape, [&src, dtype, &pool](uint8_t* dst, size_t) {
+    RowEditor editor = edit ? edit(name) : RowEditor();
+    writer.add_tensor(name, dtype, src.shape, [&src, dtype, &pool, editor](uint8_t* dst, size_t) {
       const int64_t row = src.row_length(), rows = src.row_count();
       const size_t out_row_bytes = dtype_row_bytes(dtype, row);
       pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
         std::vector<float> values(static_cast<size_t>(row));
         for (int64_t r = begin; r < end; ++r) {
           row_to_f32(src.dtype, src.row(r), values.data(), row);
+          if (editor) editor(r, values.data(), row);
           row_from_f32(dtype, values.data(), dst + static_cast<size_t>(r) * out_row_bytes, row);
         }
       }, 4);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,7 +40,14 @@ struct QuantizeReport {
   double seconds = 0;
 };
 
+// Changes the rows of a tensor (as f32, before they are stored): the editor for a GGUF
+// tensor name, or an empty function to keep that tensor as it is. `facet export --merge`
+// adds LoRA adapters to the weights this way.
+using RowEditor = std::function<void(int64_t row, float* values, int64_t count)>;
+using RowEditorFor = std::function<RowEditor(const std::string& gguf_name)>;
+
 // Reads `in` (a .gguf file or an HF folder), writes `out` (GGUF). threads <= 0: all cores.
-QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads = 0);
+QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads = 0,
+                              const RowEditorFor& edit = {});
 
 }  // namespace facet

@@ -1,0 +1,111 @@
+#include "train/adapter_runtime.h"
+
+#include <charconv>
+#include <cmath>
+#include <deque>
+
+#include "train/adapter_io.h"
+#include "train/adapter_names.h"
+#include "util/error.h"
+
+namespace facet::train {
+namespace {
+
+// What a Model's lora_attachment owns: the adapters and the chain nodes pointing into them.
+struct Attachment {
+  std::vector<std::shared_ptr<const LoraModel>> adapters;
+  std::deque<LoraDelta> nodes;  // a deque never moves its elements, so pointers stay valid
+};
+
+}  // namespace
+
+std::pair<std::string, double> parse_lora_argument(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos && colon + 1 < text.size()) {
+    const std::string number = text.substr(colon + 1);
+    double scale = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), scale);
+    if (ec == std::errc() && end == number.data() + number.size()) {
+      require(std::isfinite(scale), "--lora ", text, ": the scale must be a finite number");
+      require(colon > 0, "--lora ", text, ": missing the adapter path before ':'");
+      return {text.substr(0, colon), scale};
+    }
+  }
+  require(!text.empty(), "--lora needs an adapter path");
+  return {text, 1.0};
+}
+
+LoadedAdapter load_adapter_for_inference(const std::string& path, double scale, const Model& model) {
+  require(std::isfinite(scale), "the LoRA scale for ", path, " must be a finite number");
+  LoadedAdapter a;
+  a.path = path;
+  a.lora = std::make_shared<const LoraModel>(load_adapter(path, model));
+  a.scale = scale;
+  return a;
+}
+
+void attach_adapters(Model& model, const std::vector<LoadedAdapter>& adapters) {
+  const int n_layers = static_cast<int>(model.weights.layers.size());
+  // Check everything first, so a bad adapter leaves the model as it was.
+  for (const LoadedAdapter& a : adapters) {
+    require(a.lora != nullptr, "internal: adapter ", a.path, " is empty");
+    require(static_cast<int>(a.lora->layers.size()) == n_layers, a.path, ": the adapter has ", a.lora->layers.size(),
+            " layers but the model has ", n_layers);
+    for (int l = 0; l < n_layers; ++l)
+      for (int t = 0; t < kLoraTargetCount; ++t) {
+        const LoraWeights* w = a.lora->layers[static_cast<size_t>(l)].get(static_cast<LoraTarget>(t));
+        if (!w) continue;
+        const WeightMatrix& m = adapted_matrix(model.weights, l, static_cast<LoraTarget>(t));
+        require(m.rows == w->out && m.cols == w->in && w->a.size() == static_cast<size_t>(w->rank * w->in) &&
+                    w->b.size() == static_cast<size_t>(w->out * w->rank),
+                a.path, ": the adapter on layer ", l, " ", lora_target_name(static_cast<LoraTarget>(t)), " is [",
+                w->out, ", ", w->in, "] but the model's weight is [", m.rows, ", ", m.cols, "]");
+      }
+  }
+  auto attachment = std::make_shared<Attachment>();
+  for (int l = 0; l < n_layers; ++l)
+    for (int t = 0; t < kLoraTargetCount; ++t) {
+      WeightMatrix& m = adapted_matrix(model.weights, l, static_cast<LoraTarget>(t));
+      m.lora = nullptr;
+      m.lora_row_offset = 0;
+      const LoraDelta* head = nullptr;
+      // Built back to front so the chain runs in the order the adapters were given.
+      for (auto it = adapters.rbegin(); it != adapters.rend(); ++it) {
+        const LoraWeights* w = it->lora->layers[static_cast<size_t>(l)].get(static_cast<LoraTarget>(t));
+        if (!w) continue;
+        LoraDelta& d = attachment->nodes.emplace_back();
+        d.a = w->a.data();
+        d.b = w->b.data();
+        d.rank = w->rank;
+        d.scale = static_cast<float>(it->scale * it->lora->config.scale());
+        d.next = head;
+        head = &d;
+      }
+      m.lora = head;
+    }
+  for (const LoadedAdapter& a : adapters) attachment->adapters.push_back(a.lora);
+  model.lora_attachment = adapters.empty() ? nullptr : std::shared_ptr<const void>(attachment);
+}
+
+void add_merged_row(const std::vector<LoadedAdapter>& adapters, int layer, LoraTarget target, int64_t row,
+                    float* values, int64_t cols) {
+  std::vector<double> delta(static_cast<size_t>(cols), 0.0);
+  bool any = false;
+  for (const LoadedAdapter& a : adapters) {
+    const LoraWeights* w = a.lora->layers.at(static_cast<size_t>(layer)).get(target);
+    if (!w || a.scale == 0) continue;
+    require(w->in == cols && row < w->out, a.path, ": adapter shape does not fit the weight it merges into");
+    const double s = a.scale * a.lora->config.scale();
+    for (int64_t j = 0; j < w->rank; ++j) {
+      const double coef = s * w->b[static_cast<size_t>(row * w->rank + j)];
+      if (coef == 0) continue;
+      const float* arow = &w->a[static_cast<size_t>(j * cols)];
+      for (int64_t c = 0; c < cols; ++c) delta[static_cast<size_t>(c)] += coef * arow[c];
+      any = true;
+    }
+  }
+  if (any)
+    for (int64_t c = 0; c < cols; ++c) values[c] = static_cast<float>(values[c] + delta[static_cast<size_t>(c)]);
+}
+
+}  // namespace facet::train
