@@ -30,8 +30,8 @@ for name, n in (("train", 160), ("eval", 40)):
             f.write(json.dumps(row) + "\n")
 PY
 ./build/facet finetune "$model" --data "$out/train.jsonl" --eval-file "$out/eval.jsonl" --output "$out/run" \
-  --lora-r ${RANK:-8} --lora-alpha ${ALPHA:-16} --lr ${LR:-1e-2} --epochs ${EPOCHS:-2} --batch-size 1 --grad-accum 4 --warmup-steps 5 \
-  --eval-steps 20 --save-steps 40
+  --lora-r ${RANK:-8} --lora-alpha ${ALPHA:-16} --lr ${LR:-3e-2} --epochs ${EPOCHS:-4} --batch-size 1 --grad-accum 4 --warmup-steps 5 \
+  --eval-steps 40 --save-steps 80
 echo "loss curve from $out/run/training_log.jsonl:"
 python3 - "$out/run/training_log.jsonl" <<'PY'
 import json, sys
@@ -42,3 +42,13 @@ for line in open(sys.argv[1]):
     elif r["step"] % 10 == 0 or r["step"] == 1:
         print(f"  step {r['step']:3d}  loss {r['loss']:.4f}  lr {r['lr']:.2e}  {r['tokens_per_s']:.0f} tok/s")
 PY
+echo "greedy answers of the adapted model (facet run --lora) on held-out codes:"
+head -5 "$out/eval.jsonl" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(r["prompt"] + "\t" + r["completion"])
+' | while IFS=$'\t' read -r prompt want; do
+  got=$(./build/facet run "$model" --lora "$out/run" -p "$prompt" -n 3 --temp 0 2>/dev/null)
+  echo "  $prompt ->$got   (want$want)"
+done

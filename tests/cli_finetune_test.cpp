@@ -59,6 +59,13 @@ TEST(CliFinetune, WritesLogAndCheckpointsAndResumesExactlyAfterACrash) {
   EXPECT_NE(a.err.find("step 4/4"), std::string::npos) << a.err;
   EXPECT_TRUE(fs::exists(dir.file("a/checkpoint-2/trainer_state.bin")));
   EXPECT_TRUE(fs::exists(dir.file("a/checkpoint-4/trainer_state.bin")));
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "adapter.gguf",
+                        "checkpoint-2/adapter_model.safetensors"})
+    EXPECT_TRUE(fs::exists(dir.file(std::string("a/") + f))) << f;
+  // The adapter loads for inference (and matches the model: a mismatch is an error).
+  auto run = run_command(test::facet_bin() + " run " + model() + " --lora " + dir.file("a") +
+                         " --tokens 2,313,333 -n 2 --ignore-eos");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
   const auto whole = log_records(dir.file("a"));
   ASSERT_EQ(whole.size(), 4u);
   EXPECT_NE(whole[0].find("\"loss\""), std::string::npos);

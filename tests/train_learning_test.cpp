@@ -19,6 +19,7 @@
 
 #include "engine/model_files.h"
 #include "model/random_model.h"
+#include "train/adapter_io.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "train/training_run.h"
@@ -115,6 +116,11 @@ TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
               100 * before, 100 * after, eval_loss);
   EXPECT_LE(before, 0.2);
   EXPECT_GT(after, 0.9);
+
+  // The adapter written in PEFT layout and read back answers the same.
+  save_peft_adapter(lora, *model, dir.file("adapter"));
+  const LoraModel loaded = load_adapter(dir.file("adapter"), *model);
+  EXPECT_EQ(accuracy(*model, &loaded, tok, held_out, pool), after);
 }
 
 }  // namespace

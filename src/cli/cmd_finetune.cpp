@@ -1,7 +1,8 @@
 // facet finetune MODEL --data train.jsonl --output DIR [--method sft|dpo|orpo] [LoRA,
 // optimizer, schedule, data and checkpoint flags named as in TRL / PEFT / Unsloth]
-// Trains a LoRA adapter on the frozen model; writes DIR/training_log.jsonl, checkpoint-N
-// folders (every --save-steps and at the end) and the adapter.
+// Trains a LoRA adapter on the frozen model; writes DIR/adapter_config.json +
+// DIR/adapter_model.safetensors (PEFT), DIR/adapter.gguf (llama.cpp), DIR/training_log.jsonl
+// and checkpoint-N folders (every --save-steps and at the end).
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "cli/command.h"
 #include "engine/model_files.h"
+#include "train/adapter_io.h"
 #include "train/training_run.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -119,8 +121,13 @@ int run_finetune(FinetuneArgs& args) {
                static_cast<long long>(lora.parameter_count()), static_cast<long long>(trainer.total_steps()),
                static_cast<long long>(trainer.warmup_steps()), lr_scheduler_name(args.train.scheduler));
   run_training(trainer, run);
-  std::fprintf(stderr, "wrote %s/checkpoint-%lld and %s/training_log.jsonl\n", args.output.c_str(),
-               static_cast<long long>(trainer.step()), args.output.c_str());
+  // The final adapter at the top of the output folder, as PEFT's save_pretrained lays it
+  // out (PEFT, Unsloth, `facet run --lora DIR`), and as a llama.cpp LoRA GGUF.
+  save_peft_adapter(lora, *model, args.output);
+  save_gguf_adapter(lora, *model, args.output + "/adapter.gguf");
+  std::fprintf(stderr, "wrote %s/adapter_config.json + adapter_model.safetensors (PEFT), %s/adapter.gguf "
+               "(llama.cpp --lora), training_log.jsonl and checkpoint-%lld\n",
+               args.output.c_str(), args.output.c_str(), static_cast<long long>(trainer.step()));
   return 0;
 }
 

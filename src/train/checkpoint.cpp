@@ -100,7 +100,8 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   sync_folder(parent_of(path));
 }
 
-void write_checkpoint(const std::string& folder, const CheckpointData& data) {
+void write_checkpoint(const std::string& folder, const CheckpointData& data,
+                      const std::function<void(const std::string& tmp_folder)>& extra_files) {
   require(data.weights.size() == data.adam.m.size() || data.adam.m.empty(),
           "checkpoint: optimizer moments do not match the adapter");
   std::string out(kMagic, sizeof(kMagic));
@@ -127,6 +128,7 @@ void write_checkpoint(const std::string& folder, const CheckpointData& data) {
   fs::create_directories(tmp, ec);
   require(!ec, "cannot create ", tmp, ": ", ec.message());
   write_and_sync(tmp + "/" + kCheckpointFile, out);
+  if (extra_files) extra_files(tmp);
   sync_folder(tmp);
   // rename() cannot replace a non-empty folder: move an old one aside first.
   if (fs::exists(folder)) {

@@ -11,6 +11,7 @@
 //   checkpoints or the new one, never a half-written folder under the final name.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,10 @@ struct CheckpointData {
 };
 
 // Writes `folder` atomically (a folder of that name already there is replaced).
-void write_checkpoint(const std::string& folder, const CheckpointData& data);
+// `extra_files`, when given, writes more files (the adapter) into the temporary folder
+// before it is renamed, so they appear together with the state or not at all.
+void write_checkpoint(const std::string& folder, const CheckpointData& data,
+                      const std::function<void(const std::string& tmp_folder)>& extra_files = nullptr);
 
 // Reads and verifies a checkpoint folder (or its trainer_state.bin); throws Error naming
 // the file on anything truncated, corrupt or of another version.

@@ -73,6 +73,8 @@ class Trainer {
   int64_t total_steps() const;
   int64_t warmup_steps() const;
   int64_t step() const { return step_; }
+  const Model& model() const { return model_; }
+  const LoraModel& lora() const { return lora_; }
   bool has_eval() const { return !sft_eval_.empty() || !pref_eval_.empty(); }
 
   StepRecord train_step();

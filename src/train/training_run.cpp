@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 
+#include "train/adapter_io.h"
 #include "util/error.h"
 
 namespace facet::train {
@@ -35,7 +36,9 @@ std::string format_duration(double seconds) {
 }
 
 void save(Trainer& trainer, const RunOptions& options) {
-  write_checkpoint(options.output_dir + "/checkpoint-" + std::to_string(trainer.step()), trainer.checkpoint());
+  // HF-style checkpoint folders: the resumable state plus the adapter in PEFT layout.
+  write_checkpoint(options.output_dir + "/checkpoint-" + std::to_string(trainer.step()), trainer.checkpoint(),
+                   [&](const std::string& tmp) { save_peft_adapter(trainer.lora(), trainer.model(), tmp); });
 }
 
 }  // namespace

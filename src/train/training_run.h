@@ -1,6 +1,8 @@
 // Drives a Trainer to the end of its schedule: the progress line on stderr, the training
 // log (output_dir/training_log.jsonl, one JSON object per logged step or eval), periodic
-// eval, and checkpoint-N folders every save_steps (plus one at the end).
+// eval, and checkpoint-N folders every save_steps (plus one at the end), each holding
+// trainer_state.bin and the adapter in PEFT layout (adapter_config.json +
+// adapter_model.safetensors).
 #pragma once
 
 #include <cstdio>
