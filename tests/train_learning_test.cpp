@@ -110,17 +110,19 @@ TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
   Trainer trainer(*model, lora, options, pool);
   trainer.set_data(train, eval);
   test::TempDir out;
-  const double eval_loss = run_training(trainer, {.output_dir = out.path(), .eval_steps = 40, .progress = stderr});
+  const double eval_loss = run_training(trainer, {.output_dir = out.path(), .eval_steps = 80, .progress = stderr});
   const double after = accuracy(*model, &lora, tok, held_out, pool);
   std::printf("held-out greedy accuracy: %.1f%% before, %.1f%% after (chance 10%%); eval loss %.4f\n",
               100 * before, 100 * after, eval_loss);
   EXPECT_LE(before, 0.2);
   EXPECT_GT(after, 0.9);
 
-  // The adapter written in PEFT layout and read back answers the same.
+  // The adapter written in PEFT layout reads back bit for bit (so it answers the same).
   save_peft_adapter(lora, *model, dir.file("adapter"));
-  const LoraModel loaded = load_adapter(dir.file("adapter"), *model);
-  EXPECT_EQ(accuracy(*model, &loaded, tok, held_out, pool), after);
+  LoraModel loaded = load_adapter(dir.file("adapter"), *model);
+  auto want = lora.parameters(), got = loaded.parameters();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < got.size(); ++k) EXPECT_EQ(*got[k].first, *want[k].first) << "tensor " << k;
 }
 
 }  // namespace
