@@ -2,6 +2,7 @@
 // and backward (finetune spec §1.1-§1.3).
 #include "train/lora.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -181,21 +182,50 @@ void linear_bwd(const WeightMatrix& w, LoraWeights* lora, double scale, double d
 }
 
 void matmul_transposed_add(const WeightMatrix& w, const float* dy, int64_t n, float* dx, ThreadPool* pool) {
-  // Tokens are split over threads; each thread converts the rows it needs itself, so no
-  // reduction is needed and memory stays at one row per thread.
-  auto work = [&](int64_t t0, int64_t t1) {
-    std::vector<float> row(static_cast<size_t>(w.cols));
-    for (int64_t r = 0; r < w.rows; ++r) {
+  constexpr int64_t kBlockRows = 64;  // rows converted per call (amortises the conversion)
+  constexpr int64_t kChunks = 16;     // fixed row split: the sum order never depends on threads
+  const int64_t cols = w.cols;
+  auto add_rows = [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* out, std::vector<float>& buf) {
+    for (int64_t b0 = r0; b0 < r1; b0 += kBlockRows) {
+      const int64_t b1 = std::min(r1, b0 + kBlockRows);
       bool any = false;
-      for (int64_t t = t0; t < t1 && !any; ++t) any = dy[t * w.rows + r] != 0.0f;
+      for (int64_t t = t0; t < t1 && !any; ++t)
+        for (int64_t r = b0; r < b1 && !any; ++r) any = dy[t * w.rows + r] != 0.0f;
       if (!any) continue;
-      row_to_f32(w.dtype, w.row(r), row.data(), w.cols);
+      // Rows are stored back to back (a row is whole quantization blocks): one call.
+      row_to_f32(w.dtype, w.row(b0), buf.data(), (b1 - b0) * cols);
       for (int64_t t = t0; t < t1; ++t) {
-        const float g = dy[t * w.rows + r];
-        float* d = dx + t * w.cols;
-        for (int64_t c = 0; c < w.cols; ++c) d[c] += g * row[static_cast<size_t>(c)];
+        float* d = out + (t - t0) * cols;
+        for (int64_t r = b0; r < b1; ++r) {
+          const float g = dy[t * w.rows + r];
+          if (g == 0.0f) continue;
+          const float* row = &buf[static_cast<size_t>((r - b0) * cols)];
+          for (int64_t c = 0; c < cols; ++c) d[c] += g * row[c];
+        }
       }
     }
+  };
+  // Few tokens against many rows (the output head: 262144 rows): split the rows, each
+  // chunk with its own partial dx, summed in chunk order afterwards.
+  if (n * cols * kChunks <= (int64_t{1} << 22) && w.rows >= kChunks * kBlockRows) {
+    std::vector<float> partial(static_cast<size_t>(kChunks * n * cols), 0.0f);
+    const int64_t per_chunk = (w.rows + kChunks - 1) / kChunks;
+    auto work = [&](int64_t c0, int64_t c1) {
+      std::vector<float> buf(static_cast<size_t>(kBlockRows * cols));
+      for (int64_t c = c0; c < c1; ++c)
+        add_rows(c * per_chunk, std::min(w.rows, (c + 1) * per_chunk), 0, n, &partial[static_cast<size_t>(c * n * cols)], buf);
+    };
+    if (pool) pool->parallel_for(kChunks, work, 1);
+    else work(0, kChunks);
+    for (int64_t c = 0; c < kChunks; ++c)
+      for (int64_t i = 0; i < n * cols; ++i) dx[i] += partial[static_cast<size_t>(c * n * cols + i)];
+    return;
+  }
+  // Many tokens: split the tokens; each thread converts the rows it needs itself, so no
+  // reduction is needed and memory stays at one block of rows per thread.
+  auto work = [&](int64_t t0, int64_t t1) {
+    std::vector<float> buf(static_cast<size_t>(kBlockRows * cols));
+    add_rows(0, w.rows, t0, t1, dx + t0 * cols, buf);
   };
   if (pool) pool->parallel_for(n, work, 8);
   else work(0, n);

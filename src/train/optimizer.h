@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "train/lora.h"
@@ -22,6 +23,19 @@ class AdamW {
   // One update from the gradients currently in `lora` (the moments are sized on first use).
   void step(LoraModel& lora);
   int64_t steps() const { return step_; }
+  void set_lr(double lr) { options_.lr = lr; }  // learning-rate schedules change it per step
+
+  // The moments and step count, for checkpoints (m and v in LoraModel::parameters() order).
+  struct State {
+    int64_t step = 0;
+    std::vector<std::vector<float>> m, v;
+  };
+  State state() const { return {step_, m_, v_}; }
+  void set_state(State state) {
+    step_ = state.step;
+    m_ = std::move(state.m);
+    v_ = std::move(state.v);
+  }
 
  private:
   AdamWOptions options_;

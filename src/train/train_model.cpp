@@ -95,7 +95,7 @@ LossResult head_loss(const PassContext& ctx, const std::vector<float>& hidden, c
   LossResult result;
   result.n_targets = static_cast<int64_t>(rows.size());
   if (rows.empty()) return result;
-  const double scale = options.grad_scale > 0 ? options.grad_scale : 1.0 / static_cast<double>(rows.size());
+  const double scale = options.grad_scale != 0 ? options.grad_scale : 1.0 / static_cast<double>(rows.size());
   const int64_t chunk = std::max<int64_t>(1, options.head_chunk);
   for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(chunk)) {
     const int64_t m = std::min<int64_t>(chunk, static_cast<int64_t>(rows.size() - start));
@@ -138,6 +138,17 @@ std::vector<float> training_logits(const Model& model, const LoraModel* lora, co
   std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
   std::vector<float> normed(hidden.size()), logits(static_cast<size_t>(ctx.n * model.config.vocab_size));
   head_logits(ctx, hidden.data(), ctx.n, normed.data(), logits.data());
+  return logits;
+}
+
+std::vector<float> training_last_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
+                                        ThreadPool& pool) {
+  check_input(model.config, tokens, nullptr);
+  PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
+  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  const int64_t H = model.config.hidden_size;
+  std::vector<float> normed(static_cast<size_t>(H)), logits(static_cast<size_t>(model.config.vocab_size));
+  head_logits(ctx, &hidden[static_cast<size_t>((ctx.n - 1) * H)], 1, normed.data(), logits.data());
   return logits;
 }
 

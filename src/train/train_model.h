@@ -24,7 +24,8 @@ struct PassOptions {
   bool training = true;       // LoRA dropout on (eval: off)
   uint64_t dropout_seed = 0;  // change per step: picks the dropout masks
   // The loss whose gradient is accumulated is grad_scale × (sum of target losses);
-  // 0 means 1 / (number of targets), i.e. the gradient of the mean.
+  // 0 means 1 / (number of targets), i.e. the gradient of the mean. Negative scales are
+  // allowed (preference losses push the rejected completion's likelihood down).
   double grad_scale = 0;
   int64_t head_chunk = 64;    // target rows per output-head chunk (bounds the [rows, V] logits)
 };
@@ -39,6 +40,10 @@ struct LossResult {
 // the inference forward() on the same tokens when no adapter is given.
 std::vector<float> training_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
                                    ThreadPool& pool);
+
+// The logits [vocab] of the last position only (greedy decoding with an adapter).
+std::vector<float> training_last_logits(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
+                                        ThreadPool& pool);
 
 // Loss only (no gradients).
 LossResult training_loss(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,

@@ -1,0 +1,181 @@
+// facet finetune MODEL --data train.jsonl --output DIR [--method sft|dpo|orpo] [LoRA,
+// optimizer, schedule, data and checkpoint flags named as in TRL / PEFT / Unsloth]
+// Trains a LoRA adapter on the frozen model; writes DIR/adapter_config.json +
+// DIR/adapter_model.safetensors (PEFT), DIR/adapter.gguf (llama.cpp), DIR/training_log.jsonl
+// and checkpoint-N folders (every --save-steps and at the end).
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/command.h"
+#include "engine/model_files.h"
+#include "train/adapter_io.h"
+#include "train/training_run.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace facet::cli {
+namespace {
+
+using namespace facet::train;
+
+struct FinetuneArgs {
+  std::string model, data, eval_file, output, method = "sft", target_modules = "all-linear";
+  std::string lr_scheduler = "linear", resume_from;
+  double eval_split = 0;
+  LoraConfig lora{.rank = 8, .alpha = 16};
+  TrainerOptions train;
+  DataOptions data_options;
+  bool skip_long = false, resume = false;
+  int64_t save_steps = 0, eval_steps = 0, logging_steps = 1;
+  int threads = 0;
+};
+
+std::vector<LoraTarget> parse_targets(const std::string& text) {
+  if (text == "all-linear" || text == "all_linear")
+    return {LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::O,
+            LoraTarget::Gate, LoraTarget::Up, LoraTarget::Down};
+  std::vector<LoraTarget> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string name = text.substr(start, end - start);
+    while (!name.empty() && name.front() == ' ') name.erase(0, 1);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    if (!name.empty()) {
+      const LoraTarget t = parse_lora_target(name);
+      if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+    }
+    start = end + 1;
+  }
+  require(!out.empty(), "--target-modules names no module");
+  return out;
+}
+
+void print_data_report(const char* what, const DataReport& report) {
+  for (const std::string& m : report.messages) std::fprintf(stderr, "warning: %s\n", m.c_str());
+  std::fprintf(stderr, "%s: %s\n", what, report.summary().c_str());
+}
+
+int run_finetune(FinetuneArgs& args) {
+  require(args.eval_file.empty() || args.eval_split == 0, "give --eval-file or --eval-split, not both");
+  args.train.method = parse_train_method(args.method);
+  args.train.scheduler = parse_lr_scheduler(args.lr_scheduler);
+  args.lora.targets = parse_targets(args.target_modules);
+  require(args.lora.rank >= 1, "--lora-r must be at least 1");
+  require(args.lora.dropout >= 0 && args.lora.dropout < 1, "--lora-dropout must be in [0, 1)");
+  args.data_options.too_long = args.skip_long ? TooLong::Skip : TooLong::Truncate;
+
+  const Tokenizer tokenizer = load_model_tokenizer(args.model);
+  auto model = load_model(args.model);
+  if (model->config.max_context > 0 && args.data_options.max_seq_len > model->config.max_context) {
+    std::fprintf(stderr, "warning: --max-seq-len %lld is over the model's context; using %d\n",
+                 static_cast<long long>(args.data_options.max_seq_len), model->config.max_context);
+    args.data_options.max_seq_len = model->config.max_context;
+  }
+  args.data_options.rules = choose_chat_rules(read_chat_template(args.model), model->config).rules;
+  ThreadPool pool(args.threads);
+  LoraModel lora = make_lora(*model, args.lora, args.train.seed);
+  Trainer trainer(*model, lora, args.train, pool);
+
+  DataReport report, eval_report;
+  if (args.train.method == TrainMethod::Sft) {
+    auto train = load_sft_data(args.data, tokenizer, args.data_options, report);
+    std::vector<SftExample> eval;
+    if (!args.eval_file.empty()) eval = load_sft_data(args.eval_file, tokenizer, args.data_options, eval_report);
+    if (args.eval_split > 0) eval = split_off_eval(train, args.eval_split, args.train.seed);
+    print_data_report("train data", report);
+    if (!args.eval_file.empty()) print_data_report("eval data", eval_report);
+    require(!train.empty(), "no usable training rows in ", args.data);
+    std::fprintf(stderr, "%zu training examples, %zu eval examples\n", train.size(), eval.size());
+    trainer.set_data(std::move(train), std::move(eval));
+  } else {
+    auto train = load_preference_data(args.data, tokenizer, args.data_options, report);
+    std::vector<PreferenceExample> eval;
+    if (!args.eval_file.empty()) eval = load_preference_data(args.eval_file, tokenizer, args.data_options, eval_report);
+    if (args.eval_split > 0) eval = split_off_eval(train, args.eval_split, args.train.seed);
+    print_data_report("train data", report);
+    if (!args.eval_file.empty()) print_data_report("eval data", eval_report);
+    require(!train.empty(), "no usable training rows in ", args.data);
+    std::fprintf(stderr, "%zu training pairs, %zu eval pairs%s\n", train.size(), eval.size(),
+                 args.train.method == TrainMethod::Dpo ? " (computing reference log-probs)" : "");
+    trainer.set_data(std::move(train), std::move(eval));
+  }
+
+  RunOptions run;
+  run.output_dir = args.output;
+  run.save_steps = args.save_steps;
+  run.eval_steps = args.eval_steps;
+  run.logging_steps = args.logging_steps;
+  std::filesystem::create_directories(args.output);
+  if (args.resume || !args.resume_from.empty()) {
+    const std::string from = resume_training(trainer, run, args.resume_from);
+    std::fprintf(stderr, "resumed from %s at step %lld\n", from.c_str(), static_cast<long long>(trainer.step()));
+  } else {
+    std::remove((args.output + "/training_log.jsonl").c_str());  // a fresh run starts a fresh log
+  }
+  std::fprintf(stderr, "LoRA r=%d alpha=%g on %s: %lld trainable parameters; %lld steps (%lld warmup), %s\n",
+               args.lora.rank, args.lora.alpha, args.target_modules.c_str(),
+               static_cast<long long>(lora.parameter_count()), static_cast<long long>(trainer.total_steps()),
+               static_cast<long long>(trainer.warmup_steps()), lr_scheduler_name(args.train.scheduler));
+  run_training(trainer, run);
+  // The final adapter at the top of the output folder, as PEFT's save_pretrained lays it
+  // out (PEFT, Unsloth, `facet run --lora DIR`), and as a llama.cpp LoRA GGUF.
+  save_peft_adapter(lora, *model, args.output);
+  save_gguf_adapter(lora, *model, args.output + "/adapter.gguf");
+  std::fprintf(stderr, "wrote %s/adapter_config.json + adapter_model.safetensors (PEFT), %s/adapter.gguf "
+               "(llama.cpp --lora), training_log.jsonl and checkpoint-%lld\n",
+               args.output.c_str(), args.output.c_str(), static_cast<long long>(trainer.step()));
+  return 0;
+}
+
+const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
+  auto a = std::make_shared<FinetuneArgs>();
+  CLI::App* cmd = app.add_subcommand("finetune", "Train a LoRA adapter (SFT, DPO or ORPO) on JSONL data");
+  cmd->add_option("model", a->model, "A .gguf file or a Hugging Face model folder (frozen base)")->required();
+  cmd->add_option("--data,--train-file", a->data, "Training data (JSONL: messages, prompt/completion, text; "
+                                                  "DPO/ORPO: prompt/chosen/rejected)")->required();
+  cmd->add_option("--eval-file", a->eval_file, "Eval data (same format)");
+  cmd->add_option("--eval-split", a->eval_split, "Hold out this fraction of --data for eval (e.g. 0.1)");
+  cmd->add_option("-o,--output,--output-dir", a->output, "Output folder")->required();
+  cmd->add_option("--method", a->method, "sft, dpo or orpo (default sft)");
+  cmd->add_option("--beta", a->train.beta, "DPO beta / ORPO lambda (default 0.1)");
+  cmd->add_option("-r,--lora-r", a->lora.rank, "LoRA rank (default 8)");
+  cmd->add_option("--lora-alpha", a->lora.alpha, "LoRA alpha (default 16)");
+  cmd->add_option("--lora-dropout", a->lora.dropout, "Dropout on the LoRA input (default 0)");
+  cmd->add_option("--target-modules", a->target_modules,
+                  "Comma-separated: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,"
+                  "per_layer_input_gate,per_layer_projection, or all-linear (default)");
+  cmd->add_flag("--use-rslora", a->lora.use_rslora, "Scale by alpha/sqrt(r) instead of alpha/r");
+  cmd->add_option("--lr,--learning-rate", a->train.lr, "Peak learning rate (default 2e-4)");
+  cmd->add_option("--epochs,--num-train-epochs", a->train.epochs, "Epochs (default 1)");
+  cmd->add_option("--max-steps", a->train.max_steps, "Optimizer steps (overrides --epochs)");
+  cmd->add_option("--batch-size,--per-device-train-batch-size", a->train.batch_size, "Examples per micro-batch (default 1)");
+  cmd->add_option("--grad-accum,--gradient-accumulation-steps", a->train.grad_accum,
+                  "Micro-batches per optimizer step (default 4)");
+  cmd->add_option("--warmup-steps", a->train.warmup_steps, "Linear warmup steps");
+  cmd->add_option("--warmup-ratio", a->train.warmup_ratio, "Warmup as a fraction of the steps");
+  cmd->add_option("--lr-scheduler,--lr-scheduler-type", a->lr_scheduler, "linear (default), cosine or constant");
+  cmd->add_option("--weight-decay", a->train.weight_decay, "AdamW decoupled weight decay (default 0)");
+  cmd->add_option("--max-grad-norm", a->train.max_grad_norm, "Clip the global gradient norm (default 1.0, 0 = off)");
+  cmd->add_option("--seed", a->train.seed, "Seed for LoRA init, data order and dropout (default 42)");
+  cmd->add_option("--max-seq-len,--max-seq-length,--max-length", a->data_options.max_seq_len,
+                  "Longer sequences are truncated (default 512)");
+  cmd->add_flag("--skip-long", a->skip_long, "Skip sequences over --max-seq-len instead of truncating them");
+  cmd->add_flag("--train-on-prompt", a->data_options.train_on_prompt,
+                "Loss on all tokens, not only the assistant / completion tokens");
+  cmd->add_flag("--skip-bad-lines", a->data_options.skip_bad_lines,
+                "Report and skip malformed JSONL rows (default: stop at the first)");
+  cmd->add_option("--save-steps", a->save_steps, "Write a checkpoint every N steps (and always at the end)");
+  cmd->add_option("--eval-steps", a->eval_steps, "Eval loss every N steps (and at the end)");
+  cmd->add_option("--logging-steps", a->logging_steps, "Log every N steps (default 1)");
+  cmd->add_flag("--resume", a->resume, "Continue from the newest checkpoint-N in the output folder");
+  cmd->add_option("--resume-from", a->resume_from, "Continue from this checkpoint folder");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  return [a] { return run_finetune(*a); };
+});
+
+}  // namespace
+}  // namespace facet::cli
