@@ -95,6 +95,29 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   return logits;
 }
 
+std::vector<float> forward_hidden_states(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
+                                         ThreadPool& pool, int64_t max_batch) {
+  const ModelConfig& c = model.config;
+  require(!tokens.empty(), "no input tokens");
+  for (int32_t id : tokens)
+    require(id >= 0 && id < c.vocab_size && (!c.has_ple() || id < c.ple_vocab), "token id ", id,
+            " is out of range (the vocabulary has ", c.vocab_size, " entries)");
+  const int64_t total = static_cast<int64_t>(tokens.size()), H = c.hidden_size;
+  require(cache.n_past() + total <= cache.context_size(), "the input (", total, " tokens after ",
+          cache.n_past(), " cached) does not fit in the context of ", cache.context_size(), " tokens");
+  require(max_batch > 0, "micro-batch size must be positive");
+  std::vector<float> out(static_cast<size_t>(total * H));
+  for (int64_t start = 0; start < total; start += max_batch) {
+    const int64_t n = std::min(max_batch, total - start);
+    std::vector<int32_t> chunk(tokens.begin() + start, tokens.begin() + start + n);
+    std::vector<float> hidden = run_layers(model, cache, chunk, pool);
+    for (int64_t t = 0; t < n; ++t)
+      rms_norm(&hidden[static_cast<size_t>(t * H)], model.weights.output_norm.data(), H, c.rms_eps,
+               &out[static_cast<size_t>((start + t) * H)]);
+  }
+  return out;
+}
+
 void add_normed_residual(const ForwardContext& ctx, std::vector<float>& out, const std::vector<float>& weight,
                          std::vector<float>& x) {
   const ModelConfig& c = ctx.model.config;

@@ -21,4 +21,10 @@ enum class LogitsFor { LastToken, AllTokens };
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                            LogitsFor which, ThreadPool& pool, int64_t max_batch = 512);
 
+// The final hidden states (after the last layer and the final RMSNorm, as Hugging Face's
+// last_hidden_state), row-major [tokens, hidden]; the cache advances as in forward().
+// Used for embeddings.
+std::vector<float> forward_hidden_states(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
+                                         ThreadPool& pool, int64_t max_batch = 512);
+
 }  // namespace facet
