@@ -55,7 +55,7 @@ class ChatLoop {
   ChatLoop(const ChatArgs& args, const Model& model, const Tokenizer& tokenizer, chat::ChatRules rules,
            int64_t context, std::atomic<bool>& interrupted)
       : args_(args), tokenizer_(tokenizer), rules_(rules), interrupted_(interrupted),
-        generator_(model, &tokenizer, context, args.gen.threads, kRewindTokens), system_(args.system), think_(args.think) {}
+        generator_(model, &tokenizer, context, args.gen.threads, kRewindTokens, cache_types(args.gen)), system_(args.system), think_(args.think) {}
 
   // Handles one input line; false when the user asked to leave.
   bool handle(const std::string& line) {

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cli/command.h"
+#include "cli/generation_flags.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/tensor_manifest.h"
@@ -25,6 +26,7 @@ std::string human_bytes(double b) {
 struct InfoArgs {
   std::string model;
   int64_t ctx_size = 4096;
+  std::string cache_type_k = "f16", cache_type_v = "f16";
 };
 
 int run_info(const InfoArgs& args) {
@@ -81,10 +83,13 @@ int run_info(const InfoArgs& args) {
   std::printf("tensors:     ");
   for (const auto& [name, e] : by_type) std::printf(" %s x%d (%s)", name.c_str(), e.first, human_bytes(static_cast<double>(e.second)).c_str());
   std::printf("\n");
-  KvCache cache(c, std::min<int64_t>(args.ctx_size, c.max_context > 0 ? c.max_context : args.ctx_size));
+  const KvCacheTypes types = cache_types(args.cache_type_k, args.cache_type_v);
+  const int64_t context = std::min<int64_t>(args.ctx_size, c.max_context > 0 ? c.max_context : args.ctx_size);
+  const uint64_t kv_bytes = KvCache::planned_bytes(c, context, 0, types);  // nothing allocated
   std::printf("memory plan:  weights %s memory-mapped (read on demand, not copied)\n", human_bytes(static_cast<double>(weight_bytes)).c_str());
-  std::printf("              KV cache %s for %lld tokens (f32; sliding layers hold %d positions)\n",
-              human_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(cache.context_size()), c.sliding_window);
+  std::printf("              KV cache %s for %lld tokens (K %s, V %s; sliding layers hold %d positions)\n",
+              human_bytes(static_cast<double>(kv_bytes)).c_str(), static_cast<long long>(context),
+              kv_cache_type_name(types.k).c_str(), kv_cache_type_name(types.v).c_str(), c.sliding_window);
   return 0;
 }
 
@@ -93,6 +98,7 @@ const CommandRegistration kRegistration("info", [](CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "Describe a model: shape, layers, types, memory");
   cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
   cmd->add_option("-c,--ctx-size", args->ctx_size, "Context size for the KV cache estimate")->check(CLI::PositiveNumber);
+  add_cache_type_flags(*cmd, args->cache_type_k, args->cache_type_v);
   return [args] { return run_info(*args); };
 });
 

@@ -49,7 +49,8 @@ int run_token_ids(const RunArgs& args) {
   std::vector<int32_t> prompt = parse_token_list(args.tokens);
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 32;
   validate(args.gen.sampling);
-  Generator generator(*model, nullptr, context_for(args, prompt.size(), max_tokens), args.gen.threads);
+  Generator generator(*model, nullptr, context_for(args, prompt.size(), max_tokens), args.gen.threads, 0,
+                      cache_types(args.gen));
   GenerationOptions options;
   options.sampling = args.gen.sampling;
   options.max_tokens = max_tokens;
@@ -97,7 +98,8 @@ int run_text(const RunArgs& args) {
     prompt = tokenizer.encode(args.prompt, with_bos);
   }
 
-  Generator generator(*model, &tokenizer, context_for(args, prompt.size(), max_tokens), args.gen.threads);
+  Generator generator(*model, &tokenizer, context_for(args, prompt.size(), max_tokens), args.gen.threads, 0,
+                      cache_types(args.gen));
   GenerationOptions options;
   options.sampling = args.gen.sampling;
   options.max_tokens = max_tokens;

@@ -17,6 +17,30 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
   cmd.add_option("-t,--threads", flags.threads, "Threads (default: all cores)");
   cmd.add_option("-c,--ctx-size", flags.ctx_size, "Context size in tokens")->check(CLI::NonNegativeNumber);
   cmd.add_flag("-v,--verbose", flags.verbose, "Print timings to stderr");
+  add_cache_type_flags(cmd, flags.cache_type_k, flags.cache_type_v);
+}
+
+void add_cache_type_flags(CLI::App& cmd, std::string& k, std::string& v) {
+  cmd.add_option("--cache-type-k", k, "KV cache type for K (-ctk): f32, f16, bf16, q8_0, q4_0")->capture_default_str();
+  cmd.add_option("--cache-type-v", v, "KV cache type for V (-ctv): f32, f16, bf16, q8_0, q4_0")->capture_default_str();
+}
+
+KvCacheTypes cache_types(const std::string& k, const std::string& v) {
+  return {parse_kv_cache_type(k), parse_kv_cache_type(v)};
+}
+
+std::vector<std::string> expand_llama_short_flags(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    for (const auto& [short_name, long_name] : {std::pair{"-ctk", "--cache-type-k"}, std::pair{"-ctv", "--cache-type-v"}}) {
+      const std::string s = short_name;
+      if (arg == s) arg = long_name;
+      else if (arg.rfind(s + "=", 0) == 0) arg = long_name + arg.substr(s.size());
+    }
+    out.push_back(arg);
+  }
+  return out;
 }
 
 std::string describe_timings(const GenerationResult& r) {

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cli/command.h"
+#include "cli/generation_flags.h"
 #include "util/error.h"
 
 namespace facet::cli {
@@ -46,8 +47,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // -ctk/-ctv as llama.cpp users type them (CLI11 only knows one-letter short flags).
+  std::vector<std::string> args = cli::expand_llama_short_flags(argc, argv);
+  std::vector<char*> arg_pointers;
+  for (std::string& a : args) arg_pointers.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(argc, arg_pointers.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -45,8 +45,11 @@ std::vector<int32_t> default_stop_ids(const Tokenizer& tokenizer, bool tools_off
 }
 
 Generator::Generator(const Model& model, const Tokenizer* tokenizer, int64_t context_size, int threads,
-                     int64_t rewind_tokens)
-    : model_(model), tokenizer_(tokenizer), pool_(threads), cache_(model.config, context_size, rewind_tokens) {
+                     int64_t rewind_tokens, KvCacheTypes cache_types)
+    : model_(model),
+      tokenizer_(tokenizer),
+      pool_(threads),
+      cache_(model.config, context_size, rewind_tokens, cache_types) {
   require(tokenizer == nullptr || tokenizer->vocab_size() <= model.config.vocab_size, "the tokenizer has ",
           tokenizer ? tokenizer->vocab_size() : 0, " tokens but the model only ", model.config.vocab_size,
           " (they do not belong together)");

@@ -60,9 +60,10 @@ class Generator {
   // layers keep that many extra positions; the chat history drops the previous answer's
   // thought block, so the next prompt differs from the cache from that answer on).
   // The model and tokenizer must outlive it; without a tokenizer (token-id prompts) the
-  // callback gets empty text.
+  // callback gets empty text. `cache_types`: how K and V rows are stored (f32 by default
+  // here, exact; the CLI defaults to f16 like llama.cpp).
   Generator(const Model& model, const Tokenizer* tokenizer, int64_t context_size, int threads = 0,
-            int64_t rewind_tokens = 0);
+            int64_t rewind_tokens = 0, KvCacheTypes cache_types = {});
 
   // Runs `prompt` (the whole sequence, BOS included) and samples after it. Throws Error
   // when the prompt is empty or does not fit in the context. On return the cache holds

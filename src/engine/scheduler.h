@@ -26,6 +26,11 @@ struct SchedulerOptions {
   int64_t context_size = 4096;      // positions per sequence (prompt + answer)
   int64_t max_queue = 64;           // waiting requests beyond which submit() refuses
   int64_t prefill_chunk = 256;      // prompt tokens run per step while others decode
+  // How far back a new prompt may differ from an idle slot's cached tokens and still
+  // reuse the cache before that point (sliding-window rings keep this many extra
+  // positions; a chat's next prompt drops the last answer's thought block). As Generator.
+  int64_t rewind_tokens = 1024;
+  KvCacheTypes cache_types = kDefaultKvCacheTypes;  // f16 K and V, as llama.cpp
 };
 
 struct SequenceRequest {

@@ -8,6 +8,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "model/forward_context.h"
+#include "tensor/convert.h"
 
 namespace facet {
 namespace {
@@ -38,6 +39,42 @@ void attend(const float* q, const KvSpan* spans, int n_spans, int64_t row, int64
       const float* v = spans[s].v + i * row + kv_offset;
       for (int d = 0; d < D; ++d) out[d] += p * v[d];
     }
+}
+
+// Encodes `n` rows of `row` values in the cache type into `stored` and, for lossy types,
+// replaces the rows by their decoded values.
+void store_rows(DType type, std::vector<float>& rows, int64_t n, int64_t row, std::vector<uint8_t>& stored,
+                ThreadPool& pool) {
+  const size_t row_bytes = dtype_row_bytes(type, row);
+  stored.resize(static_cast<size_t>(n) * row_bytes);
+  pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* r = &rows[static_cast<size_t>(t * row)];
+      uint8_t* s = &stored[static_cast<size_t>(t) * row_bytes];
+      row_from_f32(type, r, s, row);
+      if (type != DType::F32) row_to_f32(type, s, r, row);
+    }
+  }, 16);
+}
+
+// f32 K and V of a sequence's cached positions [lo, hi) of one layer, contiguous; for a
+// cache not stored as f32 (decoded once per layer and step, then read by every head).
+struct DecodedRows {
+  int64_t lo = 0;
+  std::vector<float> k, v;
+};
+void decode_rows(const KvCache::Layer& l, const KvCacheTypes& types, int64_t lo, int64_t hi, DecodedRows& out,
+                 ThreadPool& pool) {
+  out.lo = lo;
+  out.k.resize(static_cast<size_t>((hi - lo) * l.row));
+  out.v.resize(out.k.size());
+  pool.parallel_for(hi - lo, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t slot = KvCache::slot(l, lo + i);
+      row_to_f32(types.k, l.k_row(slot), &out.k[static_cast<size_t>(i * l.row)], l.row);
+      row_to_f32(types.v, l.v_row(slot), &out.v[static_cast<size_t>(i * l.row)], l.row);
+    }
+  }, 16);
 }
 
 }  // namespace
@@ -79,15 +116,25 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       }
       apply_rope(kt, n_kv, rope, t);
     }
+    store_rows(ctx.types.k, k, n, kv_row, ctx.stored_k[static_cast<size_t>(layer)], ctx.pool);
+    store_rows(ctx.types.v, v, n, kv_row, ctx.stored_v[static_cast<size_t>(layer)], ctx.pool);
   }
 
-  // Keys visible to token t: its window in the cache (earlier batches) and in this batch.
+  // Keys visible to token t: its window in its own sequence's cache (earlier batches) and
+  // in its sequence's rows of this batch.
   const int src = lc.kv_source;
-  const KvCache::Layer& cached = ctx.cache.layer(src);
   const std::vector<float>& batch_k = ctx.batch_k[static_cast<size_t>(src)];
   const std::vector<float>& batch_v = ctx.batch_v[static_cast<size_t>(src)];
-  const int64_t p0 = ctx.first_position;
   const int group = n_heads / n_kv;  // consecutive query heads share a KV head
+  const bool f32_cache = ctx.types.k == DType::F32 && ctx.types.v == DType::F32;
+  std::vector<DecodedRows> decoded(f32_cache ? 0 : ctx.segments.size());
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    // The first token of a sequence looks furthest back.
+    const BatchSegment& seg = ctx.segments[i];
+    const int64_t p0 = seg.first_position;
+    const int64_t lo = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, p0 - c.sliding_window + 1) : 0;
+    decode_rows(seg.cache->layer(src), ctx.types, lo, p0, decoded[i], ctx.pool);
+  }
 
   std::vector<float> attn(static_cast<size_t>(n * q_row));
   ctx.pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end) {
@@ -95,18 +142,30 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / n_heads;
       const int h = static_cast<int>(job % n_heads);
-      const int64_t pos = p0 + t;
+      const size_t seg_index = static_cast<size_t>(ctx.segment_of[static_cast<size_t>(t)]);
+      const BatchSegment& seg = ctx.segments[seg_index];
+      const KvCache::Layer& cached = seg.cache->layer(src);
+      const int64_t p0 = seg.first_position;
+      const int64_t pos = p0 + (t - seg.begin);
       const int64_t first = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
       KvSpan spans[3];
       int n_spans = 0;
-      // Cached positions [first, p0): contiguous, or split in two where a ring wraps.
-      for (int64_t p = first; p < p0;) {
-        const int64_t slot = KvCache::slot(cached, p);
-        const int64_t run = std::min(p0 - p, cached.capacity - slot);
-        spans[n_spans++] = {&cached.k[static_cast<size_t>(slot * kv_row)], &cached.v[static_cast<size_t>(slot * kv_row)], run};
-        p += run;
+      if (!f32_cache) {
+        const DecodedRows& d = decoded[seg_index];
+        if (first < p0)
+          spans[n_spans++] = {&d.k[static_cast<size_t>((first - d.lo) * kv_row)],
+                              &d.v[static_cast<size_t>((first - d.lo) * kv_row)], p0 - first};
+      } else {
+        // Cached positions [first, p0): contiguous, or split in two where a ring wraps.
+        for (int64_t p = first; p < p0;) {
+          const int64_t slot = KvCache::slot(cached, p);
+          const int64_t run = std::min(p0 - p, cached.capacity - slot);
+          spans[n_spans++] = {reinterpret_cast<const float*>(cached.k_row(slot)),
+                              reinterpret_cast<const float*>(cached.v_row(slot)), run};
+          p += run;
+        }
       }
-      const int64_t batch_first = std::max(first, p0) - p0;
+      const int64_t batch_first = seg.begin + (std::max(first, p0) - p0);  // a row of this batch
       spans[n_spans++] = {&batch_k[static_cast<size_t>(batch_first * kv_row)],
                           &batch_v[static_cast<size_t>(batch_first * kv_row)], t - batch_first + 1};
       attend(&q[static_cast<size_t>(t * q_row + h * D)], spans, n_spans, kv_row, (h / group) * D,

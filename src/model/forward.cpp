@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -15,18 +16,33 @@
 namespace facet {
 namespace {
 
-// One micro-batch; returns the final hidden states (after the last layer) [n, H].
-std::vector<float> run_layers(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
-                              ThreadPool& pool) {
+// Appends the angles of `count` positions from `first` to `all`.
+void append_rope(RopeAngles& all, const RopeConfig& config, int64_t first, int64_t count) {
+  RopeAngles part = rope_angles(config, first, count);
+  all.pairs = part.pairs;
+  all.half = part.half;
+  all.cos.insert(all.cos.end(), part.cos.begin(), part.cos.end());
+  all.sin.insert(all.sin.end(), part.sin.begin(), part.sin.end());
+}
+
+// One micro-batch of one or more sequences (tokens concatenated in sequence order, each
+// sequence's tokens following on its cache); returns the final hidden states [n, H].
+std::vector<float> run_layers(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool) {
   const ModelConfig& c = model.config;
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  ForwardContext ctx(model, cache, pool);
-  ctx.n_tokens = n;
-  ctx.first_position = cache.n_past();
-  ctx.rope_sliding = rope_angles(c.rope_sliding, ctx.first_position, n);
-  ctx.rope_full = rope_angles(c.rope_full, ctx.first_position, n);
-  ctx.batch_k.resize(static_cast<size_t>(c.n_layers));
-  ctx.batch_v.resize(static_cast<size_t>(c.n_layers));
+  ForwardContext ctx(model, pool);
+  std::vector<int32_t> tokens;
+  for (const BatchSequence& s : sequences) {
+    const int64_t count = static_cast<int64_t>(s.tokens.size());
+    ctx.segments.push_back({s.cache, s.cache->n_past(), ctx.n_tokens, count});
+    ctx.segment_of.insert(ctx.segment_of.end(), static_cast<size_t>(count), static_cast<int32_t>(ctx.segments.size() - 1));
+    tokens.insert(tokens.end(), s.tokens.begin(), s.tokens.end());
+    append_rope(ctx.rope_sliding, c.rope_sliding, s.cache->n_past(), count);
+    append_rope(ctx.rope_full, c.rope_full, s.cache->n_past(), count);
+    ctx.n_tokens += count;
+  }
+  ctx.types = sequences.front().cache->types();
+  for (auto* buffers : {&ctx.batch_k, &ctx.batch_v}) buffers->resize(static_cast<size_t>(c.n_layers));
+  for (auto* buffers : {&ctx.stored_k, &ctx.stored_v}) buffers->resize(static_cast<size_t>(c.n_layers));
 
   std::vector<float> x = embed_tokens(model, tokens);
   if (c.has_ple()) ctx.ple = per_layer_inputs(model, tokens, x, pool);
@@ -39,20 +55,23 @@ std::vector<float> run_layers(const Model& model, KvCache& cache, const std::vec
     for (float& v : x) v *= scalar;  // the whole stream, after the PLE add (pitfall 12)
   }
 
-  // The batch's K/V join the cache only now: KV-shared layers read them from the batch
+  // The batch's K/V join the caches only now: KV-shared layers read them from the batch
   // buffers, and a ring write earlier could overwrite history those layers still need.
-  for (int layer = 0; layer < c.n_layers; ++layer) {
-    KvCache::Layer& l = cache.layer(layer);
-    if (!l.present) continue;
-    for (int64_t t = 0; t < n; ++t) {
-      const int64_t slot = KvCache::slot(l, ctx.first_position + t);
-      std::copy_n(&ctx.batch_k[static_cast<size_t>(layer)][static_cast<size_t>(t * l.row)], l.row,
-                  &l.k[static_cast<size_t>(slot * l.row)]);
-      std::copy_n(&ctx.batch_v[static_cast<size_t>(layer)][static_cast<size_t>(t * l.row)], l.row,
-                  &l.v[static_cast<size_t>(slot * l.row)]);
+  for (const BatchSegment& seg : ctx.segments) {
+    for (int layer = 0; layer < c.n_layers; ++layer) {
+      KvCache::Layer& l = seg.cache->layer(layer);
+      if (!l.present) continue;
+      const uint8_t* k = ctx.stored_k[static_cast<size_t>(layer)].data();
+      const uint8_t* v = ctx.stored_v[static_cast<size_t>(layer)].data();
+      for (int64_t t = 0; t < seg.count; ++t) {
+        const int64_t slot = KvCache::slot(l, seg.first_position + t);
+        const size_t row = static_cast<size_t>(seg.begin + t);
+        std::copy_n(k + row * l.k_row_bytes, l.k_row_bytes, l.k_row(slot));
+        std::copy_n(v + row * l.v_row_bytes, l.v_row_bytes, l.v_row(slot));
+      }
     }
+    seg.cache->advance(seg.count);
   }
-  cache.advance(n);
   return x;
 }
 
@@ -67,26 +86,34 @@ void output_logits(const Model& model, const float* hidden, int64_t rows, float*
   if (c.final_logit_softcap > 0) soft_cap(logits, rows * c.vocab_size, c.final_logit_softcap);
 }
 
+void check_tokens(const ModelConfig& c, std::span<const int32_t> tokens) {
+  for (int32_t id : tokens)
+    require(id >= 0 && id < c.vocab_size && (!c.has_ple() || id < c.ple_vocab), "token id ", id,
+            " is out of range (the vocabulary has ", c.vocab_size, " entries)");
+}
+
+void check_fits(const KvCache& cache, int64_t total) {
+  require(cache.n_past() + total <= cache.context_size(), "the input (", total, " tokens after ",
+          cache.n_past(), " cached) does not fit in the context of ", cache.context_size(), " tokens");
+}
+
 }  // namespace
 
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                            LogitsFor which, ThreadPool& pool, int64_t max_batch) {
   const ModelConfig& c = model.config;
   require(!tokens.empty(), "no input tokens");
-  for (int32_t id : tokens)
-    require(id >= 0 && id < c.vocab_size && (!c.has_ple() || id < c.ple_vocab), "token id ", id,
-            " is out of range (the vocabulary has ", c.vocab_size, " entries)");
+  check_tokens(c, tokens);
   const int64_t total = static_cast<int64_t>(tokens.size());
-  require(cache.n_past() + total <= cache.context_size(), "the input (", total, " tokens after ",
-          cache.n_past(), " cached) does not fit in the context of ", cache.context_size(), " tokens");
+  check_fits(cache, total);
   require(max_batch > 0, "micro-batch size must be positive");
 
   const int64_t V = c.vocab_size, H = c.hidden_size;
   std::vector<float> logits(static_cast<size_t>((which == LogitsFor::AllTokens ? total : 1) * V));
   for (int64_t start = 0; start < total; start += max_batch) {
     const int64_t n = std::min(max_batch, total - start);
-    std::vector<int32_t> chunk(tokens.begin() + start, tokens.begin() + start + n);
-    std::vector<float> hidden = run_layers(model, cache, chunk, pool);
+    const std::span<const int32_t> chunk(tokens.data() + start, static_cast<size_t>(n));
+    std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk}}, pool);
     if (which == LogitsFor::AllTokens)
       output_logits(model, hidden.data(), n, &logits[static_cast<size_t>(start * V)], pool);
     else if (start + n == total)
@@ -95,22 +122,48 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   return logits;
 }
 
+std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool) {
+  const ModelConfig& c = model.config;
+  require(!sequences.empty(), "no sequences to run");
+  // Everything is checked before any cache is touched.
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const BatchSequence& s = sequences[i];
+    require(s.cache != nullptr, "sequence ", i, " has no KV cache");
+    require(!s.tokens.empty(), "sequence ", i, " has no input tokens");
+    check_tokens(c, s.tokens);
+    check_fits(*s.cache, static_cast<int64_t>(s.tokens.size()));
+    for (size_t j = 0; j < i; ++j)
+      require(sequences[j].cache != s.cache, "sequences ", j, " and ", i, " share a KV cache");
+    const KvCacheTypes& a = s.cache->types(), &b = sequences.front().cache->types();
+    require(a.k == b.k && a.v == b.v, "sequences 0 and ", i, " have KV caches of different types");
+  }
+  const int64_t H = c.hidden_size;
+  std::vector<float> hidden = run_layers(model, sequences, pool);
+  // Only each sequence's last row goes through the output head (one product for all).
+  std::vector<float> last(sequences.size() * static_cast<size_t>(H));
+  int64_t end = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    end += static_cast<int64_t>(sequences[i].tokens.size());
+    std::copy_n(&hidden[static_cast<size_t>((end - 1) * H)], H, &last[i * static_cast<size_t>(H)]);
+  }
+  std::vector<float> logits(sequences.size() * static_cast<size_t>(c.vocab_size));
+  output_logits(model, last.data(), static_cast<int64_t>(sequences.size()), logits.data(), pool);
+  return logits;
+}
+
 std::vector<float> forward_hidden_states(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                                          ThreadPool& pool, int64_t max_batch) {
   const ModelConfig& c = model.config;
   require(!tokens.empty(), "no input tokens");
-  for (int32_t id : tokens)
-    require(id >= 0 && id < c.vocab_size && (!c.has_ple() || id < c.ple_vocab), "token id ", id,
-            " is out of range (the vocabulary has ", c.vocab_size, " entries)");
+  check_tokens(c, tokens);
   const int64_t total = static_cast<int64_t>(tokens.size()), H = c.hidden_size;
-  require(cache.n_past() + total <= cache.context_size(), "the input (", total, " tokens after ",
-          cache.n_past(), " cached) does not fit in the context of ", cache.context_size(), " tokens");
+  check_fits(cache, total);
   require(max_batch > 0, "micro-batch size must be positive");
   std::vector<float> out(static_cast<size_t>(total * H));
   for (int64_t start = 0; start < total; start += max_batch) {
     const int64_t n = std::min(max_batch, total - start);
-    std::vector<int32_t> chunk(tokens.begin() + start, tokens.begin() + start + n);
-    std::vector<float> hidden = run_layers(model, cache, chunk, pool);
+    const std::span<const int32_t> chunk(tokens.data() + start, static_cast<size_t>(n));
+    std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk}}, pool);
     for (int64_t t = 0; t < n; ++t)
       rms_norm(&hidden[static_cast<size_t>(t * H)], model.weights.output_norm.data(), H, c.rms_eps,
                &out[static_cast<size_t>((start + t) * H)]);

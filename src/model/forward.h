@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -20,6 +21,21 @@ enum class LogitsFor { LastToken, AllTokens };
 // the input does not fit in the cache's context.
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                            LogitsFor which, ThreadPool& pool, int64_t max_batch = 512);
+
+// One sequence's part of a batched step: its own cache and the tokens it runs next (one
+// when decoding, a prompt chunk when prefilling).
+struct BatchSequence {
+  KvCache* cache = nullptr;
+  std::span<const int32_t> tokens;
+};
+
+// One step for several sequences at once: every matrix product runs over all their tokens
+// together (the weights are read once per step, not once per sequence), attention stays
+// within each sequence's own cache. Returns the logits after each sequence's last token,
+// [sequences.size(), vocab]; each row equals what forward() gives that sequence alone.
+// The caches must be distinct. Throws Error (touching no cache) for an out-of-range id,
+// an empty token list or input that does not fit in its cache.
+std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool);
 
 // The final hidden states (after the last layer and the final RMSNorm, as Hugging Face's
 // last_hidden_state), row-major [tokens, hidden]; the cache advances as in forward().

@@ -11,17 +11,33 @@
 
 namespace facet {
 
+// One sequence's share of a batch: its tokens are rows [begin, begin + count) of every
+// activation, at positions first_position ... of its own cache.
+struct BatchSegment {
+  KvCache* cache = nullptr;
+  int64_t first_position = 0;
+  int64_t begin = 0;
+  int64_t count = 0;
+};
+
+// A micro-batch may hold several sequences: every matrix product runs over all their
+// tokens together (the weights are read once), attention stays within each sequence.
 struct ForwardContext {
-  ForwardContext(const Model& m, KvCache& c, ThreadPool& p) : model(m), cache(c), pool(p) {}
+  ForwardContext(const Model& m, ThreadPool& p) : model(m), pool(p) {}
   const Model& model;
-  KvCache& cache;
   ThreadPool& pool;
-  int64_t n_tokens = 0;
-  int64_t first_position = 0;  // position of token 0 of the batch
-  RopeAngles rope_sliding, rope_full;
-  // Post-RoPE K and post-norm V of this batch, per KV-owning layer: [n_tokens, n_kv * D].
+  int64_t n_tokens = 0;                // all sequences together
+  std::vector<BatchSegment> segments;
+  std::vector<int32_t> segment_of;     // [n_tokens]: which segment each row belongs to
+  RopeAngles rope_sliding, rope_full;  // per row, each at its own sequence's position
+  KvCacheTypes types;                  // of every cache in the batch (they must agree)
+  // Post-RoPE K and post-norm V of this batch, per KV-owning layer: [n_tokens, n_kv * D],
+  // as the cache will hold them (rounded through its type, so a token sees the same values
+  // whether its keys are in this batch or an earlier one: batching never changes logits).
   // Kept until the end of the batch because KV-shared layers read them too.
   std::vector<std::vector<float>> batch_k, batch_v;
+  // The same rows encoded in the cache types, copied into the caches after the last layer.
+  std::vector<std::vector<uint8_t>> stored_k, stored_v;
   // Per-layer embeddings, [n_tokens, L * P] (empty without PLE).
   std::vector<float> ple;
 

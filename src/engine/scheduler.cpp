@@ -1,0 +1,446 @@
+// The scheduler's worker: admits queued requests into KV slots, then loops over steps.
+// A step runs every decoding sequence's last sampled token and up to `prefill_chunk`
+// prompt tokens of the sequences still prefilling, samples for every sequence whose
+// pending tokens are all in the cache, and retires finished sequences. Everything that
+// touches a KV cache or calls back happens on the worker thread; the mutex only guards
+// the queue, the cancel requests and the stats.
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "model/forward.h"
+#include "tokenizer/streaming_detokenizer.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace facet {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Request {
+  uint64_t id = 0;
+  SequenceRequest request;
+  SequenceTokenCallback on_token;
+  SequenceDoneCallback on_done;
+};
+
+// A request that holds a slot.
+struct Running {
+  explicit Running(Request r) : request(std::move(r)), sampler(request.request.sampling) {}
+  Request request;
+  Sampler sampler;
+  std::optional<StreamingDetokenizer> detokenizer;
+  GenerationResult result;
+  std::vector<int32_t> pending;  // tokens still to run: the rest of the prompt, or the last sampled token
+  size_t pending_done = 0;       // how many of them are already in the cache
+  bool prefilling = true;
+  Clock::time_point phase_start = Clock::now();
+};
+
+// One sequence's KV cache. When idle it keeps the tokens it holds so that a later
+// request extending them (the next chat turn) only runs what is new.
+struct Slot {
+  Slot(const ModelConfig& config, const SchedulerOptions& o)
+      : cache(config, o.context_size, o.rewind_tokens, o.cache_types) {}
+  KvCache cache;
+  std::vector<int32_t> cached;  // the tokens whose K/V the cache holds, in order
+  std::optional<Running> seq;
+  uint64_t last_used = 0;       // admission counter, for least-recently-used eviction
+};
+
+// Cached tokens that `slot` can keep for `prompt` (the rules of Generator::reusable_prefix):
+// the shared prefix, leaving at least one prompt token to run (its logits are needed), and
+// only as far back as the cache can rewind (sliding-window rings).
+int64_t reusable_prefix(const Slot& slot, const std::vector<int32_t>& prompt) {
+  const auto mismatch = std::mismatch(slot.cached.begin(), slot.cached.end(), prompt.begin(), prompt.end());
+  int64_t keep = static_cast<int64_t>(mismatch.first - slot.cached.begin());
+  keep = std::min<int64_t>(keep, static_cast<int64_t>(prompt.size()) - 1);
+  if (keep == static_cast<int64_t>(slot.cached.size())) return keep;
+  return keep > 0 && slot.cache.can_truncate_to(keep) ? keep : 0;
+}
+
+}  // namespace
+
+struct Scheduler::State {
+  State(const Model& m, const Tokenizer* t, SchedulerOptions o) : model(m), tokenizer(t), options(o), pool(o.threads) {}
+
+  const Model& model;
+  const Tokenizer* tokenizer;
+  const SchedulerOptions options;
+  ThreadPool pool;
+
+  // Guarded by mutex.
+  mutable std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<Request> queue;
+  std::unordered_set<uint64_t> running_ids, cancel_ids;
+  SchedulerStats stats;
+  uint64_t next_id = 1;
+  bool stopping = false;
+
+  // Worker thread only.
+  std::vector<std::unique_ptr<Slot>> slots;  // allocated on first use, up to max_sequences
+  int64_t running = 0;
+  uint64_t admissions = 0;
+  std::thread worker;
+
+  void worker_loop();
+  void start(Request request);
+  Slot& choose_slot(const std::vector<int32_t>& prompt, int64_t& keep);
+  void step();
+  void sample(Slot& slot, std::span<float> logits);
+  void finish(Slot& slot, StopReason reason, const std::string& error = {});
+  void count(const std::function<void(SchedulerStats&)>& update) {
+    std::lock_guard lock(mutex);
+    update(stats);
+  }
+};
+
+namespace {
+
+void call_done(const Request& r, const GenerationResult& result, const std::string& error) {
+  if (!r.on_done) return;
+  try {
+    r.on_done(result, error);
+  } catch (...) {
+    // A throwing callback must not take the worker (and every other stream) down.
+  }
+}
+
+std::string check_request(const ModelConfig& c, int64_t context, const SequenceRequest& r) {
+  if (r.prompt.empty()) return "the prompt is empty";
+  if (static_cast<int64_t>(r.prompt.size()) > context)
+    return "the prompt (" + std::to_string(r.prompt.size()) + " tokens) does not fit in the context of " +
+           std::to_string(context) + " tokens";
+  for (int32_t id : r.prompt)
+    if (id < 0 || id >= c.vocab_size || (c.has_ple() && id >= c.ple_vocab))
+      return "token id " + std::to_string(id) + " is out of range (the vocabulary has " +
+             std::to_string(c.vocab_size) + " entries)";
+  if (r.max_tokens < 0) return "the token limit must be >= 0 (got " + std::to_string(r.max_tokens) + ")";
+  try {
+    validate(r.sampling);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+Scheduler::Scheduler(const Model& model, const Tokenizer* tokenizer, SchedulerOptions options) {
+  require(options.max_sequences >= 1, "max_sequences must be >= 1 (got ", options.max_sequences, ")");
+  require(options.context_size >= 1, "context size must be positive (got ", options.context_size, ")");
+  require(model.config.max_context <= 0 || options.context_size <= model.config.max_context, "context size ",
+          options.context_size, " exceeds the model's maximum of ", model.config.max_context, " tokens");
+  require(options.max_queue >= 0, "max_queue must be >= 0 (got ", options.max_queue, ")");
+  require(options.prefill_chunk >= 1, "prefill_chunk must be >= 1 (got ", options.prefill_chunk, ")");
+  require(options.rewind_tokens >= 0, "rewind_tokens must be >= 0 (got ", options.rewind_tokens, ")");
+  // Checks the cache shape and types now rather than at the first request.
+  (void)KvCache::planned_bytes(model.config, options.context_size, options.rewind_tokens, options.cache_types);
+  require(tokenizer == nullptr || tokenizer->vocab_size() <= model.config.vocab_size, "the tokenizer has ",
+          tokenizer ? tokenizer->vocab_size() : 0, " tokens but the model only ", model.config.vocab_size,
+          " (they do not belong together)");
+  state_ = std::make_unique<State>(model, tokenizer, options);
+  state_->slots.resize(static_cast<size_t>(options.max_sequences));
+  state_->worker = std::thread([s = state_.get()] { s->worker_loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+  }
+  state_->wake.notify_all();
+  state_->worker.join();
+}
+
+uint64_t Scheduler::submit(SequenceRequest request, SequenceTokenCallback on_token, SequenceDoneCallback on_done) {
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping || static_cast<int64_t>(state_->queue.size()) >= state_->options.max_queue) {
+      ++state_->stats.requests_rejected;
+      return 0;
+    }
+    id = state_->next_id++;
+    state_->queue.push_back(Request{id, std::move(request), std::move(on_token), std::move(on_done)});
+    state_->stats.queued = static_cast<int64_t>(state_->queue.size());
+  }
+  state_->wake.notify_all();
+  return id;
+}
+
+void Scheduler::cancel(uint64_t id) {
+  {
+    std::lock_guard lock(state_->mutex);
+    const bool queued = std::any_of(state_->queue.begin(), state_->queue.end(),
+                                    [id](const Request& r) { return r.id == id; });
+    if (!queued && !state_->running_ids.count(id)) return;  // unknown or already done
+    state_->cancel_ids.insert(id);
+  }
+  state_->wake.notify_all();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->stats;
+}
+
+const SchedulerOptions& Scheduler::options() const { return state_->options; }
+
+void Scheduler::State::worker_loop() {
+  for (;;) {
+    std::vector<Request> admitted, dropped;
+    std::unordered_set<uint64_t> cancel_running;
+    {
+      std::unique_lock lock(mutex);
+      wake.wait(lock, [&] { return stopping || running > 0 || !queue.empty(); });
+      if (stopping) break;
+      for (auto it = queue.begin(); it != queue.end();) {
+        if (cancel_ids.erase(it->id)) {
+          dropped.push_back(std::move(*it));
+          it = queue.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (uint64_t id : cancel_ids)
+        if (running_ids.count(id)) cancel_running.insert(id);
+      cancel_ids.clear();
+      while (!queue.empty() && running + static_cast<int64_t>(admitted.size()) < options.max_sequences) {
+        running_ids.insert(queue.front().id);
+        admitted.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      stats.queued = static_cast<int64_t>(queue.size());
+    }
+    for (Request& r : dropped) {
+      GenerationResult result;
+      result.stop_reason = StopReason::Cancelled;
+      result.prompt_tokens = static_cast<int64_t>(r.request.prompt.size());
+      count([](SchedulerStats& s) { ++s.requests_done; });
+      call_done(r, result, {});
+    }
+    for (auto& slot : slots)
+      if (slot && slot->seq && cancel_running.count(slot->seq->request.id)) finish(*slot, StopReason::Cancelled);
+    for (Request& r : admitted) start(std::move(r));
+    if (running > 0) step();
+  }
+
+  // Shutting down: everything still running or queued ends as cancelled.
+  for (auto& slot : slots)
+    if (slot && slot->seq) finish(*slot, StopReason::Cancelled);
+  std::deque<Request> rest;
+  {
+    std::lock_guard lock(mutex);
+    rest.swap(queue);
+    stats.queued = 0;
+  }
+  for (Request& r : rest) {
+    GenerationResult result;
+    result.stop_reason = StopReason::Cancelled;
+    result.prompt_tokens = static_cast<int64_t>(r.request.prompt.size());
+    call_done(r, result, {});
+  }
+}
+
+Slot& Scheduler::State::choose_slot(const std::vector<int32_t>& prompt, int64_t& keep) {
+  // The idle slot this prompt continues: it keeps at least half of what the slot holds (a
+  // later turn of the same conversation), and the most tokens among such slots. A prompt
+  // that merely starts the same way (BOS, a shared system prompt) does not take over
+  // another conversation's cache while a fresh slot is available.
+  Slot* best = nullptr;
+  keep = 0;
+  for (auto& slot : slots)
+    if (slot && !slot->seq) {
+      const int64_t k = reusable_prefix(*slot, prompt);
+      if (k > keep && 2 * k >= static_cast<int64_t>(slot->cached.size())) keep = k, best = slot.get();
+    }
+  if (best != nullptr) return *best;
+  for (auto& slot : slots)
+    if (!slot) {
+      slot = std::make_unique<Slot>(model.config, options);
+      return *slot;
+    }
+  // Every slot has been used: the least recently used idle one, keeping what it can.
+  for (auto& slot : slots)
+    if (!slot->seq && (best == nullptr || slot->last_used < best->last_used)) best = slot.get();
+  keep = reusable_prefix(*best, prompt);
+  return *best;  // the caller admits only while a slot is free
+}
+
+void Scheduler::State::start(Request request) {
+  std::string problem = check_request(model.config, options.context_size, request.request);
+  int64_t keep = 0;
+  Slot* chosen = nullptr;
+  if (problem.empty()) {
+    try {
+      chosen = &choose_slot(request.request.prompt, keep);
+    } catch (const std::exception& e) {  // allocating a new slot's cache can fail
+      problem = std::string("no KV cache for the request: ") + e.what();
+    }
+  }
+  if (!problem.empty()) {
+    {
+      std::lock_guard lock(mutex);
+      running_ids.erase(request.id);
+      ++stats.requests_done;
+    }
+    GenerationResult result;
+    result.prompt_tokens = static_cast<int64_t>(request.request.prompt.size());
+    call_done(request, result, problem);
+    return;
+  }
+  Slot& slot = *chosen;
+  if (keep == 0) {
+    slot.cache.clear();
+    slot.cached.clear();
+  } else if (keep < static_cast<int64_t>(slot.cached.size())) {
+    slot.cache.truncate_to(keep);
+    slot.cached.resize(static_cast<size_t>(keep));
+  }
+  slot.last_used = ++admissions;
+  Running& s = slot.seq.emplace(std::move(request));
+  if (tokenizer != nullptr) s.detokenizer.emplace(*tokenizer);
+  s.result.prompt_tokens = static_cast<int64_t>(s.request.request.prompt.size());
+  s.result.reused_tokens = keep;
+  s.pending.assign(s.request.request.prompt.begin() + keep, s.request.request.prompt.end());
+  ++running;
+  count([&](SchedulerStats& st) {
+    st.active = running;
+    st.prompt_tokens += s.result.prompt_tokens;
+    st.reused_tokens += keep;
+  });
+}
+
+void Scheduler::State::step() {
+  // What each sequence runs this step: decoding ones their one token, prefilling ones
+  // (oldest first) a share of the prompt-token budget.
+  struct Work {
+    Slot* slot;
+    std::vector<int32_t> tokens;
+  };
+  std::vector<Work> work;
+  std::vector<Slot*> prefilling;
+  for (auto& slot : slots) {
+    if (!slot || !slot->seq) continue;
+    if (slot->seq->prefilling) prefilling.push_back(slot.get());
+    else work.push_back({slot.get(), {slot->seq->pending.begin(), slot->seq->pending.end()}});
+  }
+  std::sort(prefilling.begin(), prefilling.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
+  int64_t budget = options.prefill_chunk;
+  for (Slot* slot : prefilling) {
+    if (budget == 0) break;
+    Running& s = *slot->seq;
+    const int64_t left = static_cast<int64_t>(s.pending.size() - s.pending_done);
+    const int64_t n = std::min(budget, left);
+    budget -= n;
+    const auto from = s.pending.begin() + static_cast<std::ptrdiff_t>(s.pending_done);
+    work.push_back({slot, {from, from + n}});
+  }
+
+  // One forward pass for all of them: the weights are read once for the whole step.
+  std::vector<BatchSequence> batch;
+  for (const Work& w : work) batch.push_back({&w.slot->cache, w.tokens});
+  std::vector<float> logits;
+  try {
+    logits = forward_batch(model, batch, pool);
+  } catch (const std::exception& e) {
+    // Ids and lengths were checked at admission, so this is an internal failure (e.g. out
+    // of memory); the caches may be half written, so they are emptied.
+    for (Work& w : work) {
+      w.slot->cache.clear();
+      w.slot->cached.clear();
+      finish(*w.slot, StopReason::Cancelled, std::string("generation failed: ") + e.what());
+    }
+    return;
+  }
+  const size_t V = static_cast<size_t>(model.config.vocab_size);
+  for (size_t i = 0; i < work.size(); ++i) {
+    Slot& slot = *work[i].slot;
+    Running& s = *slot.seq;
+    slot.cached.insert(slot.cached.end(), work[i].tokens.begin(), work[i].tokens.end());
+    s.pending_done += work[i].tokens.size();
+    if (s.pending_done == s.pending.size()) sample(slot, std::span<float>(&logits[i * V], V));
+  }
+}
+
+void Scheduler::State::sample(Slot& slot, std::span<float> logits) {
+  Running& s = *slot.seq;
+  const SequenceRequest& r = s.request.request;
+  if (s.prefilling) {
+    s.result.prefill_seconds = seconds_since(s.phase_start);
+    s.prefilling = false;
+    s.phase_start = Clock::now();
+  }
+  if (static_cast<int64_t>(s.result.tokens.size()) >= r.max_tokens) return finish(slot, StopReason::MaxTokens);
+  int32_t next = 0;
+  try {
+    if (r.logit_filter) r.logit_filter(logits, s.result.tokens);
+    next = s.sampler.sample(logits.data(), model.config.vocab_size);
+  } catch (const std::exception& e) {
+    return finish(slot, StopReason::Cancelled, std::string("sampling failed: ") + e.what());
+  }
+  s.result.tokens.push_back(next);
+  count([](SchedulerStats& st) { ++st.generated_tokens; });
+  if (std::find(r.stop_ids.begin(), r.stop_ids.end(), next) != r.stop_ids.end()) {
+    s.result.stop_token = next;
+    return finish(slot, StopReason::StopToken);
+  }
+  if (s.request.on_token) {
+    // A model whose vocabulary is larger than its tokenizer's can sample ids the
+    // tokenizer cannot show; they stream as empty text.
+    bool keep_going = true;
+    try {
+      const bool shown = s.detokenizer && next < tokenizer->vocab_size();
+      keep_going = s.request.on_token(next, shown ? s.detokenizer->feed(next) : std::string());
+    } catch (const std::exception& e) {
+      return finish(slot, StopReason::Cancelled, std::string("token callback failed: ") + e.what());
+    }
+    if (!keep_going) return finish(slot, StopReason::Cancelled);
+  }
+  if (static_cast<int64_t>(s.result.tokens.size()) == r.max_tokens) return finish(slot, StopReason::MaxTokens);
+  if (slot.cache.n_past() >= slot.cache.context_size()) return finish(slot, StopReason::ContextFull);
+  s.pending.assign(1, next);
+  s.pending_done = 0;
+}
+
+void Scheduler::State::finish(Slot& slot, StopReason reason, const std::string& error) {
+  Running s = std::move(*slot.seq);
+  slot.seq.reset();
+  --running;
+  s.result.stop_reason = reason;
+  if (s.prefilling) s.result.prefill_seconds = seconds_since(s.phase_start);
+  else s.result.decode_seconds = seconds_since(s.phase_start);
+  // A character still incomplete at the end is shown as U+FFFD (as Generator does);
+  // a stream the client cancelled gets nothing more.
+  if (reason != StopReason::Cancelled && error.empty() && s.detokenizer && s.request.on_token) {
+    if (std::string rest = s.detokenizer->flush(); !rest.empty()) {
+      try {
+        s.request.on_token(-1, rest);
+      } catch (...) {
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mutex);
+    running_ids.erase(s.request.id);
+    cancel_ids.erase(s.request.id);
+    stats.active = running;
+    ++stats.requests_done;
+  }
+  call_done(s.request, s.result, error);
+}
+
+}  // namespace facet
