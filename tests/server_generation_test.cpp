@@ -40,6 +40,20 @@ std::string facet_run(const std::string& flags) {
   return r.out.substr(0, r.out.size() - 1);  // facet run ends with a newline
 }
 
+// POSTs and hands the response body to `receive` as it arrives; returning false hangs up.
+bool post_streaming(httplib::Client& c, const std::string& path, const std::string& body,
+                    std::function<bool(const char*, size_t)> receive) {
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body;
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [receive](const char* data, size_t n, uint64_t, uint64_t) { return receive(data, n); };
+  httplib::Response res;
+  httplib::Error error;
+  return c.send(req, res, error);
+}
+
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -139,7 +153,9 @@ TEST(ServerGeneration, SseStreamIsWellFormedWithUsage) {
       continue;
     }
     const json& choice = chunk["choices"][0];
-    if (i == 0) EXPECT_EQ(choice["delta"]["role"], "assistant");
+    if (i == 0) {
+      EXPECT_EQ(choice["delta"]["role"], "assistant");
+    }
     if (choice["delta"].contains("content")) content += choice["delta"]["content"].get<std::string>();
     if (!choice["finish_reason"].is_null()) ++finish_chunks;
   }
@@ -189,7 +205,8 @@ TEST(ServerGeneration, JsonSchemaAnswerParsesAndValidates) {
                         {"seed", 5},
                         {"max_tokens", 400},
                         {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "c"}, {"schema", schema}}}}}});
-  EXPECT_NO_THROW((void)json::parse(v1["choices"][0]["message"]["content"].get<std::string>()));
+  const std::string v1_content = v1["choices"][0]["message"]["content"];
+  EXPECT_TRUE(json::accept(v1_content)) << v1_content;
 }
 
 TEST(ServerGeneration, EmbeddingIsTheMeanOfTheFinalHiddenStates) {
@@ -233,9 +250,9 @@ TEST(ServerGeneration, ClientThatLeavesFreesItsSlot) {
   json request{{"model", "tiny"}, {"prompt", "Tell a long story"}, {"raw", true},
                {"options", {{"num_predict", 400}, {"seed", 1}}}};
   int chunks = 0;
-  auto r = c.Post("/api/generate", httplib::Headers{}, request.dump(), "application/json",
-                  [&chunks](const char*, size_t) { return ++chunks < 3; });  // hang up after 3 chunks
-  EXPECT_FALSE(r);  // the client cancelled
+  const bool finished = post_streaming(c, "/api/generate", request.dump(),
+                                       [&chunks](const char*, size_t) { return ++chunks < 3; });  // hang up
+  EXPECT_FALSE(finished);  // the client cancelled
   // The sequence must be gone well before its 400 tokens could have been generated.
   int64_t active = -1;
   for (int i = 0; i < 100 && active != 0; ++i) {
@@ -258,20 +275,21 @@ TEST(ServerGeneration, FullQueueIs503) {
                           {"options", {{"num_predict", 300}, {"seed", 1}}}};
   // Two long streams: one runs, one waits; the third request finds the queue full.
   std::atomic<int> started{0};
+  std::atomic<bool> release{false};
   std::vector<std::thread> streams;
   for (int i = 0; i < 2; ++i)
     streams.emplace_back([&] {
       auto c = small.client();
-      c.Post("/api/generate", httplib::Headers{}, long_request.dump(), "application/json",
-             [&started](const char*, size_t) {
-               ++started;
-               return false;  // leave after the first chunk; the server cancels
-             });
+      post_streaming(c, "/api/generate", long_request.dump(), [&](const char*, size_t) {
+        ++started;
+        return !release.load();  // hang up once the third request has its answer
+      });
     });
   // Wait for the first stream to produce output (it is then running, the second queued).
   for (int i = 0; i < 400 && started.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   auto c = small.client();
   auto third = c.Post("/v1/completions", R"({"model":"tiny","prompt":"x","max_tokens":300})", "application/json");
+  release = true;
   for (auto& t : streams) t.join();
   ASSERT_TRUE(third);
   if (third->status == 200) GTEST_SKIP() << "the queue drained before the third request arrived";
