@@ -114,7 +114,7 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
   cmd->add_option("--model", o.model_paths, "Also serve this .gguf file or HF folder (repeatable)");
   cmd->add_option("--api-key", o.api_key, "Require Authorization: Bearer KEY (env FACET_API_KEY)");
   cmd->add_option("-c,--ctx-size", o.ctx_size, "Context per sequence, in tokens")->capture_default_str();
-  cmd->add_option("-np,--parallel", o.parallel, "Sequences generated together per model")->capture_default_str();
+  cmd->add_option("--parallel", o.parallel, "Sequences generated together per model")->capture_default_str();
   cmd->add_option("--max-queue", o.max_queue, "Requests waiting per model before 503")->capture_default_str();
   cmd->add_option("--max-body", o.max_body, "Largest request body in bytes (413 above)")->capture_default_str();
   cmd->add_option("-t,--threads", o.threads, "Compute threads per model (0: all cores)");

@@ -230,8 +230,9 @@ void responses(ServerContext& ctx, const httplib::Request& req, httplib::Respons
     return out;
   };
   // response.created must come first even when the first output is slow.
-  std::string head = state->event({{"type", "response.created"}, {"response", state->response("in_progress", nullptr)}}) +
-                     state->event({{"type", "response.in_progress"}, {"response", state->response("in_progress", nullptr)}});
+  // Two statements: the sequence numbers must follow the order of the events.
+  std::string head = state->event({{"type", "response.created"}, {"response", state->response("in_progress", nullptr)}});
+  head += state->event({{"type", "response.in_progress"}, {"response", state->response("in_progress", nullptr)}});
   auto first = std::make_shared<std::string>(std::move(head));
   format.piece = [state, first](const JobOutput& o) {
     std::string out = std::move(*first);
