@@ -13,12 +13,16 @@ packages=(
   libgtest-dev libgmock-dev      # unit tests
   libbenchmark-dev               # micro-benchmarks
   libsentencepiece-dev           # independent tokenizer oracle in the tests
+  nodejs                         # server end-to-end tests with the official npm clients
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# NodeSource's nodejs package carries npm itself; Debian's nodejs needs the npm package.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
@@ -28,4 +32,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all packages present"
+fi
+
+# The npm clients the server's end-to-end tests drive (exact versions from the lock file).
+cd "$(dirname "$0")/.."
+if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]; then
+  echo "install-deps: npm ci --prefix tests/e2e"
+  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+  touch tests/e2e/node_modules
 fi

@@ -151,6 +151,26 @@ std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequ
   return logits;
 }
 
+std::vector<float> forward_hidden_states(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
+                                         ThreadPool& pool, int64_t max_batch) {
+  const ModelConfig& c = model.config;
+  require(!tokens.empty(), "no input tokens");
+  check_tokens(c, tokens);
+  const int64_t total = static_cast<int64_t>(tokens.size()), H = c.hidden_size;
+  check_fits(cache, total);
+  require(max_batch > 0, "micro-batch size must be positive");
+  std::vector<float> out(static_cast<size_t>(total * H));
+  for (int64_t start = 0; start < total; start += max_batch) {
+    const int64_t n = std::min(max_batch, total - start);
+    const std::span<const int32_t> chunk(tokens.data() + start, static_cast<size_t>(n));
+    std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk}}, pool);
+    for (int64_t t = 0; t < n; ++t)
+      rms_norm(&hidden[static_cast<size_t>(t * H)], model.weights.output_norm.data(), H, c.rms_eps,
+               &out[static_cast<size_t>((start + t) * H)]);
+  }
+  return out;
+}
+
 void add_normed_residual(const ForwardContext& ctx, std::vector<float>& out, const std::vector<float>& weight,
                          std::vector<float>& x) {
   const ModelConfig& c = ctx.model.config;

@@ -37,4 +37,10 @@ struct BatchSequence {
 // an empty token list or input that does not fit in its cache.
 std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool);
 
+// The final hidden states (after the last layer and the final RMSNorm, as Hugging Face's
+// last_hidden_state), row-major [tokens, hidden]; the cache advances as in forward().
+// Used for embeddings.
+std::vector<float> forward_hidden_states(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
+                                         ThreadPool& pool, int64_t max_batch = 512);
+
 }  // namespace facet

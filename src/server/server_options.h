@@ -1,0 +1,27 @@
+// Settings of `facet serve` (flags and environment, see src/cli/cmd_serve.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace facet::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // loopback unless the user says otherwise
+  int port = 11434;                // Ollama's port, so clients find us unchanged
+  std::string models_dir;          // .gguf files and HF folders; "" = none
+  std::vector<std::string> model_paths;  // extra models named by path (--model)
+  std::string api_key;             // "" = no authentication
+  int64_t ctx_size = 4096;         // positions per sequence (prompt + answer)
+  int parallel = 4;                // sequences decoded together per model
+  int64_t max_queue = 64;          // waiting requests per model before 503
+  size_t max_body = 32u << 20;     // request body bytes (base64 images are the big ones)
+  int threads = 0;                 // compute threads per model; <= 0 = all cores
+  double keep_alive_seconds = 300; // default keep_alive; negative = forever
+  bool think_default = false;      // thinking when a request does not say
+  std::string version = "0.12.0";  // Ollama-like semver: clients feature-gate on it
+};
+
+}  // namespace facet::server
