@@ -2,10 +2,12 @@
 // Google Highway and compiled per instruction set (foreach_target); HWY_DYNAMIC_DISPATCH
 // picks the best one the CPU supports at run time.
 //
-// Activations arrive quantized to 8 bits per block of 32 and widened to int16; products go
-// through pairwise multiply-add into int32 (pmaddwd on x86), one f32 scale step per block.
-// Decode (one token) reads the blocks directly. Prefill unpacks a block of rows once to int16
-// (sub-block scales folded in) and sweeps tiles of 4 tokens over it.
+// Activations arrive quantized to 8 bits per block of 32 (QuantizeActivations, below).
+// x86 targets (AVX2, AVX-512, AVX-512 VNNI) multiply bytes by bytes: matmul_quant_x86-inl.h.
+// Other targets (the portable baseline, NEON, ...) widen both sides to int16 and use pairwise
+// multiply-add into int32, one f32 scale step per block: decode (one token) reads the blocks
+// directly, prefill unpacks a block of rows once to int16 (sub-block scales folded in) and
+// sweeps tiles of 4 tokens over it.
 #include "kernels/simd_targets.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -26,6 +28,9 @@ namespace facet {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+#define FACET_X86_BYTE_KERNELS \
+  (HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL))
+
 constexpr int kTokenTile = 4;
 // Rows processed together so a tile of tokens' activations stays in L1 while it meets
 // each of them (prefill would otherwise stream all activations once per row).
@@ -44,6 +49,12 @@ struct UnpackedRow {
 };
 
 using D16 = hn::CappedTag<int16_t, 16>;  // at most 16 lanes: never crosses a Q6_K sub-block
+
+// Lanes(d16) activations, widened from int8.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadActivations(D d16, const int8_t* p) {
+  return hn::PromoteTo(d16, hn::LoadU(hn::Rebind<int8_t, D>(), p));
+}
 
 void UnpackQ8_0(const BlockQ8_0* blocks, int64_t n_blocks, UnpackedRow& u) {
   const float* half_to_float = f16_table();
@@ -172,7 +183,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
   const hn::Repartition<float, decltype(d16)> df;
   const size_t N = hn::Lanes(d16);
   const int64_t n_blocks = x.cols / 32;
-  const int16_t* xq[T];
+  const int8_t* xq[T];
   const float* xs[T];
   hn::Vec<decltype(df)> acc[T];
   _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
@@ -187,7 +198,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
     for (size_t i = 0; i < 32; i += N) {
       const auto wv = hn::LoadU(d16, wq + i);
       _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t)
-        sum0[t] = hn::ReorderWidenMulAccumulate(d32, wv, hn::LoadU(d16, xq[t] + b * 32 + i), sum0[t], sum1[t]);
+        sum0[t] = hn::ReorderWidenMulAccumulate(d32, wv, LoadActivations(d16, xq[t] + b * 32 + i), sum0[t], sum1[t]);
     }
     const float ws = u.scale[static_cast<size_t>(b)];
     _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t)
@@ -203,7 +214,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
 // Decode (one token) of the 32-blocks types: dot products straight from the blocks, without
 // the unpacked copy that prefill amortises over many tokens.
 template <DType kType>
-float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const float* xs) {
+float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const float* xs) {
   const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Repartition<int32_t, D16> d32;
@@ -212,7 +223,7 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const
   auto acc = hn::Zero(df);
   for (int64_t b = 0; b < n_blocks; ++b) {
     auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
-    const int16_t* x = xq + b * 32;
+    const int8_t* x = xq + b * 32;
     float d;
     if constexpr (kType == DType::Q4_0) {
       const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
@@ -220,8 +231,8 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const
       const auto mask = hn::Set(d16, 0xF), eight = hn::Set(d16, 8);
       for (size_t j = 0; j < 16; j += N) {
         const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j));
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::And(bytes, mask), eight), hn::LoadU(d16, x + j), s0, s1);
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::ShiftRight<4>(bytes), eight), hn::LoadU(d16, x + 16 + j),
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::And(bytes, mask), eight), LoadActivations(d16, x + j), s0, s1);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::ShiftRight<4>(bytes), eight), LoadActivations(d16, x + 16 + j),
                                            s0, s1);
       }
       d = half_to_float[blk->d];
@@ -229,7 +240,7 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const
       const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
       const hn::Rebind<int8_t, D16> d8;
       for (size_t j = 0; j < 32; j += N)
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j)), hn::LoadU(d16, x + j),
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j)), LoadActivations(d16, x + j),
                                            s0, s1);
       d = half_to_float[blk->d];
     }
@@ -241,7 +252,7 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const
 // Decode of Q4_K straight from the blocks. Same arithmetic as the unpacked path (sub-block
 // scales folded into the int16 values, min terms as one dot product at the end), so a token
 // gets the same logits whether it is decoded alone or in a batch. `offsets`: n_super * 8 floats.
-float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const float* xs, const float* xsum,
+float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int8_t* xq, const float* xs, const float* xsum,
               float* offsets) {
   const float* half_to_float = f16_table();
   const D16 d16;
@@ -259,13 +270,13 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const
       q4_k_scale_min(blk.scales, 2 * g, &sc_lo, &m_lo);
       q4_k_scale_min(blk.scales, 2 * g + 1, &sc_hi, &m_hi);
       const int64_t b = sb * 8 + 2 * g;  // activation block of the low nibbles; b + 1 for the high
-      const int16_t* x = xq + b * 32;
+      const int8_t* x = xq + b * 32;
       const auto vlo = hn::Set(d16, sc_lo), vhi = hn::Set(d16, sc_hi);
       auto lo0 = hn::Zero(d32), lo1 = hn::Zero(d32), hi0 = hn::Zero(d32), hi1 = hn::Zero(d32);
       for (size_t l = 0; l < 32; l += N) {
         const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk.qs + 32 * g + l));
-        lo0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::And(bytes, mask), vlo), hn::LoadU(d16, x + l), lo0, lo1);
-        hi0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::ShiftRight<4>(bytes), vhi), hn::LoadU(d16, x + 32 + l),
+        lo0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::And(bytes, mask), vlo), LoadActivations(d16, x + l), lo0, lo1);
+        hi0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::ShiftRight<4>(bytes), vhi), LoadActivations(d16, x + 32 + l),
                                             hi0, hi1);
       }
       acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(lo0, lo1)), hn::Set(df, d * xs[b]), acc);
@@ -278,7 +289,7 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const
 }
 
 // Decode of Q6_K straight from the blocks; (q - 32) * int8 sub-block scale fits int16.
-float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const float* xs) {
+float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int8_t* xq, const float* xs) {
   const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<uint8_t, D16> d8;
@@ -293,7 +304,7 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = blk.ql + 64 * half;
       const uint8_t* qh = blk.qh + 32 * half;
-      const int16_t* x = xq + sb * kQK_K + 128 * half;
+      const int8_t* x = xq + sb * kQK_K + 128 * half;
       const int8_t* sc = blk.scales + 8 * half;  // sub-block of element 32 k + l: 2 k + l / 16
       // s_k: block k of this half; o_k: the products some targets (not x86) keep apart.
       auto s0 = hn::Zero(d32), s1 = hn::Zero(d32), s2 = hn::Zero(d32), s3 = hn::Zero(d32);
@@ -307,10 +318,10 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const
         const auto q1 = hn::Sub(hn::Or(hn::And(c, mask), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), three))), bias);
         const auto q2 = hn::Sub(hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), three))), bias);
         const auto q3 = hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(h))), bias);
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q0, hn::Set(d16, sc[0 + s])), hn::LoadU(d16, x + l), s0, o0);
-        s1 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q1, hn::Set(d16, sc[2 + s])), hn::LoadU(d16, x + 32 + l), s1, o1);
-        s2 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q2, hn::Set(d16, sc[4 + s])), hn::LoadU(d16, x + 64 + l), s2, o2);
-        s3 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q3, hn::Set(d16, sc[6 + s])), hn::LoadU(d16, x + 96 + l), s3, o3);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q0, hn::Set(d16, sc[0 + s])), LoadActivations(d16, x + l), s0, o0);
+        s1 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q1, hn::Set(d16, sc[2 + s])), LoadActivations(d16, x + 32 + l), s1, o1);
+        s2 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q2, hn::Set(d16, sc[4 + s])), LoadActivations(d16, x + 64 + l), s2, o2);
+        s3 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q3, hn::Set(d16, sc[6 + s])), LoadActivations(d16, x + 96 + l), s3, o3);
       }
       const float* bs = xs + sb * 8 + 4 * half;
       acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s0, o0)), hn::Set(df, d * bs[0]), acc);
@@ -322,7 +333,14 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
+#if FACET_X86_BYTE_KERNELS
+#include "kernels/matmul_quant_x86-inl.h"
+#endif
+
 void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
+#if FACET_X86_BYTE_KERNELS
+  if (QuantRowsNative(w, x, y, row_begin, row_end)) return;
+#endif
   if (x.n_tokens == 1 && w.dtype == DType::Q6_K) {
     for (int64_t r = row_begin; r < row_end; ++r)
       y[r] = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0));
@@ -358,6 +376,48 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
+// The x86 byte kernels for every quantized type, whichever kernel QuantRows prefers; false
+// where this target has none (tests check them on machines without VNNI this way).
+bool QuantRowsBytesForTest(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                           int64_t row_end) {
+#if FACET_X86_BYTE_KERNELS
+  return QuantRowsBytes(w, x, y, row_begin, row_end);
+#else
+  (void)w, (void)x, (void)y, (void)row_begin, (void)row_end;
+  return false;
+#endif
+}
+
+// Tokens [first, first + count): per block of 32, scale = max|x| / 127 and
+// q = round-to-nearest-even(x * 127 / max|x|), as the scalar definition in matmul_simd.h.
+void QuantizeActivations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
+  const hn::CappedTag<float, 32> df;  // divides 32 on every target
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const size_t N = hn::Lanes(df);
+  const int64_t cols = out.cols, n_blocks = cols / kActivationBlock;
+  for (int64_t t = first; t < first + count; ++t) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const float* v = x + t * cols + b * kActivationBlock;
+      auto vmax = hn::Zero(df);
+      for (size_t i = 0; i < kActivationBlock; i += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, v + i)));
+      const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+      const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+      const auto vinv = hn::Set(df, inv);
+      int8_t* q = out.q.data() + t * cols + b * kActivationBlock;
+      auto sum = hn::Zero(di);
+      for (size_t i = 0; i < kActivationBlock; i += N) {
+        const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, v + i), vinv));
+        sum = hn::Add(sum, qi);
+        hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
+      }
+      out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
+      out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] =
+          scale * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace facet
 HWY_AFTER_NAMESPACE();
@@ -367,6 +427,19 @@ namespace facet {
 
 HWY_EXPORT(QuantRows);
 HWY_EXPORT(TargetName);
+HWY_EXPORT(QuantizeActivations);
+HWY_EXPORT(QuantRowsBytesForTest);
+
+bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  QuantizedActivations xq;
+  prepare_activations(n_tokens, w.cols, xq);
+  quantize_activations(x, 0, n_tokens, xq);
+  return HWY_DYNAMIC_DISPATCH(QuantRowsBytesForTest)(w, xq, y, 0, w.rows);
+}
+
+void quantize_activations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActivations)(x, first, count, out);
+}
 
 void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
                            int64_t row_end) {
