@@ -4,7 +4,8 @@
 //
 // Activations arrive quantized to 8 bits per block of 32 (QuantizeActivations, below).
 // x86 targets (AVX2, AVX-512, AVX-512 VNNI) multiply bytes by bytes: matmul_quant_x86-inl.h.
-// Other targets (the portable baseline, NEON, ...) widen both sides to int16 and use pairwise
+// Other targets (the portable baseline, NEON, ...) and the types for which it is faster on AVX2
+// widen both sides to int16 (the activations come widened already) and use pairwise
 // multiply-add into int32, one f32 scale step per block: decode (one token) reads the blocks
 // directly, prefill unpacks a block of rows once to int16 (sub-block scales folded in) and
 // sweeps tiles of 4 tokens over it.
@@ -49,12 +50,6 @@ struct UnpackedRow {
 };
 
 using D16 = hn::CappedTag<int16_t, 16>;  // at most 16 lanes: never crosses a Q6_K sub-block
-
-// Lanes(d16) activations, widened from int8.
-template <class D>
-HWY_INLINE hn::Vec<D> LoadActivations(D d16, const int8_t* p) {
-  return hn::PromoteTo(d16, hn::LoadU(hn::Rebind<int8_t, D>(), p));
-}
 
 void UnpackQ8_0(const BlockQ8_0* blocks, int64_t n_blocks, UnpackedRow& u) {
   const float* half_to_float = f16_table();
@@ -183,11 +178,11 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
   const hn::Repartition<float, decltype(d16)> df;
   const size_t N = hn::Lanes(d16);
   const int64_t n_blocks = x.cols / 32;
-  const int8_t* xq[T];
+  const int16_t* xq[T];
   const float* xs[T];
   hn::Vec<decltype(df)> acc[T];
   _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
-    xq[t] = x.token_q(t0 + t);
+    xq[t] = x.token_q16(t0 + t);
     xs[t] = x.token_scale(t0 + t);
     acc[t] = hn::Zero(df);
   }
@@ -198,7 +193,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
     for (size_t i = 0; i < 32; i += N) {
       const auto wv = hn::LoadU(d16, wq + i);
       _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t)
-        sum0[t] = hn::ReorderWidenMulAccumulate(d32, wv, LoadActivations(d16, xq[t] + b * 32 + i), sum0[t], sum1[t]);
+        sum0[t] = hn::ReorderWidenMulAccumulate(d32, wv, hn::LoadU(d16, xq[t] + b * 32 + i), sum0[t], sum1[t]);
     }
     const float ws = u.scale[static_cast<size_t>(b)];
     _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t)
@@ -214,7 +209,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
 // Decode (one token) of the 32-blocks types: dot products straight from the blocks, without
 // the unpacked copy that prefill amortises over many tokens.
 template <DType kType>
-float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const float* xs) {
+float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int16_t* xq, const float* xs) {
   const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Repartition<int32_t, D16> d32;
@@ -223,7 +218,7 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const 
   auto acc = hn::Zero(df);
   for (int64_t b = 0; b < n_blocks; ++b) {
     auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
-    const int8_t* x = xq + b * 32;
+    const int16_t* x = xq + b * 32;
     float d;
     if constexpr (kType == DType::Q4_0) {
       const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
@@ -231,8 +226,8 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const 
       const auto mask = hn::Set(d16, 0xF), eight = hn::Set(d16, 8);
       for (size_t j = 0; j < 16; j += N) {
         const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j));
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::And(bytes, mask), eight), LoadActivations(d16, x + j), s0, s1);
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::ShiftRight<4>(bytes), eight), LoadActivations(d16, x + 16 + j),
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::And(bytes, mask), eight), hn::LoadU(d16, x + j), s0, s1);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Sub(hn::ShiftRight<4>(bytes), eight), hn::LoadU(d16, x + 16 + j),
                                            s0, s1);
       }
       d = half_to_float[blk->d];
@@ -240,7 +235,7 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const 
       const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
       const hn::Rebind<int8_t, D16> d8;
       for (size_t j = 0; j < 32; j += N)
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j)), LoadActivations(d16, x + j),
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, blk->qs + j)), hn::LoadU(d16, x + j),
                                            s0, s1);
       d = half_to_float[blk->d];
     }
@@ -252,7 +247,7 @@ float DotBlocks32(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const 
 // Decode of Q4_K straight from the blocks. Same arithmetic as the unpacked path (sub-block
 // scales folded into the int16 values, min terms as one dot product at the end), so a token
 // gets the same logits whether it is decoded alone or in a batch. `offsets`: n_super * 8 floats.
-float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int8_t* xq, const float* xs, const float* xsum,
+float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int16_t* xq, const float* xs, const float* xsum,
               float* offsets) {
   const float* half_to_float = f16_table();
   const D16 d16;
@@ -270,13 +265,13 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int8_t* xq, const 
       q4_k_scale_min(blk.scales, 2 * g, &sc_lo, &m_lo);
       q4_k_scale_min(blk.scales, 2 * g + 1, &sc_hi, &m_hi);
       const int64_t b = sb * 8 + 2 * g;  // activation block of the low nibbles; b + 1 for the high
-      const int8_t* x = xq + b * 32;
+      const int16_t* x = xq + b * 32;
       const auto vlo = hn::Set(d16, sc_lo), vhi = hn::Set(d16, sc_hi);
       auto lo0 = hn::Zero(d32), lo1 = hn::Zero(d32), hi0 = hn::Zero(d32), hi1 = hn::Zero(d32);
       for (size_t l = 0; l < 32; l += N) {
         const auto bytes = hn::PromoteTo(d16, hn::LoadU(d8, blk.qs + 32 * g + l));
-        lo0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::And(bytes, mask), vlo), LoadActivations(d16, x + l), lo0, lo1);
-        hi0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::ShiftRight<4>(bytes), vhi), LoadActivations(d16, x + 32 + l),
+        lo0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::And(bytes, mask), vlo), hn::LoadU(d16, x + l), lo0, lo1);
+        hi0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(hn::ShiftRight<4>(bytes), vhi), hn::LoadU(d16, x + 32 + l),
                                             hi0, hi1);
       }
       acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(lo0, lo1)), hn::Set(df, d * xs[b]), acc);
@@ -289,7 +284,7 @@ float DotQ4_K(const BlockQ4_K* blocks, int64_t n_super, const int8_t* xq, const 
 }
 
 // Decode of Q6_K straight from the blocks; (q - 32) * int8 sub-block scale fits int16.
-float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int8_t* xq, const float* xs) {
+float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const float* xs) {
   const float* half_to_float = f16_table();
   const D16 d16;
   const hn::Rebind<uint8_t, D16> d8;
@@ -304,7 +299,7 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int8_t* xq, const 
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = blk.ql + 64 * half;
       const uint8_t* qh = blk.qh + 32 * half;
-      const int8_t* x = xq + sb * kQK_K + 128 * half;
+      const int16_t* x = xq + sb * kQK_K + 128 * half;
       const int8_t* sc = blk.scales + 8 * half;  // sub-block of element 32 k + l: 2 k + l / 16
       // s_k: block k of this half; o_k: the products some targets (not x86) keep apart.
       auto s0 = hn::Zero(d32), s1 = hn::Zero(d32), s2 = hn::Zero(d32), s3 = hn::Zero(d32);
@@ -318,10 +313,10 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int8_t* xq, const 
         const auto q1 = hn::Sub(hn::Or(hn::And(c, mask), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), three))), bias);
         const auto q2 = hn::Sub(hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), three))), bias);
         const auto q3 = hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(h))), bias);
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q0, hn::Set(d16, sc[0 + s])), LoadActivations(d16, x + l), s0, o0);
-        s1 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q1, hn::Set(d16, sc[2 + s])), LoadActivations(d16, x + 32 + l), s1, o1);
-        s2 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q2, hn::Set(d16, sc[4 + s])), LoadActivations(d16, x + 64 + l), s2, o2);
-        s3 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q3, hn::Set(d16, sc[6 + s])), LoadActivations(d16, x + 96 + l), s3, o3);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q0, hn::Set(d16, sc[0 + s])), hn::LoadU(d16, x + l), s0, o0);
+        s1 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q1, hn::Set(d16, sc[2 + s])), hn::LoadU(d16, x + 32 + l), s1, o1);
+        s2 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q2, hn::Set(d16, sc[4 + s])), hn::LoadU(d16, x + 64 + l), s2, o2);
+        s3 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q3, hn::Set(d16, sc[6 + s])), hn::LoadU(d16, x + 96 + l), s3, o3);
       }
       const float* bs = xs + sb * 8 + 4 * half;
       acc = hn::MulAdd(hn::ConvertTo(df, hn::Add(s0, o0)), hn::Set(df, d * bs[0]), acc);
@@ -343,20 +338,20 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
 #endif
   if (x.n_tokens == 1 && w.dtype == DType::Q6_K) {
     for (int64_t r = row_begin; r < row_end; ++r)
-      y[r] = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0));
+      y[r] = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(w.row(r)), w.cols / kQK_K, x.token_q16(0), x.token_scale(0));
     return;
   }
   if (x.n_tokens == 1 && w.dtype == DType::Q4_K) {
     thread_local std::vector<float> offsets;
     offsets.resize(static_cast<size_t>(w.cols / 32));
     for (int64_t r = row_begin; r < row_end; ++r)
-      y[r] = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0),
+      y[r] = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(w.row(r)), w.cols / kQK_K, x.token_q16(0), x.token_scale(0),
                      x.token_sum(0), offsets.data());
     return;
   }
   if (x.n_tokens == 1 && (w.dtype == DType::Q4_0 || w.dtype == DType::Q8_0)) {
     const auto dot = w.dtype == DType::Q4_0 ? DotBlocks32<DType::Q4_0> : DotBlocks32<DType::Q8_0>;
-    for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(w.row(r), w.cols / 32, x.token_q(0), x.token_scale(0));
+    for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(w.row(r), w.cols / 32, x.token_q16(0), x.token_scale(0));
     return;
   }
   // Decode unpacks and uses one row at a time; prefill unpacks a block of rows once and
@@ -394,6 +389,7 @@ void QuantizeActivations(const float* x, int64_t first, int64_t count, Quantized
   const hn::CappedTag<float, 32> df;  // divides 32 on every target
   const hn::Rebind<int32_t, decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
+  const hn::Rebind<int16_t, decltype(df)> d16;
   const size_t N = hn::Lanes(df);
   const int64_t cols = out.cols, n_blocks = cols / kActivationBlock;
   for (int64_t t = first; t < first + count; ++t) {
@@ -405,11 +401,13 @@ void QuantizeActivations(const float* x, int64_t first, int64_t count, Quantized
       const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
       const auto vinv = hn::Set(df, inv);
       int8_t* q = out.q.data() + t * cols + b * kActivationBlock;
+      int16_t* q16 = out.q16.data() + t * cols + b * kActivationBlock;
       auto sum = hn::Zero(di);
       for (size_t i = 0; i < kActivationBlock; i += N) {
         const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, v + i), vinv));
         sum = hn::Add(sum, qi);
         hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
+        hn::StoreU(hn::DemoteTo(d16, qi), d16, q16 + i);
       }
       out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
       out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] =
