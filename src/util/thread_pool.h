@@ -4,7 +4,8 @@
 // Decode runs hundreds of small parallel loops per token, so a loop must cost little to
 // start and finish: the job is passed by reference (no std::function, no allocation),
 // workers spin for a short while after each loop before they sleep on a condition variable,
-// and the caller waits for the workers by spinning on an atomic counter.
+// and the caller waits for the workers on an atomic counter, spinning for a few microseconds
+// before it blocks on it (std::atomic::wait).
 #pragma once
 
 #include <atomic>
