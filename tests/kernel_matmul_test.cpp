@@ -13,6 +13,7 @@
 #include <hwy/targets.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -68,16 +69,24 @@ std::vector<double> quantized_activations(const std::vector<float>& x) {
   return out;
 }
 
-void check(DType dtype, Shape s, ThreadPool* pool) {
+// The product under test: matmul() itself, or (byte_kernels) the x86 byte-product kernels
+// forced for every quantized type. Returns false where the latter don't exist.
+bool product(bool byte_kernels, const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+  if (byte_kernels) return matmul_quantized_bytes_for_test(w, x, n, y);
+  matmul(w, x, n, y, pool);
+  return true;
+}
+
+void check(DType dtype, Shape s, ThreadPool* pool, bool byte_kernels = false) {
   Case c = make_case(dtype, s, static_cast<uint32_t>(s.rows * 131 + s.cols * 7 + s.tokens));
   std::vector<float> got(static_cast<size_t>(s.rows * s.tokens), NAN), ref(got.size());
-  matmul(c.w, c.x.data(), s.tokens, got.data(), pool);
+  if (!product(byte_kernels, c.w, c.x.data(), s.tokens, got.data(), pool)) return;
   matmul_reference(c.w, c.x.data(), s.tokens, ref.data());
   // A token's result doesn't depend on how many tokens share the call (decode kernels and
   // batched kernels do the same arithmetic), so batch and token-by-token logits agree.
   for (int64_t t = 0; t < s.tokens; ++t) {
     std::vector<float> one(static_cast<size_t>(s.rows));
-    matmul(c.w, c.x.data() + t * s.cols, 1, one.data(), pool);
+    product(byte_kernels, c.w, c.x.data() + t * s.cols, 1, one.data(), pool);
     for (int64_t r = 0; r < s.rows; ++r)
       ASSERT_EQ(one[static_cast<size_t>(r)], got[static_cast<size_t>(t * s.rows + r)])
           << dtype_name(dtype) << " token " << t << " row " << r << " of " << s.tokens;
@@ -139,14 +148,91 @@ TEST_P(KernelMatmul, MatchesScalarReferenceOnAwkwardShapes) {
       {33, 2 * block + odd, 1},    // decode
       {17, 3 * block + odd, 9},    // a few token tiles plus a tail
       {5, 16 * block, 64},         // many tokens, long rows
+      {130, 2 * block + odd, 6},   // enough rows per thread to split unevenly among 7 threads
   };
-  ThreadPool pool(2);
+  ThreadPool pool(2), many(7);
   for_each_target([&] {
     for (const Shape& s : shapes) {
       check(dtype, s, nullptr);
       check(dtype, s, &pool);
     }
+    check(dtype, shapes.back(), &many);
+    // 1..7 tokens: every remainder of the prefill token tiles (3 or 4 tokens) and the decode
+    // path, on an odd row count that leaves a remainder of every row tile.
+    for (int64_t tokens = 1; tokens <= 7; ++tokens) check(dtype, {19, 2 * block + odd, tokens}, nullptr);
   });
+}
+
+// Raw quantized blocks with random bytes (every quant value and every Q4_K/Q6_K sub-block
+// scale bit pattern, Q8_0's -128 included) against activations that hit ±127 after
+// quantization: the largest int16 pair sums vpmaddubsw can see. Activations are multiples of
+// 0.5 with a block max of 63.5, so 8-bit quantization is exact and only f32 rounding remains.
+TEST(KernelMatmulExtremes, FullRangeBlockBytesMatchTheReference) {
+  for (DType dtype : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const int64_t rows = 9, cols = 512, tokens = 5;
+    const size_t row_bytes = dtype_row_bytes(dtype, cols), block_bytes = dtype_info(dtype).block_bytes;
+    std::mt19937 rng(static_cast<uint32_t>(dtype) + 11);
+    std::vector<uint8_t> bytes(row_bytes * rows);
+    for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
+    // Keep the f16 scales finite and small; everything else stays random.
+    std::uniform_real_distribution<float> scale(0.001f, 0.01f);
+    auto set_half = [&](size_t at) {
+      const uint16_t h = f32_to_f16(scale(rng));
+      std::memcpy(&bytes[at], &h, 2);
+    };
+    for (size_t blk = 0; blk < bytes.size(); blk += block_bytes) {
+      if (dtype == DType::Q6_K) {
+        set_half(blk + block_bytes - 2);
+      } else {
+        set_half(blk);
+        if (dtype == DType::Q4_K) set_half(blk + 2);
+      }
+      if (dtype == DType::Q8_0) bytes[blk + 2 + rng() % 32] = 0x80;  // -128
+    }
+    const WeightMatrix w{dtype, bytes.data(), rows, cols};
+    std::vector<float> x(static_cast<size_t>(tokens * cols));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int k = i % 32 == 0 ? ((i / 32) % 2 ? 127 : -127) : static_cast<int>(rng() % 255) - 127;
+      x[i] = 0.5f * static_cast<float>(k);
+    }
+    std::vector<float> w_f32(static_cast<size_t>(cols));
+    std::vector<float> ref(static_cast<size_t>(rows * tokens)), got(ref.size());
+    matmul_reference(w, x.data(), tokens, ref.data());
+    ThreadPool pool(2);
+    for_each_target([&] {
+      matmul(w, x.data(), tokens, got.data(), &pool);
+      for (int64_t r = 0; r < rows; ++r) {
+        row_to_f32(dtype, w.row(r), w_f32.data(), cols);
+        for (int64_t t = 0; t < tokens; ++t) {
+          double magnitude = 0;
+          for (int64_t k = 0; k < cols; ++k) magnitude += std::fabs(static_cast<double>(w_f32[k]) * x[t * cols + k]);
+          const size_t i = static_cast<size_t>(t * rows + r);
+          ASSERT_NEAR(got[i], ref[i], 1e-5 * magnitude + 1e-6) << dtype_name(dtype) << " r=" << r << " t=" << t;
+        }
+      }
+    });
+  }
+}
+
+// The x86 byte kernels of every quantized type, including those the dispatcher sends to the
+// int16 kernels on this CPU: AVX-512 VNNI machines run all of them (with vpdpbusd in place of
+// vpmaddubsw + vpmaddwd). Skipped where the CPU has no x86 SIMD target.
+TEST(KernelMatmulBytes, EveryQuantTypeMatchesOnAwkwardShapes) {
+  bool ran = false;
+  for_each_target([&] {
+    std::vector<float> probe(32, 1.0f), out(1);
+    const std::vector<uint8_t> block(dtype_row_bytes(DType::Q8_0, 32));
+    if (!matmul_quantized_bytes_for_test({DType::Q8_0, block.data(), 1, 32}, probe.data(), 1, out.data())) return;
+    ran = true;
+    for (DType dtype : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+      const int64_t block_size = std::max<int64_t>(32, dtype_info(dtype).block_size);
+      for (Shape s : std::vector<Shape>{{1, block_size, 1}, {7, block_size, 5}, {33, 2 * block_size, 1},
+                                        {17, 3 * block_size, 9}, {19, 9 * 32 * (block_size / 32), 7},
+                                        {5, 16 * block_size, 64}})
+        check(dtype, s, nullptr, true);
+    }
+  });
+  if (!ran) GTEST_SKIP() << "no x86 byte kernels on this CPU";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmul,

@@ -40,28 +40,9 @@ void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& o
   out.cols = cols;
   out.n_tokens = n_tokens;
   out.q.resize(static_cast<size_t>(n_tokens * cols));
+  out.q16.resize(static_cast<size_t>(n_tokens * cols));
   out.scale.resize(static_cast<size_t>(n_tokens * cols / kActivationBlock));
   out.scaled_sum.resize(out.scale.size());
-}
-
-void quantize_activations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
-  const int64_t cols = out.cols, n_blocks = cols / kActivationBlock;
-  for (int64_t t = first; t < first + count; ++t) {
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const float* v = x + t * cols + b * kActivationBlock;
-      float amax = 0;
-      for (int i = 0; i < kActivationBlock; ++i) amax = std::max(amax, std::fabs(v[i]));
-      const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
-      int16_t* q = out.q.data() + t * cols + b * kActivationBlock;
-      int sum = 0;
-      for (int i = 0; i < kActivationBlock; ++i) {
-        q[i] = static_cast<int16_t>(std::nearbyint(v[i] * inv));
-        sum += q[i];
-      }
-      out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
-      out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] = scale * static_cast<float>(sum);
-    }
-  }
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {

@@ -1,7 +1,7 @@
 // Row kernels of matmul() for F32, F16 and BF16 weights, compiled per instruction set with
-// Google Highway (foreach_target) and dispatched at run time. Each weight vector is
-// converted to f32 once and used for a tile of up to 4 tokens; blocks of rows share a
-// token tile so prefill reads the activations from L1.
+// Google Highway (foreach_target) and dispatched at run time. Register-blocked: each weight
+// vector is converted to f32 once and used for a tile of 3 tokens, each activation vector for
+// 4 rows; blocks of rows share a token tile so prefill reads the activations from L1.
 #include "kernels/simd_targets.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -10,6 +10,7 @@
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/matmul_simd.h"
 #include "tensor/convert.h"
@@ -19,19 +20,24 @@ namespace facet {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-constexpr int kTokenTile = 4;
+// Prefill tiles are 4 rows x 3 tokens: 12 accumulators (enough independent FMA chains to
+// keep both FMA pipes busy) plus 4 weight vectors fit AVX2's 16 registers, and each loaded
+// weight vector is converted once and used for 3 tokens. Decode takes 4 rows at a time.
+constexpr int kTileRows = 4, kTileTokens = 3;
 constexpr int64_t kRowBlock = 16;  // rows that share one token tile (it stays in L1)
 
-// Loads Lanes(df) weights starting at element k as f32.
-template <class DF>
-HWY_INLINE hn::Vec<DF> LoadWeights(DF df, DType dtype, const uint8_t* row, int64_t k) {
-  if (dtype == DType::F32) return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
-  if (dtype == DType::F16) {
+// Loads Lanes(df) weights starting at element k as f32 (F16 through F16C's vcvtph2ps on x86).
+template <DType kType, class DF>
+HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const uint8_t* row, int64_t k) {
+  if constexpr (kType == DType::F32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
+  } else if constexpr (kType == DType::F16) {
     const hn::Rebind<hwy::float16_t, DF> dh;
     return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
+  } else {
+    const hn::Rebind<hwy::bfloat16_t, DF> db;
+    return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
   }
-  const hn::Rebind<hwy::bfloat16_t, DF> db;
-  return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
 }
 
 float ScalarWeight(DType dtype, const uint8_t* row, int64_t k) {
@@ -40,46 +46,97 @@ float ScalarWeight(DType dtype, const uint8_t* row, int64_t k) {
   return v;
 }
 
-// y[t] = dot(row, x_t) for T tokens whose inputs are `stride` floats apart. Two
-// accumulators per token hide the FMA latency when T is small.
-template <int T>
-HWY_INLINE void FloatRowTile(DType dtype, const uint8_t* row, int64_t cols, const float* x, int64_t stride,
-                             float* y, int64_t y_stride) {
+// y[t * y_stride + r] = dot(row r0 + r, x_t) for R rows and T tokens (inputs `stride` floats
+// apart). Each (row, token) pair has one accumulator and sees the same operations whatever R
+// and T are, so a token's result doesn't depend on the batch it came in.
+template <DType kType, int R, int T>
+HWY_INLINE void FloatTile(const WeightMatrix& w, int64_t r0, const float* x, int64_t stride, float* y,
+                          int64_t y_stride) {
   const hn::ScalableTag<float> df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  hn::Vec<decltype(df)> acc0[T], acc1[T];
-  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = hn::Zero(df);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df)), cols = w.cols;
+  const uint8_t* rows[R];
+  hn::Vec<decltype(df)> acc[R][T];
+  for (int r = 0; r < R; ++r) {
+    rows[r] = w.row(r0 + r);
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  }
   int64_t k = 0;
-  for (; k + 2 * N <= cols; k += 2 * N) {
-    const auto w0 = LoadWeights(df, dtype, row, k);
-    const auto w1 = LoadWeights(df, dtype, row, k + N);
-    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
-      acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
-      acc1[t] = hn::MulAdd(w1, hn::LoadU(df, x + t * stride + k + N), acc1[t]);
+  for (; k + N <= cols; k += N) {
+    hn::Vec<decltype(df)> wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = LoadWeights<kType>(df, rows[r], k);
+    for (int t = 0; t < T; ++t) {
+      const auto xv = hn::LoadU(df, x + t * stride + k);
+      for (int r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
     }
   }
-  for (; k + N <= cols; k += N) {
-    const auto w0 = LoadWeights(df, dtype, row, k);
-    _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * stride + k), acc0[t]);
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) {
+      float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
+      for (int64_t j = k; j < cols; ++j) sum += ScalarWeight(kType, rows[r], j) * x[t * stride + j];
+      y[t * y_stride + r] = sum;
+    }
+}
+
+// y is [n_tokens, stride]: stride is w.rows, or the full matrix's rows when w is a block of them.
+template <DType kType>
+void FloatRowsOf(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                 int64_t row_end, int64_t stride) {
+  const int64_t cols = w.cols;
+  auto one_token = [&](int64_t t, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + kTileRows <= r1; r += kTileRows)
+      FloatTile<kType, kTileRows, 1>(w, r, x + t * cols, cols, y + t * stride + r, stride);
+    for (; r < r1; ++r) FloatTile<kType, 1, 1>(w, r, x + t * cols, cols, y + t * stride + r, stride);
+  };
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
+    const int64_t r1 = std::min(row_end, r0 + kRowBlock);
+    int64_t t = 0;
+    for (; t + kTileTokens <= n_tokens; t += kTileTokens) {
+      int64_t r = r0;
+      for (; r + kTileRows <= r1; r += kTileRows)
+        FloatTile<kType, kTileRows, kTileTokens>(w, r, x + t * cols, cols, y + t * stride + r, stride);
+      for (; r < r1; ++r) FloatTile<kType, 1, kTileTokens>(w, r, x + t * cols, cols, y + t * stride + r, stride);
+    }
+    for (; t < n_tokens; ++t) one_token(t, r0, r1);
   }
-  _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
-    float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
-    for (int64_t j = k; j < cols; ++j) sum += ScalarWeight(dtype, row, j) * x[t * stride + j];
-    y[t * y_stride] = sum;
+}
+
+// F16/BF16 prefill: each block of rows is converted to f32 once into a scratch buffer and
+// multiplied as F32, instead of converting every weight vector again for every token tile
+// (the conversions, not the FMAs, bound the direct tiles). The conversion is exact and the
+// F32 tiles do the same operations, so results equal the direct (decode) path bit for bit.
+template <DType kType>
+void HalfRowsPrefill(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                     int64_t row_end) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<size_t>(kRowBlock * w.cols));
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
+    const int64_t count = std::min(kRowBlock, row_end - r0);
+    for (int64_t r = 0; r < count; ++r) {
+      float* dst = scratch.data() + r * w.cols;
+      int64_t k = 0;
+      for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, w.row(r0 + r), k), df, dst + k);
+      if (k < w.cols) row_to_f32(kType, w.row(r0 + r) + dtype_row_bytes(kType, k), dst + k, w.cols - k);
+    }
+    // The converted rows as an F32 matrix whose row 0 is row r0; outputs keep y's row stride.
+    const WeightMatrix block{DType::F32, reinterpret_cast<const uint8_t*>(scratch.data()), count, w.cols};
+    FloatRowsOf<DType::F32>(block, x, n_tokens, y + r0, 0, count, w.rows);
   }
 }
 
 void FloatRows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
                int64_t row_end) {
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
-    const int64_t r1 = std::min(row_end, r0 + kRowBlock);
-    int64_t t = 0;
-    for (; t + kTokenTile <= n_tokens; t += kTokenTile)
-      for (int64_t r = r0; r < r1; ++r)
-        FloatRowTile<kTokenTile>(w.dtype, w.row(r), w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
-    for (; t < n_tokens; ++t)
-      for (int64_t r = r0; r < r1; ++r)
-        FloatRowTile<1>(w.dtype, w.row(r), w.cols, x + t * w.cols, w.cols, y + t * w.rows + r, w.rows);
+  const bool prefill = n_tokens >= kTileTokens;
+  switch (w.dtype) {
+    case DType::F32: return FloatRowsOf<DType::F32>(w, x, n_tokens, y, row_begin, row_end, w.rows);
+    case DType::F16:
+      if (prefill) return HalfRowsPrefill<DType::F16>(w, x, n_tokens, y, row_begin, row_end);
+      return FloatRowsOf<DType::F16>(w, x, n_tokens, y, row_begin, row_end, w.rows);
+    default:
+      if (prefill) return HalfRowsPrefill<DType::BF16>(w, x, n_tokens, y, row_begin, row_end);
+      return FloatRowsOf<DType::BF16>(w, x, n_tokens, y, row_begin, row_end, w.rows);
   }
 }
 

@@ -2,10 +2,13 @@
 // Google Highway and compiled per instruction set (foreach_target); HWY_DYNAMIC_DISPATCH
 // picks the best one the CPU supports at run time.
 //
-// Activations arrive quantized to 8 bits per block of 32 and widened to int16; products go
-// through pairwise multiply-add into int32 (pmaddwd on x86), one f32 scale step per block.
-// Decode (one token) reads the blocks directly. Prefill unpacks a block of rows once to int16
-// (sub-block scales folded in) and sweeps tiles of 4 tokens over it.
+// Activations arrive quantized to 8 bits per block of 32 (QuantizeActivations, below).
+// x86 targets (AVX2, AVX-512, AVX-512 VNNI) multiply bytes by bytes: matmul_quant_x86-inl.h.
+// Other targets (the portable baseline, NEON, ...) and the types for which it is faster on AVX2
+// widen both sides to int16 (the activations come widened already) and use pairwise
+// multiply-add into int32, one f32 scale step per block: decode (one token) reads the blocks
+// directly, prefill unpacks a block of rows once to int16 (sub-block scales folded in) and
+// sweeps tiles of 4 tokens over it.
 #include "kernels/simd_targets.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -25,6 +28,9 @@ HWY_BEFORE_NAMESPACE();
 namespace facet {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+
+#define FACET_X86_BYTE_KERNELS \
+  (HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL))
 
 constexpr int kTokenTile = 4;
 // Rows processed together so a tile of tokens' activations stays in L1 while it meets
@@ -176,7 +182,7 @@ HWY_INLINE void QuantRowTile(const UnpackedRow& u, const QuantizedActivations& x
   const float* xs[T];
   hn::Vec<decltype(df)> acc[T];
   _Pragma("GCC unroll 4") for (int t = 0; t < T; ++t) {
-    xq[t] = x.token_q(t0 + t);
+    xq[t] = x.token_q16(t0 + t);
     xs[t] = x.token_scale(t0 + t);
     acc[t] = hn::Zero(df);
   }
@@ -322,23 +328,30 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
+#if FACET_X86_BYTE_KERNELS
+#include "kernels/matmul_quant_x86-inl.h"
+#endif
+
 void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
+#if FACET_X86_BYTE_KERNELS
+  if (QuantRowsNative(w, x, y, row_begin, row_end)) return;
+#endif
   if (x.n_tokens == 1 && w.dtype == DType::Q6_K) {
     for (int64_t r = row_begin; r < row_end; ++r)
-      y[r] = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0));
+      y[r] = DotQ6_K(reinterpret_cast<const BlockQ6_K*>(w.row(r)), w.cols / kQK_K, x.token_q16(0), x.token_scale(0));
     return;
   }
   if (x.n_tokens == 1 && w.dtype == DType::Q4_K) {
     thread_local std::vector<float> offsets;
     offsets.resize(static_cast<size_t>(w.cols / 32));
     for (int64_t r = row_begin; r < row_end; ++r)
-      y[r] = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(w.row(r)), w.cols / kQK_K, x.token_q(0), x.token_scale(0),
+      y[r] = DotQ4_K(reinterpret_cast<const BlockQ4_K*>(w.row(r)), w.cols / kQK_K, x.token_q16(0), x.token_scale(0),
                      x.token_sum(0), offsets.data());
     return;
   }
   if (x.n_tokens == 1 && (w.dtype == DType::Q4_0 || w.dtype == DType::Q8_0)) {
     const auto dot = w.dtype == DType::Q4_0 ? DotBlocks32<DType::Q4_0> : DotBlocks32<DType::Q8_0>;
-    for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(w.row(r), w.cols / 32, x.token_q(0), x.token_scale(0));
+    for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(w.row(r), w.cols / 32, x.token_q16(0), x.token_scale(0));
     return;
   }
   // Decode unpacks and uses one row at a time; prefill unpacks a block of rows once and
@@ -358,6 +371,51 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
+// The x86 byte kernels for every quantized type, whichever kernel QuantRows prefers; false
+// where this target has none (tests check them on machines without VNNI this way).
+bool QuantRowsBytesForTest(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                           int64_t row_end) {
+#if FACET_X86_BYTE_KERNELS
+  return QuantRowsBytes(w, x, y, row_begin, row_end);
+#else
+  (void)w, (void)x, (void)y, (void)row_begin, (void)row_end;
+  return false;
+#endif
+}
+
+// Tokens [first, first + count): per block of 32, scale = max|x| / 127 and
+// q = round-to-nearest-even(x * 127 / max|x|), as the scalar definition in matmul_simd.h.
+void QuantizeActivations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
+  const hn::CappedTag<float, 32> df;  // divides 32 on every target
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const hn::Rebind<int16_t, decltype(df)> d16;
+  const size_t N = hn::Lanes(df);
+  const int64_t cols = out.cols, n_blocks = cols / kActivationBlock;
+  for (int64_t t = first; t < first + count; ++t) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const float* v = x + t * cols + b * kActivationBlock;
+      auto vmax = hn::Zero(df);
+      for (size_t i = 0; i < kActivationBlock; i += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, v + i)));
+      const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+      const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+      const auto vinv = hn::Set(df, inv);
+      int8_t* q = out.q.data() + t * cols + b * kActivationBlock;
+      int16_t* q16 = out.q16.data() + t * cols + b * kActivationBlock;
+      auto sum = hn::Zero(di);
+      for (size_t i = 0; i < kActivationBlock; i += N) {
+        const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, v + i), vinv));
+        sum = hn::Add(sum, qi);
+        hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
+        hn::StoreU(hn::DemoteTo(d16, qi), d16, q16 + i);
+      }
+      out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
+      out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] =
+          scale * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace facet
 HWY_AFTER_NAMESPACE();
@@ -367,6 +425,19 @@ namespace facet {
 
 HWY_EXPORT(QuantRows);
 HWY_EXPORT(TargetName);
+HWY_EXPORT(QuantizeActivations);
+HWY_EXPORT(QuantRowsBytesForTest);
+
+bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  QuantizedActivations xq;
+  prepare_activations(n_tokens, w.cols, xq);
+  quantize_activations(x, 0, n_tokens, xq);
+  return HWY_DYNAMIC_DISPATCH(QuantRowsBytesForTest)(w, xq, y, 0, w.rows);
+}
+
+void quantize_activations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActivations)(x, first, count, out);
+}
 
 void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
                            int64_t row_end) {

@@ -3,8 +3,8 @@
 //
 // Quantized weights are multiplied against activations quantized to 8 bits per block of
 // 32 (scale = max|x| / 127, like Q8_0 but with an f32 scale), so the inner loop is an
-// integer dot product; the activations are kept widened to int16 because every weight
-// type is unpacked to int16 (with its sub-block scale folded in) before the multiply.
+// integer dot product of bytes: on x86 (AVX2, AVX-512) unsigned-by-signed byte
+// multiply-adds (vpmaddubsw, or vpdpbusd with VNNI), elsewhere Highway int16 products.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +19,13 @@ inline constexpr int kActivationBlock = 32;
 struct QuantizedActivations {
   int64_t cols = 0;
   int64_t n_tokens = 0;
-  std::vector<int16_t> q;           // [n_tokens, cols], each in [-127, 127]
+  std::vector<int8_t> q;            // [n_tokens, cols], each in [-127, 127]
+  std::vector<int16_t> q16;         // q widened, for the int16 kernels (no widening per row)
   std::vector<float> scale;         // [n_tokens, cols / 32]: x ≈ scale * q
   std::vector<float> scaled_sum;    // [n_tokens, cols / 32]: scale * Σ q, for Q4_K's min term
 
-  const int16_t* token_q(int64_t t) const { return q.data() + t * cols; }
+  const int8_t* token_q(int64_t t) const { return q.data() + t * cols; }
+  const int16_t* token_q16(int64_t t) const { return q16.data() + t * cols; }
   const float* token_scale(int64_t t) const { return scale.data() + t * (cols / kActivationBlock); }
   const float* token_sum(int64_t t) const { return scaled_sum.data() + t * (cols / kActivationBlock); }
 };
@@ -38,6 +40,11 @@ void matmul_rows_float(const WeightMatrix& w, const float* x, int64_t n_tokens, 
                        int64_t row_end);  // F32, F16, BF16 weights
 void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
                            int64_t row_end);  // Q8_0, Q4_0, Q4_K, Q6_K weights
+
+// matmul() of quantized weights through the x86 byte-product kernels (matmul_quant_x86-inl.h)
+// even where the dispatcher prefers the int16 kernels for a type, single-threaded, for tests.
+// Returns false (y untouched) where the dispatched target has no byte kernels.
+bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
 
 // The instruction set the dispatcher picked ("AVX2", "AVX3", ...), for benchmark labels.
 const char* matmul_simd_target();
