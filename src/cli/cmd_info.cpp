@@ -4,8 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <thread>
 
 #include "cli/command.h"
+#include "cli/model_summary.h"
+#include "model/memory_plan.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/tensor_manifest.h"
@@ -13,18 +16,11 @@
 namespace facet::cli {
 namespace {
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u ? "%.2f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 struct InfoArgs {
   std::string model;
   int64_t ctx_size = 4096;
+  int64_t batch = 512;
+  int threads = 0;
 };
 
 int run_info(const InfoArgs& args) {
@@ -85,6 +81,14 @@ int run_info(const InfoArgs& args) {
   std::printf("memory plan:  weights %s memory-mapped (read on demand, not copied)\n", human_bytes(static_cast<double>(weight_bytes)).c_str());
   std::printf("              KV cache %s for %lld tokens (f32; sliding layers hold %d positions)\n",
               human_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(cache.context_size()), c.sliding_window);
+  const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const ComputeEstimate compute = estimate_compute(c, args.batch, cache.context_size(), threads);
+  std::printf("              compute buffers about %s (activations of a %lld-token micro-batch on %d threads, "
+              "estimate; freed after each forward)\n",
+              human_bytes(static_cast<double>(compute.total())).c_str(), static_cast<long long>(args.batch), threads);
+  std::printf("              total besides the mapped weights: about %s (%llu bytes KV + %llu bytes compute)\n",
+              human_bytes(static_cast<double>(cache.bytes() + compute.total())).c_str(),
+              static_cast<unsigned long long>(cache.bytes()), static_cast<unsigned long long>(compute.total()));
   return 0;
 }
 
@@ -93,6 +97,8 @@ const CommandRegistration kRegistration("info", [](CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "Describe a model: shape, layers, types, memory");
   cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
   cmd->add_option("-c,--ctx-size", args->ctx_size, "Context size for the KV cache estimate")->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--batch-size", args->batch, "Micro-batch size for the compute estimate")->check(CLI::PositiveNumber);
+  cmd->add_option("-t,--threads", args->threads, "Threads for the compute estimate (default: all cores)");
   return [args] { return run_info(*args); };
 });
 
