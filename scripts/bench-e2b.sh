@@ -71,12 +71,13 @@ for t in "${types[@]}"; do
   # shellcheck disable=SC2086
   "$facet" bench "$model" $bench_args --json > "$dir/$name-$t.bench.json"
   j="$dir/$name-$t.bench.json"
-  size=$(jq -r '.model.size_bytes / 1073741824 * 100 | floor / 100' "$j")
+  size=$(jq -r '.model.size_bytes | if . >= 1073741824 then "\(. / 1073741824 * 100 | floor / 100) GiB"
+                                     else "\(. / 1048576 * 100 | floor / 100) MiB" end' "$j")
   pp=$(jq -r '.prompt_tokens_per_s // 0 | . * 100 | floor / 100' "$j")
   tg=$(jq -r '.gen_tokens_per_s // 0 | . * 100 | floor / 100' "$j")
   pp_runs=$(jq -r '[.prompt.runs[]? | . * 10 | floor / 10] | join(", ")' "$j")
   tg_runs=$(jq -r '[.gen.runs[]? | . * 10 | floor / 10] | join(", ")' "$j")
-  rows+=("| $t | $size GiB | $pp | $tg | $pp_runs | $tg_runs |")
+  rows+=("| $t | $size | $pp | $tg | $pp_runs | $tg_runs |")
   if [ -z "$rss_line" ]; then
     # Peak RSS of a plain generation: 8 prompt tokens, 128 generated, as a user would run it.
     echo "== /usr/bin/time -v facet run ($t, 128 tokens)" >&2
