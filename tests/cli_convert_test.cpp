@@ -64,7 +64,7 @@ TEST(CliConvert, WritesTheSpecTensorNamesAndShapes) {
                                     "per_layer_proj_norm.weight"};
   std::set<std::string> allowed;
   for (int i = 0; i < L; ++i) {
-    const std::string b = "blk." + std::to_string(i) + ".";
+    const std::string b = std::string("blk.") + std::to_string(i) + ".";
     for (const char* n : {"attn_norm", "attn_q", "attn_q_norm", "attn_output", "post_attention_norm", "ffn_norm",
                           "ffn_gate", "ffn_up", "ffn_down", "post_ffw_norm", "layer_output_scale", "inp_gate", "proj",
                           "post_norm"})

@@ -30,7 +30,7 @@ TEST(CliInfoMemory, PlanListsMappedWeightsKvCacheAndCompute) {
   // layers keep an 8-position window of 2 KV heads x 32, full layers all 64 positions of
   // 1 KV head x 64; K and V in f32: 4 x (8*64*2*4) + 2 x (64*64*2*4).
   const uint64_t kv = 4ull * (8 * 64 * 2 * 4) + 2ull * (64 * 64 * 2 * 4);
-  EXPECT_NE(r.out.find("(" + std::to_string(kv) + " bytes KV + "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(std::string("(") + std::to_string(kv) + " bytes KV + "), std::string::npos) << r.out;
   EXPECT_GT(compute_bytes(r.out), 0u);
 }
 
