@@ -180,6 +180,14 @@ TEST(CliPerplexity, ChunksLimitsTheWindows) {
   EXPECT_EQ(j["scored_tokens"], 14);
 }
 
+TEST(CliPerplexity, LlamaStyleModelAndFileFlagsWorkToo) {
+  test::TempDir dir;
+  const std::string text = write_text(dir);
+  auto positional = run_json(kModel + " " + text + " -c 16 --chunks 2");
+  auto flags = run_json("-m " + kModel + " -f " + text + " -c 16 --chunks 2");
+  EXPECT_EQ(flags["ppl"].get<double>(), positional["ppl"].get<double>());
+}
+
 TEST(CliPerplexity, KlOfAModelAgainstItselfIsZero) {
   test::TempDir dir;
   auto j = run_json(kModel + " " + write_text(dir) + " -c 16 --kl-base " + kModel);

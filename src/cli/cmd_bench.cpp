@@ -202,7 +202,7 @@ int run_bench(const BenchArgs& args) {
 const CommandRegistration kRegistration("bench", [](CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt-processing and generation speed (like llama-bench)");
-  cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
+  cmd->add_option("model,-m,--model", args->model, "A .gguf file or a Hugging Face model folder")->required();
   cmd->add_option("-p,--n-prompt", args->prompt, "Prompt tokens per prompt-processing run (0: skip)")
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", args->gen, "Tokens per generation run (0: skip)")->capture_default_str();

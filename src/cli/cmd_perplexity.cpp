@@ -106,8 +106,8 @@ int run_perplexity(const PerplexityArgs& args) {
 const CommandRegistration kRegistration("perplexity", [](CLI::App& app) {
   auto args = std::make_shared<PerplexityArgs>();
   CLI::App* cmd = app.add_subcommand("perplexity", "Perplexity over a text file, or KL divergence from a base model");
-  cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
-  cmd->add_option("file", args->text_file, "UTF-8 text file to score")->required();
+  cmd->add_option("model,-m,--model", args->model, "A .gguf file or a Hugging Face model folder")->required();
+  cmd->add_option("file,-f,--file", args->text_file, "UTF-8 text file to score")->required();
   cmd->add_option("-c,--ctx-size", args->options.context, "Tokens per window (BOS included)")->capture_default_str();
   cmd->add_option("--stride", args->options.stride,
                   "Sliding windows every N tokens, each scoring only new tokens (default: llama-perplexity's "
