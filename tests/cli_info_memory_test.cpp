@@ -34,6 +34,15 @@ TEST(CliInfoMemory, PlanListsMappedWeightsKvCacheAndCompute) {
   EXPECT_GT(compute_bytes(r.out), 0u);
 }
 
+TEST(CliInfoMemory, NamesThePerLayerEmbeddingTableOfEModels) {
+  auto r = run_command(test::facet_bin() + " info " + test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // e2b-like: vocab 512 x (7 layers x 32) f32 = 458752 bytes = 448 KiB.
+  EXPECT_NE(r.out.find("per-layer embedding table 448.00 KiB: read row by row"), std::string::npos) << r.out;
+  auto moe = run_command(test::facet_bin() + " info " + kMoe);
+  EXPECT_EQ(moe.out.find("per-layer embedding table"), std::string::npos) << moe.out;
+}
+
 TEST(CliInfoMemory, ComputeEstimateGrowsWithTheMicroBatch) {
   auto small = run_command(test::facet_bin() + " info " + kMoe + " -c 64 -b 1 -t 1");
   auto large = run_command(test::facet_bin() + " info " + kMoe + " -c 64 -b 512 -t 1");

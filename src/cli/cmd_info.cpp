@@ -77,8 +77,14 @@ int run_info(const InfoArgs& args) {
   std::printf("tensors:     ");
   for (const auto& [name, e] : by_type) std::printf(" %s x%d (%s)", name.c_str(), e.first, human_bytes(static_cast<double>(e.second)).c_str());
   std::printf("\n");
+  // The per-layer-embedding table (E2B/E4B) is read a row per token straight from the map,
+  // so only the rows of tokens actually seen become resident.
+  const TensorView* ple_table = model->source->find("per_layer_token_embd.weight");
   KvCache cache(c, std::min<int64_t>(args.ctx_size, c.max_context > 0 ? c.max_context : args.ctx_size));
   std::printf("memory plan:  weights %s memory-mapped (read on demand, not copied)\n", human_bytes(static_cast<double>(weight_bytes)).c_str());
+  if (ple_table != nullptr)
+    std::printf("              of which the per-layer embedding table %s: read row by row, only seen tokens' rows resident\n",
+                human_bytes(static_cast<double>(ple_table->byte_size())).c_str());
   std::printf("              KV cache %s for %lld tokens (f32; sliding layers hold %d positions)\n",
               human_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(cache.context_size()), c.sliding_window);
   const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
