@@ -4,9 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/generation_flags.h"
+#include "cli/model_summary.h"
+#include "model/memory_plan.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/tensor_manifest.h"
@@ -14,19 +17,12 @@
 namespace facet::cli {
 namespace {
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u ? "%.2f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 struct InfoArgs {
   std::string model;
   int64_t ctx_size = 4096;
   std::string cache_type_k = "f16", cache_type_v = "f16";
+  int64_t batch = 512;
+  int threads = 0;
 };
 
 int run_info(const InfoArgs& args) {
@@ -86,10 +82,24 @@ int run_info(const InfoArgs& args) {
   const KvCacheTypes types = cache_types(args.cache_type_k, args.cache_type_v);
   const int64_t context = std::min<int64_t>(args.ctx_size, c.max_context > 0 ? c.max_context : args.ctx_size);
   const uint64_t kv_bytes = KvCache::planned_bytes(c, context, 0, types);  // nothing allocated
+  // The per-layer-embedding table (E2B/E4B) is read a row per token straight from the map,
+  // so only the rows of tokens actually seen become resident.
+  const TensorView* ple_table = model->source->find("per_layer_token_embd.weight");
   std::printf("memory plan:  weights %s memory-mapped (read on demand, not copied)\n", human_bytes(static_cast<double>(weight_bytes)).c_str());
+  if (ple_table != nullptr)
+    std::printf("              of which the per-layer embedding table %s: read row by row, only seen tokens' rows resident\n",
+                human_bytes(static_cast<double>(ple_table->byte_size())).c_str());
   std::printf("              KV cache %s for %lld tokens (K %s, V %s; sliding layers hold %d positions)\n",
               human_bytes(static_cast<double>(kv_bytes)).c_str(), static_cast<long long>(context),
               kv_cache_type_name(types.k).c_str(), kv_cache_type_name(types.v).c_str(), c.sliding_window);
+  const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const ComputeEstimate compute = estimate_compute(c, args.batch, context, threads);
+  std::printf("              compute buffers about %s (activations of a %lld-token micro-batch on %d threads, "
+              "estimate; freed after each forward)\n",
+              human_bytes(static_cast<double>(compute.total())).c_str(), static_cast<long long>(args.batch), threads);
+  std::printf("              total besides the mapped weights: about %s (%llu bytes KV + %llu bytes compute)\n",
+              human_bytes(static_cast<double>(kv_bytes + compute.total())).c_str(),
+              static_cast<unsigned long long>(kv_bytes), static_cast<unsigned long long>(compute.total()));
   return 0;
 }
 
@@ -99,6 +109,8 @@ const CommandRegistration kRegistration("info", [](CLI::App& app) {
   cmd->add_option("model", args->model, "A .gguf file or a Hugging Face model folder")->required();
   cmd->add_option("-c,--ctx-size", args->ctx_size, "Context size for the KV cache estimate")->check(CLI::PositiveNumber);
   add_cache_type_flags(*cmd, args->cache_type_k, args->cache_type_v);
+  cmd->add_option("-b,--batch-size", args->batch, "Micro-batch size for the compute estimate")->check(CLI::PositiveNumber);
+  cmd->add_option("-t,--threads", args->threads, "Threads for the compute estimate (default: all cores)");
   return [args] { return run_info(*args); };
 });
 

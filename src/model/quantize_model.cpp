@@ -67,6 +67,12 @@ std::string quant_scheme_name(QuantScheme scheme) {
   return "?";
 }
 
+std::optional<QuantScheme> quant_scheme_from_file_type(uint32_t file_type) {
+  for (const auto& s : kSchemes)
+    if (s.file_type == file_type) return s.scheme;
+  return std::nullopt;
+}
+
 DType quant_type_for(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& shape, int n_layers) {
   if (shape.size() < 2) return DType::F32;
   const bool is_embedding = name == "token_embd.weight";
@@ -90,7 +96,7 @@ DType quant_type_for(QuantScheme scheme, const std::string& name, const std::vec
 }
 
 QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads,
-                              const RowEditorFor& edit) {
+                              const std::string& hf_chat_template, const RowEditorFor& edit) {
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = load_model(in);
   const ModelConfig& c = model->config;
@@ -116,6 +122,7 @@ QuantizeReport quantize_model(const std::string& in, const std::string& out, Qua
     writer.set("general.file_type", GgufValue::of_u32(file_type));
     const std::string tokenizer = (std::filesystem::path(in) / "tokenizer.json").string();
     write_gguf_tokenizer(writer, vocabulary_from_hf_tokenizer(tokenizer, c.vocab_size));
+    if (!hf_chat_template.empty()) writer.set("tokenizer.chat_template", GgufValue::of_string(hf_chat_template));
     for (const TensorSpec& spec : tensor_manifest(c)) {
       if (spec.role == TensorRole::RopeFreqs) {
         rope_freqs = rope_freqs_values(c);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ enum class QuantScheme { F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q6_K };
 // "Q4_K_M", "q8_0", ... (any case); throws Error listing the valid names otherwise.
 QuantScheme parse_quant_scheme(const std::string& name);
 std::string quant_scheme_name(QuantScheme scheme);
+// The scheme llama.cpp's general.file_type code stands for (0 F32, 1 F16, 2 Q4_0, 7 Q8_0,
+// 15 Q4_K_M, 18 Q6_K, 32 BF16); nullopt for codes facet does not write.
+std::optional<QuantScheme> quant_scheme_from_file_type(uint32_t file_type);
 
 // The storage type of tensor `name` of `shape` (row-major) in a model of `n_layers`.
 DType quant_type_for(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& shape, int n_layers);
@@ -47,7 +51,9 @@ using RowEditor = std::function<void(int64_t row, float* values, int64_t count)>
 using RowEditorFor = std::function<RowEditor(const std::string& gguf_name)>;
 
 // Reads `in` (a .gguf file or an HF folder), writes `out` (GGUF). threads <= 0: all cores.
+// `hf_chat_template`: for an HF folder, written as tokenizer.chat_template (a GGUF input
+// keeps its own metadata, template included).
 QuantizeReport quantize_model(const std::string& in, const std::string& out, QuantScheme scheme, int threads = 0,
-                              const RowEditorFor& edit = {});
+                              const std::string& hf_chat_template = "", const RowEditorFor& edit = {});
 
 }  // namespace facet

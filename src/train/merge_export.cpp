@@ -46,7 +46,7 @@ MergeExportReport export_merged(const MergeExportOptions& options) {
   const bool gguf = out.size() > 5 && out.compare(out.size() - 5, 5, ".gguf") == 0;
   if (gguf) {
     const QuantScheme scheme = parse_quant_scheme(type);
-    quantize_model(options.base, out, scheme, options.threads, editor_for);
+    quantize_model(options.base, out, scheme, options.threads, "", editor_for);
     report.format = "gguf";
     report.outtype = quant_scheme_name(scheme);
   } else {

@@ -1,0 +1,219 @@
+// facet bench MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]
+// Speed in the way llama-bench measures it, so the numbers compare directly:
+//   pp<P>: one forward pass over P prompt tokens from an empty KV cache (tokens/s = P / time);
+//   tg<N>: N single-token decode steps from an empty KV cache (tokens/s = N / time).
+// Each test runs once untimed (page-in of the mapped weights, cache warm-up), then -r
+// timed repetitions. Tokens are a fixed pseudo-random sequence, as llama-bench uses random
+// tokens: the speed of a forward pass does not depend on which ids it sees.
+// The table goes to stdout with the machine and build underneath; --json prints one JSON
+// object instead (medians for scripts, plus every repetition).
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+
+#include "cli/command.h"
+#include "cli/machine_info.h"
+#include "cli/model_summary.h"
+#include "model/forward.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace facet::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int64_t prompt = 512;
+  int64_t gen = 128;
+  std::optional<int> threads;  // unset: all cores
+  int repetitions = 3;
+  int64_t batch = 512;
+  bool json = false;
+};
+
+struct Stats {
+  std::vector<double> values;  // tokens/s of each repetition
+  double mean = 0, sd = 0, median = 0;
+};
+
+Stats stats_of(std::vector<double> values) {
+  Stats s;
+  s.values = values;
+  if (values.empty()) return s;
+  for (double v : values) s.mean += v;
+  s.mean /= static_cast<double>(values.size());
+  if (values.size() > 1) {  // sample standard deviation, as llama-bench reports
+    double sq = 0;
+    for (double v : values) sq += (v - s.mean) * (v - s.mean);
+    s.sd = std::sqrt(sq / static_cast<double>(values.size() - 1));
+  }
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  s.median = values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  return s;
+}
+
+std::vector<int32_t> bench_tokens(const ModelConfig& c, int64_t count) {
+  // Ids below both vocabularies (the per-layer table can be the smaller one).
+  const int32_t limit = c.has_ple() ? std::min(c.vocab_size, c.ple_vocab) : c.vocab_size;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(0, limit - 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(count));
+  for (auto& t : tokens) t = pick(rng);
+  return tokens;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Tokens/s of one prompt-processing run: all tokens in one forward call.
+double run_prompt(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens, ThreadPool& pool,
+                  int64_t batch) {
+  cache.clear();
+  const auto start = std::chrono::steady_clock::now();
+  forward(model, cache, tokens, LogitsFor::LastToken, pool, batch);
+  return static_cast<double>(tokens.size()) / std::max(1e-9, seconds_since(start));
+}
+
+// Tokens/s of one generation run: one forward call per token, logits of each.
+double run_generation(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens, ThreadPool& pool) {
+  cache.clear();
+  const auto start = std::chrono::steady_clock::now();
+  for (int32_t id : tokens) forward(model, cache, {id}, LogitsFor::LastToken, pool);
+  return static_cast<double>(tokens.size()) / std::max(1e-9, seconds_since(start));
+}
+
+struct TestResult {
+  std::string name;  // "pp512", "tg128"
+  Stats stats;
+};
+
+nlohmann::json stats_json(const Stats& s) {
+  return {{"median", s.median}, {"mean", s.mean}, {"sd", s.sd}, {"runs", s.values}};
+}
+
+uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+void print_json(const BenchArgs& args, const Model& model, const ModelSummary& summary, int threads,
+                const std::vector<TestResult>& results) {
+  const MachineInfo m = machine_info();
+  const BuildInfo b = build_info();
+  nlohmann::json j;
+  j["model"] = {{"path", model.path},
+                {"type", summary.type},
+                {"size_bytes", summary.weight_bytes},
+                {"params", summary.params},
+                {"file_bytes", model.source->file_bytes()}};
+  j["threads"] = threads;
+  j["repetitions"] = args.repetitions;
+  j["n_prompt"] = args.prompt;
+  j["n_gen"] = args.gen;
+  j["prompt_tokens_per_s"] = nullptr;
+  j["gen_tokens_per_s"] = nullptr;
+  for (const TestResult& r : results) {
+    const bool prompt = r.name[0] == 'p';
+    j[prompt ? "prompt_tokens_per_s" : "gen_tokens_per_s"] = r.stats.median;
+    j[prompt ? "prompt" : "gen"] = stats_json(r.stats);
+  }
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  j["machine"] = {{"cpu", m.cpu_model}, {"hardware_threads", m.hardware_threads}, {"simd", m.simd_target}};
+  j["build"] = {{"compiler", b.compiler}, {"build_type", b.build_type}, {"commit", b.git_commit}};
+  std::printf("%s\n", j.dump(2).c_str());
+}
+
+void print_table(const Model& model, const ModelSummary& summary, int threads, const std::vector<TestResult>& results) {
+  const MachineInfo m = machine_info();
+  const BuildInfo b = build_info();
+  std::string name = "gemma4 " + model.config.shape_family();
+  if (!model.config.name.empty()) name = model.config.name;
+  std::printf("| %-24s | %10s | %10s | %-8s | %7s | %8s | %18s |\n", "model", "size", "params", "type", "threads",
+              "test", "t/s");
+  std::printf("| %.24s | %.10s | %.10s | %.8s | %.7s | %.8s | %.18s |\n", "------------------------------",
+              "-------------:", "-------------:", "------------", "-------------:", "------------:",
+              "--------------------:");
+  for (const TestResult& r : results) {
+    char speed[64];
+    std::snprintf(speed, sizeof speed, "%.2f ± %.2f", r.stats.mean, r.stats.sd);
+    // Right-align by characters: printf's width counts the two bytes of "±".
+    std::string padded = speed;
+    const size_t chars = padded.size() - 1;
+    if (chars < 18) padded.insert(0, 18 - chars, ' ');
+    std::printf("| %-24s | %10s | %10s | %-8s | %7d | %8s | %s |\n", name.c_str(),
+                human_bytes(static_cast<double>(summary.weight_bytes)).c_str(),
+                human_count(static_cast<double>(summary.params)).c_str(), summary.type.c_str(), threads,
+                r.name.c_str(), padded.c_str());
+  }
+  std::printf("\nmachine: %s, %d hardware threads, SIMD %s\n", m.cpu_model.c_str(), m.hardware_threads,
+              m.simd_target.c_str());
+  std::printf("build:   facet %s, %s, %s\n", b.git_commit.c_str(), b.build_type.c_str(), b.compiler.c_str());
+}
+
+int run_bench(const BenchArgs& args) {
+  require(args.prompt >= 0, "-p/--n-prompt must be 0 or more (got ", args.prompt, ")");
+  require(args.gen >= 0, "-n/--n-gen must be 0 or more (got ", args.gen, ")");
+  require(args.prompt > 0 || args.gen > 0, "nothing to measure: -p and -n are both 0");
+  require(args.repetitions >= 1, "-r/--repetitions must be at least 1 (got ", args.repetitions, ")");
+  require(!args.threads || *args.threads >= 1, "-t/--threads must be at least 1 (got ", args.threads.value_or(0), ")");
+  require(args.batch >= 1, "-b/--batch-size must be at least 1 (got ", args.batch, ")");
+
+  auto model = load_model(args.model);
+  const ModelConfig& c = model->config;
+  const int64_t context = std::max(args.prompt, args.gen);
+  require(c.max_context <= 0 || context <= c.max_context, "-p/-n of ", context,
+          " tokens exceed the model's context length of ", c.max_context);
+  const ModelSummary summary = summarize_model(*model);
+  ThreadPool pool(args.threads.value_or(0));
+  KvCache cache(c, context);
+
+  std::vector<TestResult> results;
+  auto measure = [&](const std::string& name, const std::function<double()>& once) {
+    once();  // warm-up, not counted
+    std::vector<double> speeds;
+    for (int i = 0; i < args.repetitions; ++i) speeds.push_back(once());
+    results.push_back({name, stats_of(speeds)});
+  };
+  if (args.prompt > 0) {
+    const std::vector<int32_t> tokens = bench_tokens(c, args.prompt);
+    measure("pp" + std::to_string(args.prompt), [&] { return run_prompt(*model, cache, tokens, pool, args.batch); });
+  }
+  if (args.gen > 0) {
+    const std::vector<int32_t> tokens = bench_tokens(c, args.gen);
+    measure("tg" + std::to_string(args.gen), [&] { return run_generation(*model, cache, tokens, pool); });
+  }
+  if (args.json)
+    print_json(args, *model, summary, pool.size(), results);
+  else
+    print_table(*model, summary, pool.size(), results);
+  return 0;
+}
+
+const CommandRegistration kRegistration("bench", [](CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt-processing and generation speed (like llama-bench)");
+  cmd->add_option("model,-m,--model", args->model, "A .gguf file or a Hugging Face model folder")->required();
+  cmd->add_option("-p,--n-prompt", args->prompt, "Prompt tokens per prompt-processing run (0: skip)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", args->gen, "Tokens per generation run (0: skip)")->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)");
+  cmd->add_option("-r,--repetitions", args->repetitions, "Timed runs of each test, after one warm-up")
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", args->batch, "Tokens per forward micro-batch in prompt processing")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print one JSON object (medians, every run, machine, build)");
+  return [args] { return run_bench(*args); };
+});
+
+}  // namespace
+}  // namespace facet::cli
