@@ -23,8 +23,12 @@ if [ "$sanitize" = 1 ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFACET_SANITIZE=ON -DFACET_BENCH=OFF \
         -DCMAKE_CXX_FLAGS="-O1" >/dev/null
   ninja -C build-asan
+  # TrainLearns (a minute of pure arithmetic in Release: fine-tuning until held-out
+  # accuracy rises) would take over ctest's 300 s timeout under ASan and checks no parsing;
+  # it runs in the Release pass above.
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$jobs"
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" -E '^TrainLearns\.'
+
 fi
 
 if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
