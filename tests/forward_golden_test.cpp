@@ -7,27 +7,15 @@
 #include <nlohmann/json.hpp>
 
 #include "model/forward.h"
+#include "support/golden_logits.h"
 #include "support/paths.h"
 #include "util/thread_pool.h"
 
 namespace facet {
 namespace {
 
-struct Golden {
-  std::vector<int32_t> tokens;
-  std::vector<std::vector<double>> logits;  // empty for the real-vocab model
-  std::vector<double> last_logits;
-};
-
-Golden load_golden(const std::string& name) {
-  std::ifstream in(test::data_dir() + "/models/" + name + ".golden.json");
-  auto j = nlohmann::json::parse(in);
-  Golden g;
-  g.tokens = j["tokens"].get<std::vector<int32_t>>();
-  if (j.contains("logits")) g.logits = j["logits"].get<std::vector<std::vector<double>>>();
-  if (j.contains("logits_last_position")) g.last_logits = j["logits_last_position"].get<std::vector<double>>();
-  return g;
-}
+using test::Golden;
+using test::load_golden;
 
 double max_abs_diff(const float* got, const std::vector<double>& want) {
   double m = 0;

@@ -2,6 +2,8 @@
 // and backward (finetune spec §1.1-§1.3).
 #include "train/lora.h"
 
+#include "train/adapter_names.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -16,21 +18,6 @@ namespace {
 constexpr const char* kTargetNames[kLoraTargetCount] = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
     "per_layer_input_gate", "per_layer_projection"};
-
-const WeightMatrix& base_matrix(const LayerWeights& w, LoraTarget t) {
-  switch (t) {
-    case LoraTarget::Q: return w.q;
-    case LoraTarget::K: return w.k;
-    case LoraTarget::V: return w.v;
-    case LoraTarget::O: return w.o;
-    case LoraTarget::Gate: return w.gate;
-    case LoraTarget::Up: return w.up;
-    case LoraTarget::Down: return w.down;
-    case LoraTarget::PleGate: return w.ple_gate;
-    case LoraTarget::PleProj: return w.ple_proj;
-  }
-  return w.q;
-}
 
 uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
   x += 0x9e3779b97f4a7c15ull;
@@ -107,7 +94,7 @@ LoraModel make_lora(const Model& model, const LoraConfig& config, uint64_t seed)
   int64_t adapted = 0;
   for (size_t l = 0; l < lora.layers.size(); ++l) {
     for (LoraTarget t : config.targets) {
-      const WeightMatrix& w = base_matrix(model.weights.layers[l], t);
+      const WeightMatrix& w = adapted_matrix(model.weights, static_cast<int>(l), t);
       if (w.data == nullptr || w.rows == 0) continue;  // not on this layer (KV-shared, K=V, no PLE)
       LoraWeights m;
       m.in = w.cols;
