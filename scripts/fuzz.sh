@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) and runs each fuzz/*_fuzz.cpp target
-# for SECONDS (default 30). Exits non-zero if any target finds a crash; the reproducer is
+# for SECONDS (default 30), in FACET_FUZZ_BUILD (default build-fuzz). Exits non-zero if any target finds a crash; the reproducer is
 # left in build-fuzz/fuzz-artifacts/<target>/ (replay: <binary> <crash-file>).
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
@@ -9,11 +9,15 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FACET_FUZZ_BUILD:-$root/build-fuzz}"
 
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFACET_FUZZ=ON -DFACET_TESTS=OFF -DFACET_BENCH=OFF >/dev/null
+# A build folder already configured with FACET_FUZZ=ON (test.sh's sanitizer build) is used as
+# it is; otherwise a fuzz-only build is configured here.
+if ! grep -q '^FACET_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFACET_FUZZ=ON -DFACET_TESTS=OFF -DFACET_BENCH=OFF >/dev/null
+fi
 ninja -C "$build" fuzz_targets
 
-status=0
+failed=()
 shopt -s nullglob
 for exe in "$build"/fuzz/*_fuzz; do
   name="$(basename "$exe" _fuzz)"
@@ -29,9 +33,26 @@ for exe in "$build"/fuzz/*_fuzz; do
   seeds=()
   [ -d "$root/fuzz/corpus/$name" ] && seeds+=("$root/fuzz/corpus/$name")
   echo "fuzz: running $name for ${seconds}s"
-  if ! "$exe" "${args[@]}" "$work" "${seeds[@]}"; then
+  log="$build/fuzz-artifacts/$name.log"
+  if ! "$exe" "${args[@]}" "$work" "${seeds[@]}" 2>&1 | tee "$log"; then
     echo "fuzz: $name FAILED; reproducers in $artifacts" >&2
-    status=1
+    failed+=("$name")
   fi
 done
-exit "$status"
+
+# CI shows only the end of the output: repeat each failure's report and its reproducer there.
+for name in "${failed[@]}"; do
+  echo "==== fuzz: $name FAILED. Its report:" >&2
+  grep -v '^#[0-9]' "$build/fuzz-artifacts/$name.log" | grep -A40 -m1 -E 'ERROR|runtime error|==[0-9]+==|deadly signal|out-of-memory|timeout' >&2 || true
+  for crash in "$build/fuzz-artifacts/$name"/*; do
+    [ -f "$crash" ] || continue
+    echo "reproducer $(basename "$crash") ($(stat -c %s "$crash") bytes), base64:" >&2
+    head -c 4096 "$crash" | base64 -w 0 >&2
+    echo >&2
+  done
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "fuzz: failed targets: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz: every target ran clean"
