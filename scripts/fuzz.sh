@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) and runs each fuzz/*_fuzz.cpp target
-# for SECONDS (default 30), in FACET_FUZZ_BUILD (default build-fuzz). Exits non-zero if any target finds a crash; the reproducer is
-# left in build-fuzz/fuzz-artifacts/<target>/ (replay: <binary> <crash-file>).
+# for at most SECONDS (default 30), in FACET_FUZZ_BUILD (default build-fuzz). Exits non-zero
+# if any target finds a crash; the reproducer is left in <build>/fuzz-artifacts/<target>/
+# (replay: <binary> <crash-file>) and its report is repeated at the end of the output.
 #   scripts/fuzz.sh [SECONDS]
+# Environment:
+#   FUZZ_SEED  libFuzzer's random seed (0 or unset: a fresh one, for exploring by hand);
+#   FUZZ_RUNS  stop each target after this many inputs (test.sh sets it): with a fixed seed
+#              and a fresh corpus the run is then the same on every machine, whatever its
+#              speed, so a CI failure replays here;
+#   FUZZ_FRESH_CORPUS=1  start from the checked-in seeds only (new inputs are discarded);
+#              otherwise inputs found accumulate in <build>/fuzz-corpus/<target>.
 set -euo pipefail
 
 seconds="${1:-30}"
@@ -21,18 +29,18 @@ failed=()
 shopt -s nullglob
 for exe in "$build"/fuzz/*_fuzz; do
   name="$(basename "$exe" _fuzz)"
-  # Inputs found so far accumulate in the build folder; the checked-in seeds stay as they are.
+  # The checked-in seeds stay as they are; new inputs go to the work folder.
   work="$build/fuzz-corpus/$name"
+  [ "${FUZZ_FRESH_CORPUS:-0}" = 1 ] && rm -rf "$work"
   artifacts="$build/fuzz-artifacts/$name/"
   mkdir -p "$work" "$artifacts"
-  # FUZZ_SEED fixes libFuzzer's random seed (test.sh uses 1 so CI runs are repeatable);
-  # unset or 0 means a fresh random seed, for exploring by hand.
   args=(-seed="${FUZZ_SEED:-0}" -max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$artifacts")
+  [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
   [ -f "$root/fuzz/$name.dict" ] && args+=(-dict="$root/fuzz/$name.dict")
   seeds=()
   [ -d "$root/fuzz/corpus/$name" ] && seeds+=("$root/fuzz/corpus/$name")
-  echo "fuzz: running $name for ${seconds}s"
+  echo "fuzz: running $name for at most ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS inputs}"
   log="$build/fuzz-artifacts/$name.log"
   if ! "$exe" "${args[@]}" "$work" "${seeds[@]}" 2>&1 | tee "$log"; then
     echo "fuzz: $name FAILED; reproducers in $artifacts" >&2
