@@ -66,8 +66,8 @@ TEST(Nf4, CodebookIsTheSpecTable) {
 TEST(Nf4, DynamicMapMatchesTheDoubleReference) {
   const std::vector<double> want = reference_dynamic_map();
   ASSERT_EQ(want.size(), 256u);
-  const auto& got = dynamic_map_signed();
-  for (size_t i = 0; i < 256; ++i) EXPECT_NEAR(got[i], want[i], 1e-7 * std::max(1e-6, std::fabs(want[i]))) << i;
+  const auto& got = dynamic_map_signed();  // f32 arithmetic as bitsandbytes builds it: a few ulp off
+  for (size_t i = 0; i < 256; ++i) EXPECT_NEAR(got[i], want[i], 4e-7 * std::max(1e-6, std::fabs(want[i]))) << i;
 }
 
 TEST(Nf4, HandBuiltRuntimeBlockDecodesHighNibbleFirst) {
@@ -233,7 +233,7 @@ TEST(Nf4, TransposedProductForTheBackwardPassMatchesDoubleReference) {
   const std::vector<float> dy = normal_values(n * rows, 22, 1.0);
   std::vector<float> dx(static_cast<size_t>(n * cols), 0.5f);  // it adds to what is there
   ThreadPool pool(2);
-  matmul_transposed_add(w.m, dy.data(), n, dx.data(), &pool);
+  train::matmul_transposed_add(w.m, dy.data(), n, dx.data(), &pool);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t c = 0; c < cols; ++c) {
       double want = 0.5;
