@@ -121,6 +121,8 @@ class SafetensorsWriter {
                   Producer produce);
   void add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
                   const void* data);  // copies nothing until write()
+  // Raw bytes labelled U8 (bitsandbytes' packed 4-bit codes and quant-state blobs).
+  void add_u8_tensor(const std::string& name, std::vector<int64_t> shape, Producer produce);
   void set_metadata(const std::string& key, const std::string& value);
 
   // Writes one file atomically (temporary file + rename).
@@ -138,6 +140,7 @@ class SafetensorsWriter {
     std::vector<int64_t> shape;
     uint64_t byte_size;
     Producer produce;
+    bool u8 = false;
   };
   void write_file(const std::string& path, const std::vector<const PendingTensor*>& tensors) const;
 

@@ -109,6 +109,12 @@ void SafetensorsWriter::add_tensor(const std::string& name, DType dtype,
   }
 }
 
+void SafetensorsWriter::add_u8_tensor(const std::string& name, std::vector<int64_t> shape, Producer produce) {
+  // Stored as I8 (same size and alignment) and labelled U8 in the header.
+  add_tensor(name, DType::I8, std::move(shape), std::move(produce));
+  tensors_.back().u8 = true;
+}
+
 void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
   metadata_[key] = value;
 }
@@ -132,7 +138,7 @@ void SafetensorsWriter::write_file(const std::string& path,
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   uint64_t offset = 0;
   for (const auto* t : order) {
-    header[t->name] = {{"dtype", std::string(dtype_name(t->dtype))},
+    header[t->name] = {{"dtype", t->u8 ? std::string("U8") : std::string(dtype_name(t->dtype))},
                        {"shape", t->shape},
                        {"data_offsets", {offset, offset + t->byte_size}}};
     offset += t->byte_size;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/safetensors.h"
+#include "model/bnb_nf4.h"
 #include "model/gguf_source.h"
 #include "model/model.h"
 #include "model/model_writer.h"
@@ -44,10 +45,16 @@ const char* torch_dtype(DType dtype) {
   return dtype == DType::F16 ? "float16" : dtype == DType::BF16 ? "bfloat16" : "float32";
 }
 
-}  // namespace
+// Matrices bitsandbytes would quantize (nn.Linear weights): every 2-D tensor but the
+// embedding tables, which are nn.Embedding.
+bool is_linear_weight(const TensorSpec& spec) {
+  return spec.shape.size() == 2 && spec.gguf_name != "token_embd.weight" &&
+         spec.gguf_name != "per_layer_token_embd.weight";
+}
 
-void write_hf_model(const std::string& in, const std::string& out_dir, DType dtype, int threads,
-                    const RowEditorFor& edit) {
+// `nf4`: linear weights as bitsandbytes NF4 (double-quantized), the rest in `dtype`.
+void write_folder(const std::string& in, const std::string& out_dir, DType dtype, bool nf4, int threads,
+                  const RowEditorFor& edit) {
   require(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16,
           "a safetensors folder stores F32, F16 or BF16 weights (got ", dtype_name(dtype),
           "); write a .gguf file for quantized types");
@@ -61,6 +68,7 @@ void write_hf_model(const std::string& in, const std::string& out_dir, DType dty
                          !model->source->source_name("token_embd.weight").starts_with(kHfPrefixMultimodal);
   nlohmann::json config = text_only ? hf_config_json(c) : hf_multimodal_config_json(c);
   config["torch_dtype"] = torch_dtype(dtype);
+  if (nf4) config["quantization_config"] = bnb_nf4_quantization_config();
   write_text(out_dir + "/config.json", config.dump(2) + "\n");
 
   if (const auto* gguf = dynamic_cast<const GgufWeightSource*>(model->source.get())) {
@@ -86,6 +94,16 @@ void write_hf_model(const std::string& in, const std::string& out_dir, DType dty
     const TensorView* src = model->source->find(spec.gguf_name);
     require(src != nullptr, in, ": tensor ", spec.gguf_name, " is missing");
     RowEditor editor = edit ? edit(spec.gguf_name) : RowEditor();
+    if (nf4 && is_linear_weight(spec)) {
+      const int64_t row = src->row_length(), rows = src->row_count();
+      std::vector<float> values(static_cast<size_t>(row * rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        row_to_f32(src->dtype, src->row(r), values.data() + r * row, row);
+        if (editor) editor(r, values.data() + r * row, row);
+      }
+      add_bnb_nf4_tensors(writer, prefix + spec.hf_name, spec.shape, values, torch_dtype(dtype));
+      continue;
+    }
     writer.add_tensor(prefix + spec.hf_name, dtype, spec.shape, [src, dtype, editor, &pool](uint8_t* dst, size_t) {
       const int64_t row = src->row_length(), rows = src->row_count();
       const size_t out_row_bytes = dtype_row_bytes(dtype, row);
@@ -100,6 +118,17 @@ void write_hf_model(const std::string& in, const std::string& out_dir, DType dty
     });
   }
   writer.write_sharded(out_dir, 5'000'000'000ull);  // HF's default shard limit
+}
+
+}  // namespace
+
+void write_hf_model(const std::string& in, const std::string& out_dir, DType dtype, int threads,
+                    const RowEditorFor& edit) {
+  write_folder(in, out_dir, dtype, /*nf4=*/false, threads, edit);
+}
+
+void write_hf_model_bnb_nf4(const std::string& in, const std::string& out_dir, DType rest_dtype, int threads) {
+  write_folder(in, out_dir, rest_dtype, /*nf4=*/true, threads, {});
 }
 
 }  // namespace facet

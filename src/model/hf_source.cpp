@@ -4,9 +4,13 @@
 // translated to GGUF names with the tensor manifest; everything else (vision and audio
 // towers, dead K/V weights of KV-shared layers) is left untouched.
 #include <filesystem>
+#include <fstream>
+#include <list>
 #include <map>
+#include <sstream>
 
 #include "formats/safetensors.h"
+#include "model/bnb_nf4.h"
 #include "model/model.h"
 #include "model/tensor_manifest.h"
 #include "util/error.h"
@@ -30,6 +34,14 @@ class HfWeightSource : public WeightSource {
       hf_names_[spec.gguf_name] = hf;
       const SafetensorsTensor* t = set_->find(hf);
       if (t == nullptr) continue;
+      if (is_bnb_4bit_weight(*set_, hf)) {  // a pre-quantized bitsandbytes (QLoRA) weight
+        decoded_.push_back(load_bnb_nf4_weight(*set_, hf));
+        views_[spec.gguf_name] = decoded_.back().view;
+        continue;
+      }
+      require(t->dtype_name != "U8", set_->path(), ": tensor ", hf,
+              " is U8 but has no bitsandbytes quant state (", hf, ".absmax, ", hf,
+              ".quant_state.bitsandbytes__nf4)");
       require(t->supported, set_->path(), ": tensor ", hf, " has dtype ", t->dtype_name,
               ", which facet cannot compute with (supported: F32, F16, BF16)");
       views_[spec.gguf_name] = t->view;
@@ -57,6 +69,7 @@ class HfWeightSource : public WeightSource {
   std::string prefix_;
   std::map<std::string, TensorView> views_;       // by GGUF name
   std::map<std::string, std::string> hf_names_;   // GGUF name -> HF name
+  std::list<BnbWeight> decoded_;                  // NF4 weights decoded at load (views point here)
 };
 
 }  // namespace
@@ -66,6 +79,13 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   require(fs::exists(config_path), dir, ": not a model folder (no config.json)");
   ModelConfig config = ModelConfig::from_hf_file(config_path);
+  {
+    std::ifstream in(config_path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    const nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (json.is_object()) check_quantization_config(json, config_path);
+  }
   if (config.name.empty()) config.name = fs::path(dir).filename().string();
   auto source = std::make_unique<HfWeightSource>(SafetensorsSet::open(dir), config);
   return make_model(dir, std::move(config), std::move(source));

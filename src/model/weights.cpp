@@ -33,7 +33,7 @@ class Binder {
     require(t->shape == shape, where_, ": tensor ", shown, " has shape ", shape_string(t->shape),
             ", expected ", shape_string(shape));
     require(dtype_info(t->dtype).computable, where_, ": tensor ", shown, " has type ",
-            dtype_name(t->dtype), ", which facet cannot compute with yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+            dtype_name(t->dtype), ", which facet cannot compute with yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, NF4)");
     return *t;
   }
   bool has(const std::string& name) const { return source_.find(name) != nullptr; }

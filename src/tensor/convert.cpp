@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "tensor/nf4.h"
 #include "tensor/quant_blocks.h"
 #include "util/error.h"
 
@@ -100,6 +101,9 @@ void row_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
     case DType::Q6_K:
       dequantize_row(dtype, src, dst, n);
       return;
+    case DType::NF4:
+      dequantize_row_nf4(src, dst, n);
+      return;
     default:
       fail("no f32 conversion for weight type ", dtype_name(dtype), " yet");
   }
@@ -125,6 +129,9 @@ void row_from_f32(DType dtype, const float* src, void* dst, int64_t n) {
     case DType::Q4_K:
     case DType::Q6_K:
       quantize_row(dtype, src, dst, n);
+      return;
+    case DType::NF4:
+      quantize_row_nf4(src, dst, n);
       return;
     default:
       fail("cannot write weight type ", dtype_name(dtype), " yet");

@@ -8,7 +8,7 @@ namespace facet {
 namespace {
 
 // Block layouts follow GGML's definitions (ggml-common.h): e.g. Q8_0 = f16 scale +
-// 32 int8; Q4_K = 256 elements in 144 bytes. Computable: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
+// 32 int8; Q4_K = 256 elements in 144 bytes. Computable: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, NF4.
 constexpr std::array<DTypeInfo, 21> kTypes = {{
     {DType::F32, "F32", 1, 4, true},
     {DType::F16, "F16", 1, 2, true},
@@ -30,9 +30,9 @@ constexpr std::array<DTypeInfo, 21> kTypes = {{
     {DType::I64, "I64", 1, 8, false},
     {DType::F64, "F64", 1, 8, false},
     {DType::BF16, "BF16", 1, 2, true},
-    // NF4: 64 four-bit codes + one absmax per block (double-quantized absmax is stored
-    // separately by bitsandbytes, so the block here carries only the codes).
-    {DType::NF4, "NF4", 64, 32, false},
+    // NF4 as facet holds it (tensor/nf4.h): per 64 elements an f32 absmax (decoded from
+    // bitsandbytes' double quantization at load time) and 32 bytes of 4-bit codes.
+    {DType::NF4, "NF4", 64, 36, true},
 }};
 
 }  // namespace
