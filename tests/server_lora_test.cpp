@@ -24,15 +24,16 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* kPrompt = "The capital of France is";
 
-// A rank-4 adapter on every target with B ~ N(0, 0.5²): large enough to change the tiny
-// model's greedy answer (checked below, so the comparisons mean something).
+// A rank-4 adapter (alpha 64: factor 16) on every target with B ~ N(0, 1). The tiny model's
+// greedy answer barely moves under any adapter (one token dominates), so the checks that
+// the adapter is really applied sample with a fixed seed, where the answers differ.
 std::string write_adapter(const test::TempDir& dir, const std::string& model_path, const std::string& name,
                           uint64_t seed) {
   auto model = load_model(model_path);
   train::LoraConfig config;
   config.rank = 4;
-  config.alpha = 8;
-  const train::LoraModel lora = test::random_adapter(*model, config, seed, 0.5);
+  config.alpha = 64;
+  const train::LoraModel lora = test::random_adapter(*model, config, seed, 1.0);
   train::save_peft_adapter(lora, *model, dir.file(name));
   return dir.file(name);
 }
@@ -67,49 +68,68 @@ std::string facet_run(const std::string& flags) {
   return r.out.empty() ? r.out : r.out.substr(0, r.out.size() - 1);  // facet run ends with a newline
 }
 
-std::string raw_expected(const std::string& lora_flags, int n = 12) {
-  return facet_run(std::string("-p '") + kPrompt + "' -n " + std::to_string(n) + " " + lora_flags);
+// Seeded sampling, the same on both sides: facet run's flags and the request's fields.
+constexpr const char* kSampledFlags = " --temp 1 --seed 3 --top-k 64 --top-p 0.95";
+void add_sampling(json& body, bool ollama) {
+  json& at = ollama ? body["options"] : body;
+  at["temperature"] = 1;
+  at["seed"] = 3;
+  at["top_k"] = 64;
+  at["top_p"] = 0.95;
+}
+
+std::string raw_expected(const std::string& lora_flags, int n = 12, bool sampled = false) {
+  return facet_run(std::string("-p '") + kPrompt + "' -n " + std::to_string(n) + " " + lora_flags +
+                   (sampled ? kSampledFlags : ""));
 }
 
 json lora_list(double scale) { return json::array({{{"id", 0}, {"scale", scale}}}); }
 
-std::string v1_completion(const json* lora, int n = 12) {
+std::string v1_completion(const json* lora, int n = 12, bool sampled = false) {
   json body{{"model", kModel}, {"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", n}};
+  if (sampled) add_sampling(body, false);
   if (lora) body["lora"] = *lora;
   return post("/v1/completions", body)["choices"][0]["text"];
 }
 
-std::string api_generate(const json* lora, int n = 12) {
+std::string api_generate(const json* lora, int n = 12, bool sampled = false) {
   json body{{"model", kModel}, {"prompt", kPrompt}, {"raw", true}, {"stream", false},
             {"options", {{"temperature", 0}, {"num_predict", n}}}};
+  if (sampled) add_sampling(body, true);
   if (lora) body["lora"] = *lora;
   return post("/api/generate", body)["response"];
 }
 
 TEST(ServerLora, ScaleOneEqualsFacetRunWithLora) {
   const std::string adapted = raw_expected("--lora " + shared().adapter);
-  const std::string base = raw_expected("");
-  ASSERT_NE(adapted, base) << "the test adapter must change the answer";
   // No lora field: the server-wide scale given with --lora (1).
   EXPECT_EQ(v1_completion(nullptr), adapted);
   EXPECT_EQ(api_generate(nullptr), adapted);
   const json one = lora_list(1.0);
   EXPECT_EQ(v1_completion(&one), adapted);
   EXPECT_EQ(api_generate(&one), adapted);
+  // Sampled with a fixed seed, where the adapter visibly changes the answer.
+  const std::string adapted_sampled = raw_expected("--lora " + shared().adapter, 12, true);
+  ASSERT_NE(adapted_sampled, raw_expected("", 12, true)) << "the test adapter must change the answer";
+  EXPECT_EQ(v1_completion(nullptr, 12, true), adapted_sampled);
+  EXPECT_EQ(api_generate(&one, 12, true), adapted_sampled);
 }
 
 TEST(ServerLora, ScaleZeroOrUnlistedEqualsTheBaseModel) {
   const std::string base = raw_expected("");
+  const std::string base_sampled = raw_expected("", 12, true);
   const json zero = lora_list(0.0);
   const json none = json::array();  // adapters a request does not list are off for it
   const json one = lora_list(1.0);
+  EXPECT_EQ(v1_completion(&zero), base);
+  EXPECT_EQ(api_generate(&none), base);
   // Interleaved with adapted runs of the same prompt: a slot's cached prefix computed
   // under other scales must not be reused.
-  EXPECT_EQ(v1_completion(&zero), base);
-  EXPECT_NE(v1_completion(&one), base);
-  EXPECT_EQ(api_generate(&none), base);
-  EXPECT_NE(api_generate(&one), base);
-  EXPECT_EQ(v1_completion(&none), base);
+  EXPECT_EQ(v1_completion(&zero, 12, true), base_sampled);
+  EXPECT_NE(v1_completion(&one, 12, true), base_sampled);
+  EXPECT_EQ(api_generate(&none, 12, true), base_sampled);
+  EXPECT_NE(api_generate(&one, 12, true), base_sampled);
+  EXPECT_EQ(v1_completion(&zero, 12, true), base_sampled);
 }
 
 TEST(ServerLora, FractionalScaleEqualsFacetRunWithScaledLora) {
@@ -117,6 +137,7 @@ TEST(ServerLora, FractionalScaleEqualsFacetRunWithScaledLora) {
   const json list = lora_list(0.5);
   EXPECT_EQ(v1_completion(&list), half);
   EXPECT_EQ(api_generate(&list), half);
+  EXPECT_EQ(v1_completion(&list, 12, true), raw_expected("--lora " + shared().adapter + ":0.5", 12, true));
 }
 
 TEST(ServerLora, ChatRoutesTakeTheLoraField) {
@@ -141,7 +162,7 @@ TEST(ServerLora, ConcurrentRequestsWithDifferentScalesEachGetTheirOwnAnswer) {
   std::map<double, std::string> sequential;
   for (double s : {1.0, 0.0, 0.5}) {
     const json list = lora_list(s);
-    sequential[s] = v1_completion(&list, 24);
+    sequential[s] = v1_completion(&list, 24, true);
   }
   EXPECT_NE(sequential[1.0], sequential[0.0]);
   EXPECT_NE(sequential[0.5], sequential[0.0]);
@@ -150,7 +171,7 @@ TEST(ServerLora, ConcurrentRequestsWithDifferentScalesEachGetTheirOwnAnswer) {
   for (double s : scales)
     answers.push_back(std::async(std::launch::async, [s] {
       const json list = lora_list(s);
-      return v1_completion(&list, 24);
+      return v1_completion(&list, 24, true);
     }));
   for (size_t i = 0; i < scales.size(); ++i) EXPECT_EQ(answers[i].get(), sequential[scales[i]]) << "scale " << scales[i];
 }
@@ -163,12 +184,12 @@ TEST(ServerLora, ListAndSetServerWideScales) {
   EXPECT_EQ(json::parse(listed->body),
             json::array({{{"id", 0}, {"path", shared().adapter}, {"scale", 1.0}}}));
 
-  const std::string base = raw_expected("");
+  const std::string base = raw_expected("", 12, true);
   EXPECT_EQ(post("/lora-adapters", lora_list(0.0))["success"], true);
   EXPECT_EQ(json::parse(client.Get("/lora-adapters")->body)[0]["scale"], 0.0);
-  EXPECT_EQ(v1_completion(nullptr), base);  // no lora field: the new server-wide scale
+  EXPECT_EQ(v1_completion(nullptr, 12, true), base);  // no lora field: the new server-wide scale
   const json one = lora_list(1.0);
-  EXPECT_NE(v1_completion(&one), base);  // a request's own list still wins
+  EXPECT_NE(v1_completion(&one, 12, true), base);  // a request's own list still wins
   // An empty list turns every adapter off, as in llama-server.
   EXPECT_EQ(post("/lora-adapters", lora_list(0.25))["success"], true);
   EXPECT_EQ(post("/lora-adapters", json::array())["success"], true);
