@@ -1,4 +1,5 @@
 // facet serve [--host 127.0.0.1] [--port 11434] [--models DIR] [--model PATH ...]
+//             [--lora PATH[:SCALE] ...] [--lora-init-without-apply]
 //             [--api-key KEY] [--ctx-size N] [--parallel N] [--max-queue N] [--max-body BYTES]
 // Serves the Ollama API (/api/*) and the OpenAI API (/v1/*) on one port. Environment:
 // FACET_HOST (host or host:port, like OLLAMA_HOST), FACET_MODELS, FACET_API_KEY,
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/lora_flags.h"
 #include "server/http_server.h"
 #include "server/http_util.h"
 #include "server/request_params.h"
@@ -24,6 +26,7 @@ namespace {
 struct ServeArgs {
   server::ServerOptions options;
   std::string keep_alive;
+  LoraFlags lora;
   bool verbose = false;
 };
 
@@ -83,6 +86,10 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
   require(o.max_body >= 1024, "--max-body must be at least 1024 bytes");
   for (const std::string& path : o.model_paths)
     require(std::filesystem::exists(path), "--model ", path, ": no such file or folder");
+  o.lora_adapters = lora_adapter_list(args.lora);
+  require(o.lora_adapters.empty() || !o.model_paths.empty(),
+          "--lora needs --model: adapters apply to the models given with --model");
+  require(!o.lora_init_without_apply || !o.lora_adapters.empty(), "--lora-init-without-apply needs --lora");
 
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   server::HttpServer http(o);
@@ -94,6 +101,9 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
                o.models_dir.empty() ? "none" : o.models_dir.c_str(),
                o.model_paths.empty() ? "" : (", +" + std::to_string(o.model_paths.size()) + " by path").c_str(),
                o.api_key.empty() ? "" : ", API key required");
+  for (size_t i = 0; i < o.lora_adapters.size(); ++i)
+    std::fprintf(stderr, "facet serve: LoRA adapter %zu: %s (scale %g)\n", i, o.lora_adapters[i].first.c_str(),
+                 o.lora_init_without_apply ? 0.0 : o.lora_adapters[i].second);
   if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1" && o.api_key.empty())
     std::fprintf(stderr, "facet serve: warning: listening beyond this machine without --api-key\n");
   std::fflush(stderr);
@@ -120,6 +130,9 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
   cmd->add_option("-t,--threads", o.threads, "Compute threads per model (0: all cores)");
   cmd->add_option("--keep-alive", args->keep_alive,
                   "How long an idle model stays loaded (\"5m\", \"1h\", \"-1\" forever, \"0\"; env FACET_KEEP_ALIVE)");
+  add_lora_flags(*cmd, args->lora);
+  cmd->add_flag("--lora-init-without-apply", o.lora_init_without_apply,
+                "Load the --lora adapters with scale 0 (turn them on with POST /lora-adapters or a request's lora)");
   cmd->add_flag("--think", o.think_default, "Thinking on when a request does not say (default off)");
   return [args, cmd] { return run_serve(*args, *cmd); };
 });

@@ -55,14 +55,23 @@ struct Slot {
       : cache(config, o.context_size, o.rewind_tokens, o.cache_types) {}
   KvCache cache;
   std::vector<int32_t> cached;  // the tokens whose K/V the cache holds, in order
+  std::vector<double> cached_scales;  // the LoRA scales those K/V were computed under
   std::optional<Running> seq;
   uint64_t last_used = 0;       // admission counter, for least-recently-used eviction
+};
+
+// What one sequence runs in a step.
+struct Work {
+  Slot* slot;
+  std::vector<int32_t> tokens;
 };
 
 // Cached tokens that `slot` can keep for `prompt` (the rules of Generator::reusable_prefix):
 // the shared prefix, leaving at least one prompt token to run (its logits are needed), and
 // only as far back as the cache can rewind (sliding-window rings).
-int64_t reusable_prefix(const Slot& slot, const std::vector<int32_t>& prompt) {
+int64_t reusable_prefix(const Slot& slot, const std::vector<int32_t>& prompt, const std::vector<double>& scales) {
+  // K/V computed with other adapter scales are other numbers: nothing carries over.
+  if (slot.cached_scales != scales) return 0;
   const auto mismatch = std::mismatch(slot.cached.begin(), slot.cached.end(), prompt.begin(), prompt.end());
   int64_t keep = static_cast<int64_t>(mismatch.first - slot.cached.begin());
   keep = std::min<int64_t>(keep, static_cast<int64_t>(prompt.size()) - 1);
@@ -97,7 +106,9 @@ struct Scheduler::State {
 
   void worker_loop();
   void start(Request request);
-  Slot& choose_slot(const std::vector<int32_t>& prompt, int64_t& keep);
+  Slot& choose_slot(const SequenceRequest& request, int64_t& keep);
+  void run_group(std::vector<Work>& work);
+  std::optional<std::vector<double>> applied_scales;  // what set_adapter_scales last set
   void step();
   void sample(Slot& slot, std::span<float> logits);
   void finish(Slot& slot, StopReason reason, const std::string& error = {});
@@ -255,7 +266,8 @@ void Scheduler::State::worker_loop() {
   }
 }
 
-Slot& Scheduler::State::choose_slot(const std::vector<int32_t>& prompt, int64_t& keep) {
+Slot& Scheduler::State::choose_slot(const SequenceRequest& request, int64_t& keep) {
+  const std::vector<int32_t>& prompt = request.prompt;
   // The idle slot this prompt continues: it keeps at least half of what the slot holds (a
   // later turn of the same conversation), and the most tokens among such slots. A prompt
   // that merely starts the same way (BOS, a shared system prompt) does not take over
@@ -264,7 +276,7 @@ Slot& Scheduler::State::choose_slot(const std::vector<int32_t>& prompt, int64_t&
   keep = 0;
   for (auto& slot : slots)
     if (slot && !slot->seq) {
-      const int64_t k = reusable_prefix(*slot, prompt);
+      const int64_t k = reusable_prefix(*slot, prompt, request.adapter_scales);
       if (k > keep && 2 * k >= static_cast<int64_t>(slot->cached.size())) keep = k, best = slot.get();
     }
   if (best != nullptr) return *best;
@@ -276,7 +288,7 @@ Slot& Scheduler::State::choose_slot(const std::vector<int32_t>& prompt, int64_t&
   // Every slot has been used: the least recently used idle one, keeping what it can.
   for (auto& slot : slots)
     if (!slot->seq && (best == nullptr || slot->last_used < best->last_used)) best = slot.get();
-  keep = reusable_prefix(*best, prompt);
+  keep = reusable_prefix(*best, prompt, request.adapter_scales);
   return *best;  // the caller admits only while a slot is free
 }
 
@@ -286,7 +298,7 @@ void Scheduler::State::start(Request request) {
   Slot* chosen = nullptr;
   if (problem.empty()) {
     try {
-      chosen = &choose_slot(request.request.prompt, keep);
+      chosen = &choose_slot(request.request, keep);
     } catch (const std::exception& e) {  // allocating a new slot's cache can fail
       problem = std::string("no KV cache for the request: ") + e.what();
     }
@@ -306,6 +318,7 @@ void Scheduler::State::start(Request request) {
   if (keep == 0) {
     slot.cache.clear();
     slot.cached.clear();
+    slot.cached_scales = request.request.adapter_scales;
   } else if (keep < static_cast<int64_t>(slot.cached.size())) {
     slot.cache.truncate_to(keep);
     slot.cached.resize(static_cast<size_t>(keep));
@@ -327,10 +340,6 @@ void Scheduler::State::start(Request request) {
 void Scheduler::State::step() {
   // What each sequence runs this step: decoding ones their one token, prefilling ones
   // (oldest first) a share of the prompt-token budget.
-  struct Work {
-    Slot* slot;
-    std::vector<int32_t> tokens;
-  };
   std::vector<Work> work;
   std::vector<Slot*> prefilling;
   for (auto& slot : slots) {
@@ -350,11 +359,29 @@ void Scheduler::State::step() {
     work.push_back({slot, {from, from + n}});
   }
 
-  // One forward pass for all of them: the weights are read once for the whole step.
+  // One forward pass per set of LoRA scales (usually just one): the weights are read once
+  // for every sequence that shares the scales, and no sequence runs under another's.
+  while (!work.empty()) {
+    const std::vector<double> scales = work.front().slot->seq->request.request.adapter_scales;
+    std::vector<Work> group, rest;
+    for (Work& w : work)
+      (w.slot->seq->request.request.adapter_scales == scales ? group : rest).push_back(std::move(w));
+    run_group(group);
+    work = std::move(rest);
+  }
+}
+
+void Scheduler::State::run_group(std::vector<Work>& work) {
   std::vector<BatchSequence> batch;
   for (const Work& w : work) batch.push_back({&w.slot->cache, w.tokens});
   std::vector<float> logits;
   try {
+    const std::vector<double>& scales = work.front().slot->seq->request.request.adapter_scales;
+    if (options.set_adapter_scales && applied_scales != scales) {
+      applied_scales.reset();  // unknown if the setter throws half-way
+      options.set_adapter_scales(scales);
+      applied_scales = scales;
+    }
     logits = forward_batch(model, batch, pool);
   } catch (const std::exception& e) {
     // Ids and lengths were checked at admission, so this is an internal failure (e.g. out

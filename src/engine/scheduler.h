@@ -31,6 +31,10 @@ struct SchedulerOptions {
   // positions; a chat's next prompt drops the last answer's thought block). As Generator.
   int64_t rewind_tokens = 1024;
   KvCacheTypes cache_types = kDefaultKvCacheTypes;  // f16 K and V, as llama.cpp
+  // Sets the model's LoRA adapter scales (SequenceRequest::adapter_scales) before a forward
+  // pass; empty when the model has no adapters. Called on the worker thread only, between
+  // forward passes, so it may change what the model's matmuls read.
+  std::function<void(const std::vector<double>& scales)> set_adapter_scales;
 };
 
 struct SequenceRequest {
@@ -38,6 +42,9 @@ struct SequenceRequest {
   SamplingOptions sampling;
   int64_t max_tokens = 256;         // new tokens at most (a stop token counts)
   std::vector<int32_t> stop_ids;    // generation ends after sampling one of these
+  // One multiplier per attached LoRA adapter (empty: the model has none). Sequences with
+  // different scales never share a forward pass, nor reuse each other's cached prefix.
+  std::vector<double> adapter_scales;
   // Optional: sees the logits of every step before sampling and may mask entries
   // (set them to -infinity) — constrained decoding (JSON) lives on the caller's side.
   // `generated` holds the tokens sampled so far in this request.

@@ -4,6 +4,7 @@
 
 #include "engine/generation.h"
 #include "server/json_logit_filter.h"
+#include "server/lora_adapters.h"
 
 namespace facet::server {
 
@@ -96,6 +97,7 @@ std::unique_ptr<GenerationJob> GenerationJob::start(std::shared_ptr<LoadedModel>
   request.sampling = spec.params.sampling;
   request.max_tokens = std::min(spec.params.max_tokens.value_or(context), context - prompt_size);
   request.stop_ids = default_stop_ids(model->tokenizer, spec.tools_offered);
+  if (model->loras) request.adapter_scales = spec.lora_scales.value_or(model->loras->scales());
   if (spec.params.schema) {
     auto filter = std::make_shared<JsonLogitFilter>(*spec.params.schema, model->token_texts(), model->tokenizer,
                                                     request.stop_ids, spec.thinking && spec.parse_output);

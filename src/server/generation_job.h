@@ -27,6 +27,9 @@ struct JobSpec {
   bool parse_output = true;        // chat: split thinking/answer/tool calls; raw: all content
   bool tools_offered = false;
   bool thinking = false;
+  // LoRA scales for a model with --lora adapters (request_lora_scales); nullopt = the
+  // server-wide ones.
+  std::optional<std::vector<double>> lora_scales;
 };
 
 struct JobOutput {

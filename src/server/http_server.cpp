@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "server/lora_adapters.h"
 #include "server/server_context.h"
 #include "util/error.h"
 
@@ -115,6 +116,9 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>(std
   add_ollama_routes(s.http, ctx);
   add_openai_routes(s.http, ctx);
   add_responses_route(s.http, ctx);
+  add_lora_routes(s.http, ctx);
+  // --lora: the adapted models load now, so a bad adapter stops the server from starting.
+  ctx.registry.preload_adapted_models();
 }
 
 HttpServer::~HttpServer() {

@@ -7,6 +7,7 @@
 
 #include "engine/model_files.h"
 #include "server/http_util.h"
+#include "server/lora_adapters.h"
 #include "util/error.h"
 
 namespace facet::server {
@@ -89,7 +90,20 @@ const std::vector<std::string>& LoadedModel::token_texts() {
   return token_texts_;
 }
 
-ModelRegistry::ModelRegistry(const ServerOptions& options) : options_(options) {}
+ModelRegistry::ModelRegistry(const ServerOptions& options)
+    : options_(options), loras_(std::make_shared<ServerLoras>(options)) {}
+
+bool ModelRegistry::gets_adapters(const ModelEntry& entry) const {
+  return loras_->size() > 0 &&
+         std::find(options_.model_paths.begin(), options_.model_paths.end(), entry.path) != options_.model_paths.end();
+}
+
+void ModelRegistry::preload_adapted_models() {
+  if (loras_->size() == 0) return;
+  require(!options_.model_paths.empty(), "--lora needs --model: adapters apply to the models given with --model");
+  for (const ModelEntry& entry : list())
+    if (gets_adapters(entry)) acquire(entry, nullptr);
+}
 ModelRegistry::~ModelRegistry() = default;
 
 std::vector<ModelEntry> ModelRegistry::list() const {
@@ -147,6 +161,10 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const ModelEntry& entry, dou
   so.max_sequences = std::max(1, options_.parallel);
   so.context_size = context;
   so.max_queue = options_.max_queue;
+  if (gets_adapters(entry)) {
+    loaded->loras = loras_;
+    so.set_adapter_scales = attach_server_loras(*loaded->model, *loras_);
+  }
   loaded->scheduler = std::make_unique<Scheduler>(*loaded->model, &loaded->tokenizer, so);
   loaded->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (load_seconds) *load_seconds = loaded->load_seconds;

@@ -22,6 +22,8 @@
 
 namespace facet::server {
 
+class ServerLoras;
+
 struct ModelEntry {
   std::string name;       // "stem:latest" (Ollama style; clients send it back)
   std::string path;
@@ -43,6 +45,9 @@ struct LoadedModel {
   int64_t context_size = 0;
   double load_seconds = 0;
   std::mutex embed_mutex;  // embeddings run one at a time, outside the scheduler
+  // The server's --lora adapters when they are attached to this model (a --model one),
+  // else null. The scheduler sets each request's scales before its forward passes.
+  std::shared_ptr<ServerLoras> loras;
 
   // Every token's text as the output would show it (byte tokens as their byte), built on
   // first use: constrained decoding checks candidates by text.
@@ -83,6 +88,11 @@ class ModelRegistry {
   // Unloads models whose keep-alive has run out and that no request holds.
   void sweep();
   std::vector<LoadedInfo> loaded() const;
+  // The --lora adapters (ids, paths, server-wide scales); empty when none were given.
+  ServerLoras& loras() const { return *loras_; }
+  // Loads every --model model that gets the --lora adapters now, so that an adapter that
+  // does not fit fails at start-up (Error) rather than at the first request.
+  void preload_adapted_models();
   // Scheduler counters summed over loaded models.
   SchedulerStats stats() const;
 
@@ -92,7 +102,10 @@ class ModelRegistry {
     std::optional<std::chrono::system_clock::time_point> expires;  // nullopt: forever
   };
 
+  bool gets_adapters(const ModelEntry& entry) const;
+
   const ServerOptions& options_;
+  std::shared_ptr<ServerLoras> loras_;
   mutable std::mutex mutex_;
   std::mutex load_mutex_;  // one load at a time (loads are I/O- and memory-heavy)
   std::vector<std::pair<std::string, Slot>> slots_;

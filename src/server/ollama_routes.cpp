@@ -2,6 +2,7 @@
 // /api/show, /api/ps, /api/embed, /api/embeddings. Durations are nanoseconds.
 #include <httplib.h>
 
+#include "server/lora_adapters.h"
 #include "server/model_info.h"
 #include "server/server_context.h"
 
@@ -54,6 +55,7 @@ void answer(ServerContext& ctx, const httplib::Request&, httplib::Response& res,
             JobSpec spec, bool chat, bool return_context) {
   const int64_t start_ns = now_unix_nanoseconds();
   std::vector<int32_t> prompt = spec.prompt;
+  spec.lora_scales = request_lora_scales(ctx.registry.loras(), body);
   auto job = GenerationJob::start(used.model, std::move(spec));
   const std::string name = used.requested_name;
   auto chunk = [name, chat](const JobOutput& out, int& call_index) {

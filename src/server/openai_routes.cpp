@@ -4,6 +4,7 @@
 // the other); tool-call arguments are JSON strings here (objects in Ollama's API).
 #include <httplib.h>
 
+#include "server/lora_adapters.h"
 #include "server/server_context.h"
 
 namespace facet::server {
@@ -56,6 +57,7 @@ struct Envelope {
 // Shared by chat and text completions: run the job, answer whole or as SSE chunks.
 void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, const Json& body, JobSpec spec,
                     bool chat) {
+  spec.lora_scales = request_lora_scales(ctx.registry.loras(), body);
   auto job = GenerationJob::start(used.model, std::move(spec));
   const Envelope env{(chat ? "chatcmpl-" : "cmpl-") + random_id(), chat ? "chat.completion" : "text_completion",
                      now_unix_seconds(), used.requested_name};

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace facet::server {
@@ -13,6 +14,9 @@ struct ServerOptions {
   int port = 11434;                // Ollama's port, so clients find us unchanged
   std::string models_dir;          // .gguf files and HF folders; "" = none
   std::vector<std::string> model_paths;  // extra models named by path (--model)
+  // LoRA adapters (--lora PATH[:SCALE]) applied to the --model models, ids in this order.
+  std::vector<std::pair<std::string, double>> lora_adapters;
+  bool lora_init_without_apply = false;  // load them with scale 0 (POST /lora-adapters turns them on)
   std::string api_key;             // "" = no authentication
   int64_t ctx_size = 4096;         // positions per sequence (prompt + answer)
   int parallel = 4;                // sequences decoded together per model

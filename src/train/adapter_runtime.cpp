@@ -15,7 +15,15 @@ namespace {
 struct Attachment {
   std::vector<std::shared_ptr<const LoraModel>> adapters;
   std::deque<LoraDelta> nodes;  // a deque never moves its elements, so pointers stay valid
+  std::vector<size_t> node_adapter;    // nodes[i] belongs to adapters[node_adapter[i]]
+  std::vector<double> adapter_factor;  // lora->config.scale() of each adapter
 };
+
+// The model holds its attachment as const void (the matmul only reads the chain); the
+// Attachment itself was made non-const, so set_adapter_scales may write its nodes.
+Attachment* attachment_of(const Model& model) {
+  return const_cast<Attachment*>(static_cast<const Attachment*>(model.lora_attachment.get()));
+}
 
 }  // namespace
 
@@ -73,6 +81,7 @@ void attach_adapters(Model& model, const std::vector<LoadedAdapter>& adapters) {
       for (auto it = adapters.rbegin(); it != adapters.rend(); ++it) {
         const LoraWeights* w = it->lora->layers[static_cast<size_t>(l)].get(static_cast<LoraTarget>(t));
         if (!w) continue;
+        attachment->node_adapter.push_back(static_cast<size_t>(adapters.rend() - it) - 1);
         LoraDelta& d = attachment->nodes.emplace_back();
         d.a = w->a.data();
         d.b = w->b.data();
@@ -83,8 +92,28 @@ void attach_adapters(Model& model, const std::vector<LoadedAdapter>& adapters) {
       }
       m.lora = head;
     }
-  for (const LoadedAdapter& a : adapters) attachment->adapters.push_back(a.lora);
+  for (const LoadedAdapter& a : adapters) {
+    attachment->adapters.push_back(a.lora);
+    attachment->adapter_factor.push_back(a.lora->config.scale());
+  }
   model.lora_attachment = adapters.empty() ? nullptr : std::shared_ptr<const void>(attachment);
+}
+
+void set_adapter_scales(const Model& model, const std::vector<double>& scales) {
+  Attachment* attachment = attachment_of(model);
+  const size_t count = attachment ? attachment->adapters.size() : 0;
+  require(scales.size() == count, "internal: ", scales.size(), " LoRA scales for ", count, " attached adapters");
+  for (double s : scales) require(std::isfinite(s), "a LoRA scale must be a finite number");
+  if (!attachment) return;
+  for (size_t i = 0; i < attachment->nodes.size(); ++i) {
+    const size_t k = attachment->node_adapter[i];
+    attachment->nodes[i].scale = static_cast<float>(scales[k] * attachment->adapter_factor[k]);
+  }
+}
+
+size_t attached_adapter_count(const Model& model) {
+  const Attachment* attachment = attachment_of(model);
+  return attachment ? attachment->adapters.size() : 0;
 }
 
 void add_merged_row(const std::vector<LoadedAdapter>& adapters, int layer, LoraTarget target, int64_t row,

@@ -33,6 +33,14 @@ LoadedAdapter load_adapter_for_inference(const std::string& path, double scale, 
 // adapter's module does not fit the model's weight (then nothing is changed).
 void attach_adapters(Model& model, const std::vector<LoadedAdapter>& adapters);
 
+// Sets the user multipliers of the adapters attached to `model` (scales[k] for the k-th
+// adapter given to attach_adapters) without re-attaching: only the chain's scale fields
+// change, so the server can switch scales between forward passes. The caller must make
+// sure no forward pass runs on `model` meanwhile. Throws Error when the count is wrong.
+void set_adapter_scales(const Model& model, const std::vector<double>& scales);
+// How many adapters are attached to `model` (0 when none).
+size_t attached_adapter_count(const Model& model);
+
 // Row `row` of the merged weight of (layer, target): values += Σ_k scale_k · B_k[row] A_k,
 // summed in double. `values` holds the base row (cols values).
 void add_merged_row(const std::vector<LoadedAdapter>& adapters, int layer, LoraTarget target, int64_t row,
