@@ -18,6 +18,7 @@
 #include "chat/output_parser.h"
 #include "server/model_registry.h"
 #include "server/request_params.h"
+#include "server/tool_call_validator.h"
 
 namespace facet::server {
 
@@ -27,6 +28,9 @@ struct JobSpec {
   bool parse_output = true;        // chat: split thinking/answer/tool calls; raw: all content
   bool tools_offered = false;
   bool thinking = false;
+  // tool_choice "required" / a named function: the answer is constrained to one call to
+  // one of these (tool_call_logit_filter.h). Exclusive with params.schema.
+  std::optional<std::vector<ToolFunction>> forced_call;
 };
 
 struct JobOutput {
