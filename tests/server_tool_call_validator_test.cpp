@@ -121,6 +121,17 @@ TEST(ToolCallPrefixValidator, RejectsWhatIsNotOneCallToAnOfferedFunction) {
     EXPECT_FALSE(check(text).prefix) << text;
 }
 
+TEST(ToolCallPrefixValidator, NumbersStayFiniteAndIntegersIntegers) {
+  // 15 digits and a 2-digit exponent at most: every accepted number is a finite double,
+  // and an integer stays within int64.
+  EXPECT_TRUE(check(R"(<|tool_call>call:get_weather{city:<|"|>a<|"|>,days:123456789012345}<tool_call|>)").complete);
+  EXPECT_FALSE(check(R"(<|tool_call>call:get_weather{city:<|"|>a<|"|>,days:1234567890123456)").prefix);
+  EXPECT_TRUE(check(R"(<|tool_call>call:set_flags{where:{lat:-1.5e-12}}<tool_call|>)").complete);
+  EXPECT_FALSE(check(R"(<|tool_call>call:set_flags{where:{lat:1.5e123)").prefix);
+  // A new number starts its own count.
+  EXPECT_TRUE(check(R"(<|tool_call>call:set_flags{tags:[],where:{lat:12345678901234}}<tool_call|>)").complete);
+}
+
 TEST(ToolCallPrefixValidator, OnlyTheNamedFunctionWhenOneIsGiven) {
   const std::vector<ToolFunction> only = {functions()[2]};
   EXPECT_TRUE(check("<|tool_call>call:get_time{}<tool_call|>", only).complete);

@@ -105,7 +105,21 @@ bool ToolCallPrefixValidator::string_char(char c) {
   return json_->feed(std::string_view(escaped, 6));
 }
 
+bool ToolCallPrefixValidator::number_limits(char c) {
+  const bool digit = c >= '0' && c <= '9';
+  if (!in_number_) {
+    if (!digit && c != '-') return true;  // a literal (true, false, null), not a number
+    in_number_ = true;
+    in_exponent_ = false;
+    mantissa_digits_ = exponent_digits_ = 0;
+  }
+  if (c == 'e' || c == 'E') in_exponent_ = true;
+  else if (digit) return in_exponent_ ? ++exponent_digits_ <= 2 : ++mantissa_digits_ <= 15;
+  return true;
+}
+
 bool ToolCallPrefixValidator::args_char(char c) {
+  if (c == ',' || c == '}' || c == ']') in_number_ = false;  // what ends a number here
   if (in_key_) {
     if (c == ':') {
       in_key_ = false;
@@ -142,7 +156,7 @@ bool ToolCallPrefixValidator::args_char(char c) {
     case '"': return false;  // strings are written with the <|"|> token
     default:
       if (is_ws(c)) return false;  // the canonical form has none; a model cannot pad forever
-      return json(c);
+      return number_limits(c) && json(c);
   }
 }
 

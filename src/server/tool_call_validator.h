@@ -9,7 +9,9 @@
 // The call is written in the canonical form only: bare keys, <|"|> strings, JSON literals
 // (no whitespace outside strings, no "quoted" or unquoted-text values), which is what
 // chat/tool_call_syntax.h reads back. String contents may not contain "<|" or "|>", so no
-// text can spell a special marker that the output parser would then act on.
+// text can spell a special marker that the output parser would then act on. Numbers are
+// capped at 15 digits and a 2-digit exponent, so each reads back as a finite JSON number
+// (an integer as an integer) and a model cannot write digits forever.
 #pragma once
 
 #include <optional>
@@ -51,6 +53,7 @@ class ToolCallPrefixValidator {
   bool feed_char(char c);
   bool args_char(char c);
   bool string_char(char c);
+  bool number_limits(char c);
   bool json(char c) { return json_->feed(c); }
   bool start_arguments();
 
@@ -64,6 +67,8 @@ class ToolCallPrefixValidator {
   bool in_key_ = false;
   bool in_string_ = false;
   char last_string_byte_ = 0;                 // to refuse "<|" / "|>" across token borders
+  bool in_number_ = false, in_exponent_ = false;
+  int mantissa_digits_ = 0, exponent_digits_ = 0;
 };
 
 }  // namespace facet::server

@@ -23,23 +23,25 @@ after(async () => { await server?.stop(); });
 const weatherParameters = {
   type: 'object',
   properties: {
-    city: { type: 'string', description: 'City name' },
+    city: { type: 'string', description: 'City name', maxLength: 16 },
     unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
     days: { type: 'integer' },
   },
   required: ['city', 'days'],
 };
-const timeParameters = { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] };
+const timeParameters = { type: 'object', properties: { zone: { type: 'string', maxLength: 8 } }, required: ['zone'] };
 const tools = [
   { type: 'function', function: { name: 'get_weather', description: 'Weather forecast', parameters: weatherParameters } },
   { type: 'function', function: { name: 'get_time', description: 'Time in a zone', parameters: timeParameters } },
 ];
+// The random-weight model never ends a string by itself: maxLength is what closes them.
 const messages = [{ role: 'user', content: 'What will the weather be in Paris for the next 2 days?' }];
 
 function checkArguments(name, args) {
   assert.equal(typeof args, 'object', JSON.stringify(args));
   if (name === 'get_weather') {
     assert.equal(typeof args.city, 'string', JSON.stringify(args));
+    assert.ok([...args.city].length <= 16, JSON.stringify(args));
     assert.ok(Number.isInteger(args.days), JSON.stringify(args));
     if ('unit' in args) assert.ok(['celsius', 'fahrenheit'].includes(args.unit), JSON.stringify(args));
     for (const k of Object.keys(args)) assert.ok(['city', 'unit', 'days'].includes(k), JSON.stringify(args));
@@ -47,6 +49,7 @@ function checkArguments(name, args) {
     assert.equal(name, 'get_time');
     assert.deepEqual(Object.keys(args), ['zone']);
     assert.equal(typeof args.zone, 'string');
+    assert.ok([...args.zone].length <= 8, JSON.stringify(args));
   }
 }
 
