@@ -82,6 +82,24 @@ TEST(JsonPrefixValidator, AdditionalPropertiesTrueAllowsOtherKeys) {
   EXPECT_FALSE(check(R"({"a": "x")", &schema).prefix);
 }
 
+TEST(JsonPrefixValidator, StringLengthsCountCharacters) {
+  const Json schema = Json::parse(R"({"type":"string","minLength":2,"maxLength":3})");
+  EXPECT_TRUE(check("\"abc\"", &schema).complete);
+  EXPECT_FALSE(check("\"abcd", &schema).prefix);
+  EXPECT_FALSE(check("\"a\"", &schema).prefix);                   // shorter than minLength
+  EXPECT_TRUE(check("\"a\\nb\"", &schema).complete);              // an escape is one character
+  EXPECT_TRUE(check("\"\xC3\xA9\xE2\x82\xAC\"", &schema).complete);  // two code points, five bytes
+  EXPECT_FALSE(check("\"\\u00e9\\u00e9\\u00e9\\u00e9", &schema).prefix);
+}
+
+TEST(JsonPrefixValidator, StringValuesMustBeUtf8) {
+  EXPECT_TRUE(check("\"caf\xC3\xA9 \xF0\x9F\x98\x80\"").complete);
+  EXPECT_TRUE(check("\"\xE2\x82").prefix);        // a character still arriving
+  EXPECT_FALSE(check("\"\x80").prefix);            // a continuation byte out of nowhere
+  EXPECT_FALSE(check("\"\xC3\"").prefix);         // a sequence cut short
+  EXPECT_FALSE(check("\"\xC0\xAF\"").prefix);     // an overlong lead
+}
+
 TEST(JsonPrefixValidator, EnumAndConstMatchTheCompactText) {
   const Json schema = Json::parse(R"({"enum":["red","green",12]})");
   EXPECT_TRUE(check("\"red\"", &schema).complete);

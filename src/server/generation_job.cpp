@@ -5,6 +5,7 @@
 #include "engine/generation.h"
 #include "server/json_logit_filter.h"
 #include "server/lora_adapters.h"
+#include "server/tool_call_logit_filter.h"
 
 namespace facet::server {
 
@@ -101,6 +102,12 @@ std::unique_ptr<GenerationJob> GenerationJob::start(std::shared_ptr<LoadedModel>
   if (spec.params.schema) {
     auto filter = std::make_shared<JsonLogitFilter>(*spec.params.schema, model->token_texts(), model->tokenizer,
                                                     request.stop_ids, spec.thinking && spec.parse_output);
+    request.logit_filter = [filter](std::span<float> logits, const std::vector<int32_t>& generated) {
+      filter->apply(logits, generated);
+    };
+  } else if (spec.forced_call) {
+    auto filter = std::make_shared<ToolCallLogitFilter>(std::move(*spec.forced_call), model->token_texts(),
+                                                        model->tokenizer, request.stop_ids, spec.thinking);
     request.logit_filter = [filter](std::span<float> logits, const std::vector<int32_t>& generated) {
       filter->apply(logits, generated);
     };

@@ -18,6 +18,7 @@
 #include "chat/output_parser.h"
 #include "server/model_registry.h"
 #include "server/request_params.h"
+#include "server/tool_call_validator.h"
 
 namespace facet::server {
 
@@ -30,6 +31,9 @@ struct JobSpec {
   // LoRA scales for a model with --lora adapters (request_lora_scales); nullopt = the
   // server-wide ones.
   std::optional<std::vector<double>> lora_scales;
+  // tool_choice "required" / a named function: the answer is constrained to one call to
+  // one of these (tool_call_logit_filter.h). Exclusive with params.schema.
+  std::optional<std::vector<ToolFunction>> forced_call;
 };
 
 struct JobOutput {

@@ -182,6 +182,10 @@ bool JsonPrefixValidator::start_value(char c, const Json* schema) {
       scalar_ = Scalar::String;
       escape_ = false;
       unicode_left_ = 0;
+      string_length_ = 0;
+      utf8_left_ = 0;
+      string_min_ = int_field(s, "minLength", 0);
+      string_max_ = int_field(s, "maxLength", INT64_MAX);
       return true;
     case 't': case 'f': case 'n':
       scalar_ = Scalar::Literal;
@@ -289,11 +293,29 @@ bool JsonPrefixValidator::key_done() {
   return true;
 }
 
+bool JsonPrefixValidator::utf8_step(unsigned char b) {
+  if (b >= 0x80 && b < 0xC0) return utf8_left_-- > 0;  // a continuation byte must be due
+  if (utf8_left_ > 0) return false;                      // a sequence cut short
+  if (b < 0x80) return true;
+  if (b < 0xC2 || b > 0xF4) return false;                // overlong leads, beyond U+10FFFF
+  utf8_left_ = b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
+  return true;
+}
+
 bool JsonPrefixValidator::feed_scalar(char c, bool& reprocess) {
   reprocess = false;
   switch (scalar_) {
     case Scalar::String:
       if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (!utf8_step(static_cast<unsigned char>(c))) return false;
+      // A character starts here unless c continues an escape or a UTF-8 sequence.
+      if (unicode_left_ == 0 && !escape_ && (static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+        if (c == '"') {
+          if (string_length_ < string_min_) return false;
+        } else if (string_length_++ >= string_max_) {
+          return false;
+        }
+      }
       if (unicode_left_ > 0) {
         if (!is_hex(c)) return false;
         --unicode_left_;
@@ -444,6 +466,8 @@ bool JsonPrefixValidator::complete() const {
   return false;
 }
 
-bool JsonPrefixValidator::in_free_string() const { return scalar_ == Scalar::String && !escape_ && unicode_left_ == 0; }
+bool JsonPrefixValidator::in_free_string() const {
+  return scalar_ == Scalar::String && !escape_ && unicode_left_ == 0 && string_max_ == INT64_MAX;
+}
 
 }  // namespace facet::server

@@ -2,7 +2,7 @@
 // that satisfies a schema: the core of constrained decoding (json_logit_filter.h asks it
 // about every candidate token's text).
 //
-// Enforced: the whole JSON grammar (RFC 8259, UTF-8 bytes inside strings passed through);
+// Enforced: the whole JSON grammar (RFC 8259, string values checked as UTF-8);
 // from a schema: `type` (a name or a list: object, array, string, number, integer,
 // boolean, null), `properties` (an object with `properties` only takes those keys, unless
 // `additionalProperties` is true or a schema), `required` (the object cannot close before
@@ -10,7 +10,9 @@
 // `enum` and `const` (the value's compact JSON text must be one of them), `$ref` to
 // `#/$defs/...` or `#/definitions/...`, and `anyOf`/`oneOf` by the first alternative whose
 // type fits the value's first character (so alternatives of the same type are not
-// distinguished). Not enforced: string `pattern`/`format`/`minLength`/`maxLength`, number
+// distinguished), string `minLength`/`maxLength` (in characters: code points, an escape
+// counting as one); string values must be valid UTF-8 (a stray or missing continuation
+// byte is refused, so a byte-token run cannot dodge the length count). Not enforced: string `pattern`/`format`, number
 // ranges, `uniqueItems`, `not`, `allOf`, `if`/`then`. Runs of whitespace outside strings are
 // capped so a model cannot loop on them.
 #pragma once
@@ -58,6 +60,7 @@ class JsonPrefixValidator {
   bool feed_structural(char c);
   bool start_value(char c, const Json* schema);
   bool feed_scalar(char c, bool& reprocess);
+  bool utf8_step(unsigned char b);
   void value_done();
   bool close_allowed(const Frame& f) const;
   bool key_char(char c);
@@ -73,6 +76,9 @@ class JsonPrefixValidator {
   // String state (values and keys).
   bool escape_ = false;
   int unicode_left_ = 0;
+  int64_t string_length_ = 0;               // characters so far (values only)
+  int utf8_left_ = 0;                       // continuation bytes still due (values only)
+  int64_t string_min_ = 0, string_max_ = INT64_MAX;
   // Number state.
   uint8_t number_state_ = 0;
   bool integer_only_ = false;

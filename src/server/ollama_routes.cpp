@@ -5,6 +5,7 @@
 #include "server/lora_adapters.h"
 #include "server/model_info.h"
 #include "server/server_context.h"
+#include "server/tool_choice.h"
 
 namespace facet::server {
 namespace {
@@ -129,7 +130,12 @@ void chat_route(ServerContext& ctx, const httplib::Request& req, httplib::Respon
   const Json* tools = get_field(body, "tools");
   if (tools && !tools->is_array()) throw_http(400, "field \"tools\" must be a list");
   if (const Json* k = get_field(body, "keep_alive")) parse_keep_alive(*k);  // 400 before any work
+  // Ollama has no tool_choice; facet reads the OpenAI field here too (an extension).
+  std::optional<std::vector<ToolFunction>> forced_call = apply_tool_choice(body);
+  messages = get_field(body, "messages");  // erasing "tools" may have moved it
   GenerationParams params = ollama_params(body);
+  if (forced_call && params.schema)
+    throw_http(400, "format and tool_choice cannot both constrain the answer: pick one");
   UsedModel used = use_model(ctx, body);
   if (!messages || messages->empty()) {
     load_only(ctx, res, used, body, true);
@@ -138,7 +144,9 @@ void chat_route(ServerContext& ctx, const httplib::Request& req, httplib::Respon
   JobSpec spec;
   spec.prompt = render_chat_prompt(ctx, *used.model, body, &spec.thinking);
   spec.params = std::move(params);
-  spec.tools_offered = tools && !tools->empty();
+  const Json* offered = get_field(body, "tools");  // tool_choice "none" took them away
+  spec.tools_offered = offered && !offered->empty();
+  spec.forced_call = std::move(forced_call);
   answer(ctx, req, res, std::move(used), body, std::move(spec), true, false);
 }
 

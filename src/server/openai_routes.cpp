@@ -6,6 +6,7 @@
 
 #include "server/lora_adapters.h"
 #include "server/server_context.h"
+#include "server/tool_choice.h"
 
 namespace facet::server {
 namespace {
@@ -152,16 +153,19 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
     throw_http(400, "field \"messages\" must be a non-empty list");
   const Json* tools = get_field(body, "tools");
   if (tools && !tools->is_array()) throw_http(400, "field \"tools\" must be a list");
-  // tool_choice "none": the model is not told about the tools at all.
-  if (auto choice = get_field(body, "tool_choice"); choice && choice->is_string() && *choice == "none")
-    body.erase("tools");
+  // tool_choice "none": the model is not told about the tools at all; "required" or a
+  // named function: the answer is constrained to a call.
+  std::optional<std::vector<ToolFunction>> forced_call = apply_tool_choice(body);
   GenerationParams params = openai_params(body);
+  if (forced_call && params.schema)
+    throw_http(400, "response_format and tool_choice cannot both constrain the answer: pick one");
   UsedModel used = use_model(ctx, body);
   JobSpec spec;
   spec.prompt = render_chat_prompt(ctx, *used.model, body, &spec.thinking);
   spec.params = std::move(params);
   const Json* offered = get_field(body, "tools");
   spec.tools_offered = offered && !offered->empty();
+  spec.forced_call = std::move(forced_call);
   run_completion(ctx, res, std::move(used), body, std::move(spec), true);
 }
 

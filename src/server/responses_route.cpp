@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include "server/server_context.h"
+#include "server/tool_choice.h"
 
 namespace facet::server {
 namespace {
@@ -67,6 +68,7 @@ Json chat_body_from(const Json& body) {
     if (!converted.empty()) chat["tools"] = std::move(converted);
   }
   if (const Json* r = get_field(body, "reasoning")) chat["reasoning"] = *r;
+  if (const Json* c = get_field(body, "tool_choice")) chat["tool_choice"] = *c;
   return chat;
 }
 
@@ -191,14 +193,18 @@ void responses(ServerContext& ctx, const httplib::Request& req, httplib::Respons
   if (get_field(body, "previous_response_id"))
     throw_http(400, "previous_response_id is not supported: facet stores no responses; send the whole input");
   Json chat = chat_body_from(body);
+  std::optional<std::vector<ToolFunction>> forced_call = apply_tool_choice(chat);
   GenerationParams params = openai_params(body, "max_output_tokens");
   if (const Json* text = get_field(body, "text"); text && text->is_object())
     if (const Json* format = get_field(*text, "format")) params.schema = schema_from_response_format(*format);
+  if (forced_call && params.schema)
+    throw_http(400, "text.format and tool_choice cannot both constrain the answer: pick one");
   UsedModel used = use_model(ctx, body);
   JobSpec spec;
   spec.prompt = render_chat_prompt(ctx, *used.model, chat, &spec.thinking);
   spec.params = std::move(params);
   spec.tools_offered = chat.contains("tools");
+  spec.forced_call = std::move(forced_call);
   auto job = GenerationJob::start(used.model, std::move(spec));
   auto state = std::make_shared<ResponseState>();
   state->id = "resp_" + random_id();

@@ -7,4 +7,4 @@ if [ ! -d node_modules/openai ] || [ ! -d node_modules/ollama ]; then
   echo "SKIPPED: tests/e2e/node_modules is missing; run ./scripts/install-deps.sh (npm ci --prefix tests/e2e)"
   exit 77
 fi
-exec node --test --test-concurrency=1 clients.test.mjs
+exec node --test --test-concurrency=1 clients.test.mjs tools.test.mjs
