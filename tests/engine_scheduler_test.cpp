@@ -7,8 +7,10 @@
 #include <condition_variable>
 #include <limits>
 #include <mutex>
+#include <thread>
 
 #include "engine/scheduler.h"
+#include "util/thread_pool.h"
 #include "support/paths.h"
 #include "util/error.h"
 
@@ -400,3 +402,24 @@ TEST(Scheduler, RejectsBadOptions) {
 
 }  // namespace
 }  // namespace facet
+
+TEST(Scheduler, RunBetweenStepsRunsOnTheWorkerAndLeavesGenerationAlone) {
+  const Expected want = generate_alone(kPrompt, 24);
+  Scheduler scheduler(*tiny().model, &tiny().tokenizer, small_options());
+  Outcome got;
+  ASSERT_NE(scheduler.submit(make_request(kPrompt, 24), got.on_token(), got.on_done()), 0u);
+  // While the request generates: tasks run (on the worker, not here), errors come back here.
+  std::thread::id ran_on;
+  int pool_threads = 0;
+  scheduler.run_between_steps([&](ThreadPool& pool) {
+    ran_on = std::this_thread::get_id();
+    pool_threads = pool.size();
+  });
+  EXPECT_NE(ran_on, std::thread::id());
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(pool_threads, small_options().threads);
+  EXPECT_THROW(scheduler.run_between_steps([](ThreadPool&) { throw Error("task failed"); }), Error);
+  got.wait_done();
+  EXPECT_EQ(got.error, "");
+  EXPECT_EQ(got.result.tokens, want.result.tokens);
+}

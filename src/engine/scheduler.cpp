@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -93,6 +94,7 @@ struct Scheduler::State {
   mutable std::mutex mutex;
   std::condition_variable wake;
   std::deque<Request> queue;
+  std::deque<std::packaged_task<void()>> between_steps;  // run_between_steps' tasks
   std::unordered_set<uint64_t> running_ids, cancel_ids;
   SchedulerStats stats;
   uint64_t next_id = 1;
@@ -105,6 +107,7 @@ struct Scheduler::State {
   std::thread worker;
 
   void worker_loop();
+  void run_between_steps_tasks();
   void start(Request request);
   Slot& choose_slot(const SequenceRequest& request, int64_t& keep);
   void run_group(std::vector<Work>& work);
@@ -216,7 +219,7 @@ void Scheduler::State::worker_loop() {
     std::unordered_set<uint64_t> cancel_running;
     {
       std::unique_lock lock(mutex);
-      wake.wait(lock, [&] { return stopping || running > 0 || !queue.empty(); });
+      wake.wait(lock, [&] { return stopping || running > 0 || !queue.empty() || !between_steps.empty(); });
       if (stopping) break;
       for (auto it = queue.begin(); it != queue.end();) {
         if (cancel_ids.erase(it->id)) {
@@ -245,9 +248,11 @@ void Scheduler::State::worker_loop() {
     }
     for (auto& slot : slots)
       if (slot && slot->seq && cancel_running.count(slot->seq->request.id)) finish(*slot, StopReason::Cancelled);
+    run_between_steps_tasks();
     for (Request& r : admitted) start(std::move(r));
     if (running > 0) step();
   }
+  run_between_steps_tasks();  // nobody waiting on one is left hanging at shutdown
 
   // Shutting down: everything still running or queued ends as cancelled.
   for (auto& slot : slots)
@@ -264,6 +269,28 @@ void Scheduler::State::worker_loop() {
     result.prompt_tokens = static_cast<int64_t>(r.request.prompt.size());
     call_done(r, result, {});
   }
+}
+
+void Scheduler::State::run_between_steps_tasks() {
+  std::deque<std::packaged_task<void()>> tasks;
+  {
+    std::lock_guard lock(mutex);
+    tasks.swap(between_steps);
+  }
+  if (tasks.empty()) return;
+  for (auto& task : tasks) task();  // a packaged_task keeps its exception for the caller
+  applied_scales.reset();           // the tasks may have set other LoRA scales
+}
+
+void Scheduler::run_between_steps(const std::function<void(ThreadPool&)>& task) {
+  std::packaged_task<void()> packaged([&] { task(state_->pool); });
+  std::future<void> done = packaged.get_future();
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->between_steps.push_back(std::move(packaged));
+  }
+  state_->wake.notify_all();
+  done.get();
 }
 
 Slot& Scheduler::State::choose_slot(const SequenceRequest& request, int64_t& keep) {

@@ -20,6 +20,8 @@
 
 namespace facet {
 
+class ThreadPool;
+
 struct SchedulerOptions {
   int threads = 0;                  // <= 0: one per hardware thread
   int max_sequences = 8;            // sequences decoded together (KV caches allocated)
@@ -80,6 +82,11 @@ class Scheduler {
   void cancel(uint64_t id);
   SchedulerStats stats() const;
   const SchedulerOptions& options() const;
+  // Runs `task` on the worker thread between two steps, with the scheduler's thread pool,
+  // and returns when it has run (its exception, if any, is rethrown here). For other work
+  // on the same model (embeddings) that must not overlap a step: a step may change the
+  // model's LoRA scales. The next step sets its scales again, whatever `task` set.
+  void run_between_steps(const std::function<void(ThreadPool&)>& task);
 
  private:
   struct State;

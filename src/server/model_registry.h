@@ -44,7 +44,6 @@ struct LoadedModel {
   std::unique_ptr<Scheduler> scheduler;
   int64_t context_size = 0;
   double load_seconds = 0;
-  std::mutex embed_mutex;  // embeddings run one at a time, outside the scheduler
   // The server's --lora adapters when they are attached to this model (a --model one),
   // else null. The scheduler sets each request's scales before its forward passes.
   std::shared_ptr<ServerLoras> loras;

@@ -8,6 +8,8 @@
 #include "chat/render_request.h"
 #include "model/forward.h"
 #include "model/kv_cache.h"
+#include "server/lora_adapters.h"
+#include "train/adapter_runtime.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -61,12 +63,13 @@ std::vector<float> embed_text(ServerContext& ctx, LoadedModel& model, const std:
   }
   if (token_count) *token_count = static_cast<int64_t>(tokens.size());
   std::vector<float> hidden;
-  {
-    std::lock_guard<std::mutex> lock(model.embed_mutex);
-    ThreadPool pool(ctx.options.threads);
+  // On the scheduler's worker, between two generation steps: a step may be changing the
+  // model's LoRA scales, and embeddings use the server-wide ones.
+  model.scheduler->run_between_steps([&](ThreadPool& pool) {
+    if (model.loras) train::set_adapter_scales(*model.model, model.loras->scales());
     KvCache cache(model.model->config, static_cast<int64_t>(tokens.size()));
     hidden = forward_hidden_states(*model.model, cache, tokens, pool);
-  }
+  });
   const int64_t H = model.model->config.hidden_size, n = static_cast<int64_t>(tokens.size());
   std::vector<double> sum(static_cast<size_t>(H), 0.0);
   for (int64_t t = 0; t < n; ++t)
