@@ -157,9 +157,10 @@ TEST_P(KernelMatmul, MatchesScalarReferenceOnAwkwardShapes) {
       check(dtype, s, &pool);
     }
     check(dtype, shapes.back(), &many);
-    // 1..7 tokens: every remainder of the prefill token tiles (3 or 4 tokens) and the decode
-    // path, on an odd row count that leaves a remainder of every row tile.
-    for (int64_t tokens = 1; tokens <= 7; ++tokens) check(dtype, {19, 2 * block + odd, tokens}, nullptr);
+    // 1..9 tokens: every remainder of the prefill token tiles (3 or 4 tokens), two whole
+    // tiles, and the decode path, on an odd row count that leaves a remainder of every row
+    // tile and of the 16-row blocks.
+    for (int64_t tokens = 1; tokens <= 9; ++tokens) check(dtype, {19, 2 * block + odd, tokens}, nullptr);
   });
 }
 

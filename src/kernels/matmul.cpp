@@ -41,6 +41,7 @@ void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& o
   out.n_tokens = n_tokens;
   out.q.resize(static_cast<size_t>(n_tokens * cols));
   out.q16.resize(static_cast<size_t>(n_tokens * cols));
+  out.q_paired.resize(static_cast<size_t>(n_tokens * cols));
   out.scale.resize(static_cast<size_t>(n_tokens * cols / kActivationBlock));
   out.scaled_sum.resize(out.scale.size());
 }

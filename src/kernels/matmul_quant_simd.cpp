@@ -8,7 +8,8 @@
 // widen both sides to int16 (the activations come widened already) and use pairwise
 // multiply-add into int32, one f32 scale step per block: decode (one token) reads the blocks
 // directly, prefill unpacks a block of rows once to int16 (sub-block scales folded in) and
-// sweeps tiles of 4 tokens over it.
+// sweeps tiles of 4 tokens over it. On AVX2, Q4_0 and Q8_0 prefill instead runs byte products
+// that reproduce the int16 decode kernel's sums exactly (matmul_quant_paired_x86-inl.h).
 #include "kernels/simd_targets.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -331,6 +332,9 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const
 #if FACET_X86_BYTE_KERNELS
 #include "kernels/matmul_quant_x86-inl.h"
 #endif
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+#include "kernels/matmul_quant_paired_x86-inl.h"
+#endif
 
 void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
 #if FACET_X86_BYTE_KERNELS
@@ -349,9 +353,24 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
                      x.token_sum(0), offsets.data());
     return;
   }
-  if (x.n_tokens == 1 && (w.dtype == DType::Q4_0 || w.dtype == DType::Q8_0)) {
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+  constexpr bool kPairedPrefill = true;
+#else
+  constexpr bool kPairedPrefill = false;
+#endif
+  if ((w.dtype == DType::Q4_0 || w.dtype == DType::Q8_0) && (x.n_tokens == 1 || kPairedPrefill)) {
+    int64_t t = 0;
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+    // Prefill: whole tiles of 4 tokens through the byte kernel (the same sums as
+    // DotBlocks32), the remaining tokens as decode.
+    t = x.n_tokens / 4 * 4;
+    if (w.dtype == DType::Q4_0) PairedRows<BlockQ4_0>(w, x, t, y, row_begin, row_end);
+    else PairedRows<BlockQ8_0>(w, x, t, y, row_begin, row_end);
+#endif
     const auto dot = w.dtype == DType::Q4_0 ? DotBlocks32<DType::Q4_0> : DotBlocks32<DType::Q8_0>;
-    for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(w.row(r), w.cols / 32, x.token_q16(0), x.token_scale(0));
+    for (; t < x.n_tokens; ++t)
+      for (int64_t r = row_begin; r < row_end; ++r)
+        y[t * w.rows + r] = dot(w.row(r), w.cols / 32, x.token_q16(t), x.token_scale(t));
     return;
   }
   // Decode unpacks and uses one row at a time; prefill unpacks a block of rows once and
@@ -401,6 +420,7 @@ void QuantizeActivations(const float* x, int64_t first, int64_t count, Quantized
       const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
       const auto vinv = hn::Set(df, inv);
       int8_t* q = out.q.data() + t * cols + b * kActivationBlock;
+      int8_t* paired = out.q_paired.data() + t * cols + b * kActivationBlock;
       int16_t* q16 = out.q16.data() + t * cols + b * kActivationBlock;
       auto sum = hn::Zero(di);
       for (size_t i = 0; i < kActivationBlock; i += N) {
@@ -408,6 +428,12 @@ void QuantizeActivations(const float* x, int64_t first, int64_t count, Quantized
         sum = hn::Add(sum, qi);
         hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
         hn::StoreU(hn::DemoteTo(d16, qi), d16, q16 + i);
+      }
+      for (int l = 0; l < 8; ++l) {
+        paired[4 * l] = q[2 * l];
+        paired[4 * l + 1] = q[2 * l + 1];
+        paired[4 * l + 2] = q[16 + 2 * l];
+        paired[4 * l + 3] = q[17 + 2 * l];
       }
       out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
       out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] =

@@ -21,11 +21,16 @@ struct QuantizedActivations {
   int64_t n_tokens = 0;
   std::vector<int8_t> q;            // [n_tokens, cols], each in [-127, 127]
   std::vector<int16_t> q16;         // q widened, for the int16 kernels (no widening per row)
+  // q with each block of 32 in the order [0 1 16 17 2 3 18 19 ...]: a vpmaddwd lane's
+  // elements, for the AVX2 prefill kernels that match the int16 kernels' sums (see
+  // matmul_quant_paired_x86-inl.h).
+  std::vector<int8_t> q_paired;
   std::vector<float> scale;         // [n_tokens, cols / 32]: x ≈ scale * q
   std::vector<float> scaled_sum;    // [n_tokens, cols / 32]: scale * Σ q, for Q4_K's min term
 
   const int8_t* token_q(int64_t t) const { return q.data() + t * cols; }
   const int16_t* token_q16(int64_t t) const { return q16.data() + t * cols; }
+  const int8_t* token_q_paired(int64_t t) const { return q_paired.data() + t * cols; }
   const float* token_scale(int64_t t) const { return scale.data() + t * (cols / kActivationBlock); }
   const float* token_sum(int64_t t) const { return scaled_sum.data() + t * (cols / kActivationBlock); }
 };

@@ -19,7 +19,7 @@ void geglu(const WeightMatrix& gate_w, const WeightMatrix& up_w, const WeightMat
   std::vector<float> gate(static_cast<size_t>(n * I)), up(static_cast<size_t>(n * I));
   matmul(gate_w, u, n, gate.data(), pool);
   matmul(up_w, u, n, up.data(), pool);
-  for (size_t i = 0; i < gate.size(); ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
+  gelu_tanh_mul(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
   matmul(down_w, gate.data(), n, out, pool);
 }
 

@@ -15,10 +15,7 @@ void ple_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   std::vector<float> g(static_cast<size_t>(n * P)), p(static_cast<size_t>(n * H));
   matmul(w.ple_gate, x.data(), n, g.data(), &ctx.pool);
   for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < P; ++i) {
-      float& gi = g[static_cast<size_t>(t * P + i)];
-      gi = gelu_tanh(gi) * ctx.ple[static_cast<size_t>(t * LP + layer * P + i)];
-    }
+    gelu_tanh_mul(g.data() + t * P, ctx.ple.data() + t * LP + layer * P, P);
   matmul(w.ple_proj, g.data(), n, p.data(), &ctx.pool);
   add_normed_residual(ctx, p, w.ple_post_norm, x);
 }
