@@ -400,9 +400,6 @@ TEST(Scheduler, RejectsBadOptions) {
   EXPECT_THROW(Scheduler(*tiny().model, &tiny().tokenizer, o), Error);
 }
 
-}  // namespace
-}  // namespace facet
-
 TEST(Scheduler, RunBetweenStepsRunsOnTheWorkerAndLeavesGenerationAlone) {
   const Expected want = generate_alone(kPrompt, 24);
   Scheduler scheduler(*tiny().model, &tiny().tokenizer, small_options());
@@ -423,3 +420,6 @@ TEST(Scheduler, RunBetweenStepsRunsOnTheWorkerAndLeavesGenerationAlone) {
   EXPECT_EQ(got.error, "");
   EXPECT_EQ(got.result.tokens, want.result.tokens);
 }
+
+}  // namespace
+}  // namespace facet

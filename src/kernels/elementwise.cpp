@@ -34,8 +34,4 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void soft_cap(float* x, int64_t n, double cap) {
-  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(cap * std::tanh(x[i] / cap));
-}
-
 }  // namespace facet
