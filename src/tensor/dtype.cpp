@@ -44,6 +44,16 @@ std::optional<DTypeInfo> dtype_info(uint32_t id) {
 }
 
 const DTypeInfo& dtype_info(DType dtype) {
+  // Indexed by id: WeightMatrix::row() asks for every row of every product (262k rows for
+  // the output head), where a search of the table showed up in profiles.
+  static const std::array<const DTypeInfo*, 64> by_id = [] {
+    std::array<const DTypeInfo*, 64> table{};
+    for (const auto& t : kTypes)
+      if (static_cast<uint32_t>(t.dtype) < table.size()) table[static_cast<uint32_t>(t.dtype)] = &t;
+    return table;
+  }();
+  const auto id = static_cast<uint32_t>(dtype);
+  if (id < by_id.size() && by_id[id] != nullptr) return *by_id[id];
   for (const auto& t : kTypes)
     if (t.dtype == dtype) return t;
   fail("internal: dtype id ", static_cast<uint32_t>(dtype), " missing from the type table");
