@@ -1,5 +1,7 @@
 // ModelConfig from the metadata (gemma4.* keys, spec §6.2) and tensor list of a GGUF file.
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "formats/gguf.h"
 #include "model/model_config.h"
@@ -21,7 +23,10 @@ RopeConfig rope_from_freqs_tensor(const GgufFile& f, double theta, int head_dim)
   require(t->view.dtype == DType::F32 && t->view.rank() == 1 && t->view.dim(0) == head_dim / 2,
           f.path(), ": tensor rope_freqs.weight must be F32 [", head_dim / 2, "], found ",
           dtype_name(t->view.dtype), " ", shape_string(t->view.shape));
-  const float* factors = reinterpret_cast<const float*>(t->view.data);
+  // Copied out: with a small general.alignment (any power of two is valid GGUF) the tensor
+  // data need not be 4-byte aligned, so it cannot be read through a float pointer.
+  std::vector<float> factors(static_cast<size_t>(head_dim / 2));
+  std::memcpy(factors.data(), t->view.data, factors.size() * sizeof(float));
   RopeConfig r;
   r.theta = theta;
   r.head_dim = head_dim;
