@@ -3,7 +3,7 @@
 #   1. Release build + every unit and end-to-end test (ctest);
 #   2. an AddressSanitizer + UBSan build (clang) of the same tests (skip with --no-sanitize);
 #   3. each libFuzzer target, built in that same sanitized build, on a fixed number of inputs
-#      (FUZZ_RUNS, default 40000; 0 skips) from a fixed seed: the same inputs on any machine.
+#      (FUZZ_RUNS, default 150000; 0 skips) from a fixed seed: the same inputs on any machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=1
@@ -34,11 +34,11 @@ if [ "$sanitize" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" -E '^TrainLearns\.'
 
-  if [ "${FUZZ_RUNS:-40000}" != 0 ]; then
+  if [ "${FUZZ_RUNS:-150000}" != 0 ]; then
     # A fixed seed, a fixed number of inputs and a fresh corpus: the same inputs on every
     # machine, so a failure seen in CI replays here (FUZZ_SECONDS only caps a slow machine).
-    echo "== Fuzzing each parser: ${FUZZ_RUNS:-40000} inputs each"
-    FACET_FUZZ_BUILD="$PWD/build-asan" FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_RUNS="${FUZZ_RUNS:-40000}" \
+    echo "== Fuzzing each parser: ${FUZZ_RUNS:-150000} inputs each"
+    FACET_FUZZ_BUILD="$PWD/build-asan" FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_RUNS="${FUZZ_RUNS:-150000}" \
       FUZZ_FRESH_CORPUS=1 ./scripts/fuzz.sh "${FUZZ_SECONDS:-240}"
   fi
 fi
