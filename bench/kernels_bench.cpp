@@ -93,3 +93,26 @@ const bool kRegistered = [] {
 }();
 
 }  // namespace
+
+namespace {
+
+// Training's backward product through a frozen weight, one block of 64 f32 rows (the unit
+// src/train/lora.cpp converts and passes on): dx[512, cols] += dy[512, 64] · W[64, cols].
+void BM_AccumulateTransposed(benchmark::State& state) {
+  const int64_t rows = 64, cols = state.range(0), tokens = 512;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(rows * cols)), dy(static_cast<size_t>(tokens * rows)),
+      dx(static_cast<size_t>(tokens * cols), 0.0f);
+  for (float& v : w) v = dist(rng);
+  for (float& v : dy) v = dist(rng);
+  for (auto _ : state) {
+    facet::accumulate_transposed(w.data(), rows, cols, dy.data(), rows, tokens, dx.data(), cols);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * tokens) / 1e9,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AccumulateTransposed)->Name("AccumulateTransposed/64xN/512tokens")->Arg(1536)->Arg(6144)->Unit(benchmark::kMillisecond);
+
+}  // namespace

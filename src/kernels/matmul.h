@@ -62,6 +62,13 @@ void add_lora_terms(const WeightMatrix& w, const float* x, int64_t n_tokens, flo
 // Plain scalar reference of matmul (double accumulation), for tests.
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
 
+// dx[t * dx_stride + c] += Σ_{r < n_rows} dy[t * dy_stride + r] · w[r * cols + c] for
+// t < n_tokens, c < cols: the backward product through a block of f32 weight rows
+// (w is [n_rows, cols] row-major). Each element gets its terms in row order, one fused
+// multiply-add each, so the result does not depend on how callers split the tokens.
+void accumulate_transposed(const float* w, int64_t n_rows, int64_t cols, const float* dy, int64_t dy_stride,
+                           int64_t n_tokens, float* dx, int64_t dx_stride);
+
 // f32 dot product with several independent accumulators.
 float dot_f32(const float* a, const float* b, int64_t n);
 

@@ -181,15 +181,7 @@ void matmul_transposed_add(const WeightMatrix& w, const float* dy, int64_t n, fl
       if (!any) continue;
       // Rows are stored back to back (a row is whole quantization blocks): one call.
       row_to_f32(w.dtype, w.row(b0), buf.data(), (b1 - b0) * cols);
-      for (int64_t t = t0; t < t1; ++t) {
-        float* d = out + (t - t0) * cols;
-        for (int64_t r = b0; r < b1; ++r) {
-          const float g = dy[t * w.rows + r];
-          if (g == 0.0f) continue;
-          const float* row = &buf[static_cast<size_t>((r - b0) * cols)];
-          for (int64_t c = 0; c < cols; ++c) d[c] += g * row[c];
-        }
-      }
+      accumulate_transposed(buf.data(), b1 - b0, cols, dy + t0 * w.rows + b0, w.rows, t1 - t0, out, cols);
     }
   };
   // Few tokens against many rows (the output head: 262144 rows): split the rows, each
