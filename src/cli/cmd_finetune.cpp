@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "engine/model_files.h"
 #include "train/adapter_io.h"
+#include "train/packing.h"
 #include "train/training_run.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -27,7 +28,7 @@ struct FinetuneArgs {
   LoraConfig lora{.rank = 8, .alpha = 16};
   TrainerOptions train;
   DataOptions data_options;
-  bool skip_long = false, resume = false;
+  bool skip_long = false, resume = false, packing = false;
   int64_t save_steps = 0, eval_steps = 0, logging_steps = 1;
   int threads = 0;
 };
@@ -67,6 +68,10 @@ int run_finetune(FinetuneArgs& args) {
   require(args.lora.rank >= 1, "--lora-r must be at least 1");
   require(args.lora.dropout >= 0 && args.lora.dropout < 1, "--lora-dropout must be in [0, 1)");
   args.data_options.too_long = args.skip_long ? TooLong::Skip : TooLong::Truncate;
+  // Preference pairs are scored as whole sequences (chosen vs rejected of one prompt);
+  // TRL packs only SFT data too.
+  require(!args.packing || args.train.method == TrainMethod::Sft, "--packing is for SFT only (not --method ",
+          args.method, ")");
 
   const Tokenizer tokenizer = load_model_tokenizer(args.model);
   auto model = load_model(args.model);
@@ -90,6 +95,12 @@ int run_finetune(FinetuneArgs& args) {
     if (!args.eval_file.empty()) print_data_report("eval data", eval_report);
     require(!train.empty(), "no usable training rows in ", args.data);
     std::fprintf(stderr, "%zu training examples, %zu eval examples\n", train.size(), eval.size());
+    if (args.packing) {
+      // After the eval split, so eval rows never share a sequence with training rows.
+      PackReport packed;
+      train = pack_sft_examples(std::move(train), args.data_options.max_seq_len, args.train.seed, &packed);
+      std::fprintf(stderr, "%s\n", packed.summary().c_str());
+    }
     trainer.set_data(std::move(train), std::move(eval));
   } else {
     auto train = load_preference_data(args.data, tokenizer, args.data_options, report);
@@ -163,6 +174,9 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
   cmd->add_option("--seed", a->train.seed, "Seed for LoRA init, data order and dropout (default 42)");
   cmd->add_option("--max-seq-len,--max-seq-length,--max-length", a->data_options.max_seq_len,
                   "Longer sequences are truncated (default 512)");
+  cmd->add_flag("--packing", a->packing,
+                "SFT: pack several examples into each --max-seq-len sequence (each still attends "
+                "only to itself; --batch-size then counts packed sequences)");
   cmd->add_flag("--skip-long", a->skip_long, "Skip sequences over --max-seq-len instead of truncating them");
   cmd->add_flag("--train-on-prompt", a->data_options.train_on_prompt,
                 "Loss on all tokens, not only the assistant / completion tokens");
