@@ -115,7 +115,9 @@ TEST_P(PackedPass, EachExampleComputesWhatItComputesAlone) {
 
   // Each example's loss read out of the packed sequence alone (targets of the others
   // ignored), and the same without the segment boundaries, which must differ for the
-  // later examples: the comparison above would notice a missing mask.
+  // later examples by well over the tolerance: the comparison would notice a missing mask.
+  // (The random tiny models predict almost uniformly, so the difference is small in
+  // relative terms, but still 10x the tolerance.)
   size_t offset = 0;
   double summed = 0;
   for (size_t e = 0; e < parts.size(); ++e) {
@@ -128,7 +130,7 @@ TEST_P(PackedPass, EachExampleComputesWhatItComputesAlone) {
     summed += alone_loss[e].loss_sum;
     if (e > 0) {
       const LossResult unmasked = training_loss(model, &start, packed.tokens, only, pass, pool);
-      EXPECT_GT(std::abs(unmasked.loss_sum - alone_loss[e].loss_sum), 1e-3 * alone_loss[e].loss_sum)
+      EXPECT_GT(std::abs(unmasked.loss_sum - alone_loss[e].loss_sum), 1e-4 * alone_loss[e].loss_sum)
           << "example " << e;
     }
     offset += parts[e].tokens.size();
