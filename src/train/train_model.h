@@ -32,7 +32,7 @@ struct PassOptions {
   // to the sequence length; empty means one example. Attention is then block-diagonal
   // causal (sliding windows counted inside each example) and RoPE positions restart at 0
   // per example, so each example computes exactly what it would alone.
-  std::vector<int64_t> segments;
+  std::vector<int64_t> segments = {};  // "= {}": designated initializers may leave it out
 };
 
 struct LossResult {
