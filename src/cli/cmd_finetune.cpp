@@ -1,5 +1,7 @@
 // facet finetune MODEL --data train.jsonl --output DIR [--method sft|dpo|orpo] [LoRA,
 // optimizer, schedule, data and checkpoint flags named as in TRL / PEFT / Unsloth]
+// [--packing: SFT examples first-fit packed into --max-seq-len sequences, each example
+// still attending only to itself (train/packing.h)]
 // Trains a LoRA adapter on the frozen model; writes DIR/adapter_config.json +
 // DIR/adapter_model.safetensors (PEFT), DIR/adapter.gguf (llama.cpp), DIR/training_log.jsonl
 // and checkpoint-N folders (every --save-steps and at the end).
@@ -173,7 +175,7 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
   cmd->add_option("--max-grad-norm", a->train.max_grad_norm, "Clip the global gradient norm (default 1.0, 0 = off)");
   cmd->add_option("--seed", a->train.seed, "Seed for LoRA init, data order and dropout (default 42)");
   cmd->add_option("--max-seq-len,--max-seq-length,--max-length", a->data_options.max_seq_len,
-                  "Longer sequences are truncated (default 512)");
+                  "Longer sequences are truncated; with --packing also the packed length (default 512)");
   cmd->add_flag("--packing", a->packing,
                 "SFT: pack several examples into each --max-seq-len sequence (each still attends "
                 "only to itself; --batch-size then counts packed sequences)");

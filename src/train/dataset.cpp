@@ -167,10 +167,6 @@ std::vector<Example> load_lines(const std::string& path, const DataOptions& opti
   return examples;
 }
 
-}  // namespace
-
-namespace {
-
 // 1 where a token opens an example (position 0 of the sequence and, when packed, the
 // first token of every later example): nothing before it in its example predicts it.
 std::vector<uint8_t> example_starts(const SftExample& ex) {
