@@ -1,7 +1,8 @@
 // `facet finetune` end to end on the tiny synthetic-vocabulary model: outputs, a run
 // that "crashed" after step 3 (newest checkpoint gone, log cut mid-line) resumes to the
 // uninterrupted run's exact log, a corrupt checkpoint is a clear error that leaves the
-// older ones, bad JSONL lines with line numbers, DPO's first loss is ln 2.
+// older ones, bad JSONL lines with line numbers, DPO's first loss is ln 2, --packing
+// trains and is refused for DPO/ORPO.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -137,6 +138,40 @@ TEST(CliFinetune, DpoStartsAtLn2) {
   const chat::Json rec = chat::Json::parse(first);
   EXPECT_EQ(rec["loss"].get<double>(), std::log(2.0));
   EXPECT_TRUE(rec.contains("rewards_accuracy"));
+}
+
+TEST(CliFinetune, PackingTrainsAndIsForSftOnly) {
+  test::TempDir dir;
+  const std::string data = write(dir, "train.jsonl", kRows);
+  auto r = run_command(finetune(data, dir.file("p"), "--packing"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The five short rows all fit in one 512-token sequence.
+  EXPECT_NE(r.err.find("packed 5 examples into 1 sequence of at most 512 tokens"), std::string::npos) << r.err;
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "adapter.gguf"})
+    EXPECT_TRUE(fs::exists(dir.file(std::string("p/") + f))) << f;
+  std::ifstream in(dir.file("p/training_log.jsonl"));
+  std::string line;
+  int steps = 0;
+  while (std::getline(in, line)) {
+    const chat::Json rec = chat::Json::parse(line);
+    ASSERT_TRUE(rec.contains("loss")) << line;
+    EXPECT_TRUE(std::isfinite(rec["loss"].get<double>())) << line;
+    EXPECT_GT(rec["target_tokens"].get<int64_t>(), 0) << line;
+    ++steps;
+  }
+  EXPECT_EQ(steps, 4);
+  // A packed run's checkpoint is not resumed as an unpacked one (different data).
+  auto unpacked = run_command(finetune(data, dir.file("p"), "--resume"));
+  EXPECT_EQ(unpacked.exit_code, 1);
+  EXPECT_NE(unpacked.err.find("different training data"), std::string::npos) << unpacked.err;
+
+  const std::string pairs = write(dir, "pairs.jsonl",
+                                  "{\"prompt\": \"The quick\", \"chosen\": \" brown fox\", \"rejected\": \" lazy dog\"}\n");
+  for (const char* method : {"dpo", "orpo"}) {
+    auto bad = run_command(finetune(pairs, dir.file("d"), std::string("--packing --method ") + method));
+    EXPECT_EQ(bad.exit_code, 1) << method;
+    EXPECT_NE(bad.err.find("error: --packing is for SFT only"), std::string::npos) << bad.err;
+  }
 }
 
 }  // namespace

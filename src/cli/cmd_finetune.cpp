@@ -1,5 +1,7 @@
 // facet finetune MODEL --data train.jsonl --output DIR [--method sft|dpo|orpo] [LoRA,
 // optimizer, schedule, data and checkpoint flags named as in TRL / PEFT / Unsloth]
+// [--packing: SFT examples first-fit packed into --max-seq-len sequences, each example
+// still attending only to itself (train/packing.h)]
 // Trains a LoRA adapter on the frozen model; writes DIR/adapter_config.json +
 // DIR/adapter_model.safetensors (PEFT), DIR/adapter.gguf (llama.cpp), DIR/training_log.jsonl
 // and checkpoint-N folders (every --save-steps and at the end).
@@ -11,6 +13,7 @@
 #include "cli/command.h"
 #include "engine/model_files.h"
 #include "train/adapter_io.h"
+#include "train/packing.h"
 #include "train/training_run.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -27,7 +30,7 @@ struct FinetuneArgs {
   LoraConfig lora{.rank = 8, .alpha = 16};
   TrainerOptions train;
   DataOptions data_options;
-  bool skip_long = false, resume = false;
+  bool skip_long = false, resume = false, packing = false;
   int64_t save_steps = 0, eval_steps = 0, logging_steps = 1;
   int threads = 0;
 };
@@ -67,6 +70,10 @@ int run_finetune(FinetuneArgs& args) {
   require(args.lora.rank >= 1, "--lora-r must be at least 1");
   require(args.lora.dropout >= 0 && args.lora.dropout < 1, "--lora-dropout must be in [0, 1)");
   args.data_options.too_long = args.skip_long ? TooLong::Skip : TooLong::Truncate;
+  // Preference pairs are scored as whole sequences (chosen vs rejected of one prompt);
+  // TRL packs only SFT data too.
+  require(!args.packing || args.train.method == TrainMethod::Sft, "--packing is for SFT only (not --method ",
+          args.method, ")");
 
   const Tokenizer tokenizer = load_model_tokenizer(args.model);
   auto model = load_model(args.model);
@@ -90,6 +97,12 @@ int run_finetune(FinetuneArgs& args) {
     if (!args.eval_file.empty()) print_data_report("eval data", eval_report);
     require(!train.empty(), "no usable training rows in ", args.data);
     std::fprintf(stderr, "%zu training examples, %zu eval examples\n", train.size(), eval.size());
+    if (args.packing) {
+      // After the eval split, so eval rows never share a sequence with training rows.
+      PackReport packed;
+      train = pack_sft_examples(std::move(train), args.data_options.max_seq_len, args.train.seed, &packed);
+      std::fprintf(stderr, "%s\n", packed.summary().c_str());
+    }
     trainer.set_data(std::move(train), std::move(eval));
   } else {
     auto train = load_preference_data(args.data, tokenizer, args.data_options, report);
@@ -162,7 +175,10 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
   cmd->add_option("--max-grad-norm", a->train.max_grad_norm, "Clip the global gradient norm (default 1.0, 0 = off)");
   cmd->add_option("--seed", a->train.seed, "Seed for LoRA init, data order and dropout (default 42)");
   cmd->add_option("--max-seq-len,--max-seq-length,--max-length", a->data_options.max_seq_len,
-                  "Longer sequences are truncated (default 512)");
+                  "Longer sequences are truncated; with --packing also the packed length (default 512)");
+  cmd->add_flag("--packing", a->packing,
+                "SFT: pack several examples into each --max-seq-len sequence (each still attends "
+                "only to itself; --batch-size then counts packed sequences)");
   cmd->add_flag("--skip-long", a->skip_long, "Skip sequences over --max-seq-len instead of truncating them");
   cmd->add_flag("--train-on-prompt", a->data_options.train_on_prompt,
                 "Loss on all tokens, not only the assistant / completion tokens");

@@ -31,9 +31,13 @@ Shape shape_of(const PassContext& ctx, int layer) {
   return s;
 }
 
-// First key position visible to the query at position t.
-int64_t first_visible(const ModelConfig& c, const LayerConfig& lc, int64_t t) {
-  return lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, t - c.sliding_window + 1) : 0;
+// First key row visible to the query in row t: its example's first token, or the start
+// of the sliding window if that is later. Rows are positions within the example plus its
+// offset, so the window spans the same keys as the example run alone. KV-shared layers
+// call this too, so a borrowing layer sees the same block-diagonal mask as its source.
+int64_t first_visible(const PassContext& ctx, const LayerConfig& lc, int64_t t) {
+  const int64_t start = ctx.example_start[static_cast<size_t>(t)];
+  return lc.kind == LayerKind::Sliding ? std::max<int64_t>(start, t - ctx.model.config.sliding_window + 1) : start;
 }
 
 // Per-head RMSNorm (learned weight or none) then RoPE, in place, for `heads` heads.
@@ -111,7 +115,7 @@ void attention_fwd(PassContext& ctx, int layer, std::vector<float>& x, Attention
       const int h = static_cast<int>(job % s.n_heads);
       const int64_t kv_off = (h / s.group) * s.D;
       auto p = attention_head_fwd(&tp.q[static_cast<size_t>(t * s.q_row + h * s.D)], &k[static_cast<size_t>(kv_off)],
-                                  &v[static_cast<size_t>(kv_off)], s.kv_row, first_visible(c, lc, t), t,
+                                  &v[static_cast<size_t>(kv_off)], s.kv_row, first_visible(ctx, lc, t), t,
                                   static_cast<int>(s.D), &tp.attn[static_cast<size_t>(t * s.q_row + h * s.D)]);
       if (tape) tp.probs[static_cast<size_t>(job)] = std::move(p);
     }
@@ -147,7 +151,7 @@ void attention_bwd(PassContext& ctx, int layer, const AttentionTape& tp, std::ve
       for (int h = static_cast<int>(g) * s.group; h < (static_cast<int>(g) + 1) * s.group; ++h)
         for (int64_t t = 0; t < s.n; ++t) {
           const size_t qo = static_cast<size_t>(t * s.q_row + h * s.D), kvo = static_cast<size_t>(g * s.D);
-          attention_head_bwd(&tp.q[qo], &k[kvo], &v[kvo], s.kv_row, first_visible(c, lc, t), t,
+          attention_head_bwd(&tp.q[qo], &k[kvo], &v[kvo], s.kv_row, first_visible(ctx, lc, t), t,
                              static_cast<int>(s.D), tp.probs[static_cast<size_t>(t * s.n_heads + h)], &d_attn[qo],
                              &dq[qo], &dk[kvo], &dv[kvo]);
         }

@@ -167,18 +167,33 @@ std::vector<Example> load_lines(const std::string& path, const DataOptions& opti
   return examples;
 }
 
+// 1 where a token opens an example (position 0 of the sequence and, when packed, the
+// first token of every later example): nothing before it in its example predicts it.
+std::vector<uint8_t> example_starts(const SftExample& ex) {
+  std::vector<uint8_t> starts(ex.tokens.size(), 0);
+  if (!starts.empty()) starts[0] = 1;
+  size_t at = 0;
+  for (int64_t length : ex.segments) {
+    if (at < starts.size()) starts[at] = 1;
+    at += static_cast<size_t>(length);
+  }
+  return starts;
+}
+
 }  // namespace
 
 std::vector<int32_t> SftExample::targets() const {
+  const std::vector<uint8_t> starts = example_starts(*this);
   std::vector<int32_t> t(tokens.size(), kIgnoreTarget);
   for (size_t i = 0; i + 1 < tokens.size(); ++i)
-    if (trained[i + 1]) t[i] = tokens[i + 1];
+    if (trained[i + 1] && !starts[i + 1]) t[i] = tokens[i + 1];
   return t;
 }
 
 int64_t SftExample::n_targets() const {
+  const std::vector<uint8_t> starts = example_starts(*this);
   int64_t n = 0;
-  for (size_t i = 1; i < trained.size(); ++i) n += trained[i];
+  for (size_t i = 0; i < trained.size(); ++i) n += trained[i] && !starts[i];
   return n;
 }
 

@@ -31,8 +31,13 @@ namespace facet::train {
 struct SftExample {
   std::vector<int32_t> tokens;
   std::vector<uint8_t> trained;
-  int64_t line = 0;  // 1-based line in the source file
-  // targets[t] = tokens[t + 1] where that token is trained, else kIgnoreTarget.
+  int64_t line = 0;  // 1-based line in the source file (packed: of its first example)
+  // Packed sequences (train/packing.h): the token counts of the examples concatenated
+  // here, in order; empty for a single example. Each example attends only to itself and
+  // its positions start at 0, so the first token of each has no prediction target.
+  std::vector<int64_t> segments;
+  // targets[t] = tokens[t + 1] where that token is trained and in the same example as
+  // tokens[t], else kIgnoreTarget.
   std::vector<int32_t> targets() const;
   int64_t n_targets() const;
 };

@@ -16,7 +16,8 @@ namespace facet::train {
 
 using TrainRope = RopeAngles;  // the inference path's tables (model/model_inputs.h)
 
-// State of one training pass over a sequence starting at position 0.
+// State of one training pass over a sequence starting at position 0 (or, packed, over
+// several examples each starting at position 0).
 struct PassContext {
   PassContext(const Model& m, LoraModel* l, ThreadPool& p) : model(m), lora(l), pool(p) {}
   const Model& model;
@@ -25,7 +26,10 @@ struct PassContext {
   double dropout = 0;  // LoRA dropout in effect (0 in eval)
   uint64_t dropout_seed = 0;
   int64_t n = 0;
-  TrainRope rope_sliding, rope_full;
+  TrainRope rope_sliding, rope_full;  // per token, at its position within its example
+  // Per token: the index of the first token of its example (all 0 unless packed). No
+  // query attends to keys before it.
+  std::vector<int64_t> example_start;
   std::vector<float> ple;  // [n, L*P] per-layer inputs (empty without PLE)
   // Post-norm/RoPE K and post-norm V of each KV-owning layer [n, n_kv*D], kept for the
   // whole pass because KV-shared layers read them; their gradients sum every reader's.

@@ -58,13 +58,47 @@ void check_input(const ModelConfig& c, const std::vector<int32_t>& tokens, const
     require(id == kIgnoreTarget || (id >= 0 && id < c.vocab_size), "target id ", id, " is out of range");
 }
 
+void check_segments(const std::vector<int64_t>& segments, size_t n_tokens) {
+  if (segments.empty()) return;
+  int64_t sum = 0;
+  for (int64_t length : segments) {
+    require(length > 0, "a packed example has ", length, " tokens");
+    sum += length;
+  }
+  require(sum == static_cast<int64_t>(n_tokens), "the packed examples have ", sum, " tokens but the sequence has ",
+          n_tokens);
+}
+
+void append_rope(TrainRope& all, const RopeConfig& config, int64_t count) {
+  TrainRope part = rope_angles(config, 0, count);
+  all.pairs = part.pairs;
+  all.half = part.half;
+  all.cos.insert(all.cos.end(), part.cos.begin(), part.cos.end());
+  all.sin.insert(all.sin.end(), part.sin.begin(), part.sin.end());
+}
+
+// Positions and mask bounds: each example (one, or each packed one) from position 0.
+void lay_out_examples(PassContext& ctx, const std::vector<int64_t>& segments) {
+  const ModelConfig& c = ctx.model.config;
+  const std::vector<int64_t> whole = {ctx.n};
+  ctx.rope_sliding = {};
+  ctx.rope_full = {};
+  ctx.example_start.clear();
+  int64_t start = 0;
+  for (int64_t length : segments.empty() ? whole : segments) {
+    append_rope(ctx.rope_sliding, c.rope_sliding, length);
+    append_rope(ctx.rope_full, c.rope_full, length);
+    ctx.example_start.insert(ctx.example_start.end(), static_cast<size_t>(length), start);
+    start += length;
+  }
+}
+
 // Forward through all layers; keeps each layer's input in `inputs` when given.
 std::vector<float> run_decoder(PassContext& ctx, const std::vector<int32_t>& tokens,
-                               std::vector<std::vector<float>>* inputs) {
+                               const std::vector<int64_t>& segments, std::vector<std::vector<float>>* inputs) {
   const ModelConfig& c = ctx.model.config;
   ctx.n = static_cast<int64_t>(tokens.size());
-  ctx.rope_sliding = rope_angles(c.rope_sliding, 0, ctx.n);
-  ctx.rope_full = rope_angles(c.rope_full, 0, ctx.n);
+  lay_out_examples(ctx, segments);
   ctx.k.assign(static_cast<size_t>(c.n_layers), {});
   ctx.v.assign(static_cast<size_t>(c.n_layers), {});
   std::vector<float> x = embed(ctx, tokens);
@@ -135,7 +169,7 @@ std::vector<float> training_logits(const Model& model, const LoraModel* lora, co
                                    ThreadPool& pool) {
   check_input(model.config, tokens, nullptr);
   PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
-  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  std::vector<float> hidden = run_decoder(ctx, tokens, {}, nullptr);
   std::vector<float> normed(hidden.size()), logits(static_cast<size_t>(ctx.n * model.config.vocab_size));
   head_logits(ctx, hidden.data(), ctx.n, normed.data(), logits.data());
   return logits;
@@ -145,7 +179,7 @@ std::vector<float> training_last_logits(const Model& model, const LoraModel* lor
                                         ThreadPool& pool) {
   check_input(model.config, tokens, nullptr);
   PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
-  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  std::vector<float> hidden = run_decoder(ctx, tokens, {}, nullptr);
   const int64_t H = model.config.hidden_size;
   std::vector<float> normed(static_cast<size_t>(H)), logits(static_cast<size_t>(model.config.vocab_size));
   head_logits(ctx, &hidden[static_cast<size_t>((ctx.n - 1) * H)], 1, normed.data(), logits.data());
@@ -155,10 +189,11 @@ std::vector<float> training_last_logits(const Model& model, const LoraModel* lor
 LossResult training_loss(const Model& model, const LoraModel* lora, const std::vector<int32_t>& tokens,
                          const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool) {
   check_input(model.config, tokens, &targets);
+  check_segments(options.segments, tokens.size());
   PassContext ctx(model, const_cast<LoraModel*>(lora), pool);  // forward only: never written
   if (lora && options.training) ctx.dropout = lora->config.dropout;
   ctx.dropout_seed = options.dropout_seed;
-  std::vector<float> hidden = run_decoder(ctx, tokens, nullptr);
+  std::vector<float> hidden = run_decoder(ctx, tokens, options.segments, nullptr);
   return head_loss(ctx, hidden, targets, options, nullptr);
 }
 
@@ -166,13 +201,14 @@ LossResult training_gradients(const Model& model, LoraModel& lora, const std::ve
                               const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool) {
   const ModelConfig& c = model.config;
   check_input(c, tokens, &targets);
+  check_segments(options.segments, tokens.size());
   require(lora.layers.size() == static_cast<size_t>(c.n_layers), "the adapter has ", lora.layers.size(),
           " layers but the model has ", c.n_layers);
   PassContext ctx(model, &lora, pool);
   if (options.training) ctx.dropout = lora.config.dropout;
   ctx.dropout_seed = options.dropout_seed;
   std::vector<std::vector<float>> inputs;
-  std::vector<float> hidden = run_decoder(ctx, tokens, &inputs);
+  std::vector<float> hidden = run_decoder(ctx, tokens, options.segments, &inputs);
   std::vector<float> dx(hidden.size(), 0.0f);
   LossResult result = head_loss(ctx, hidden, targets, options, &dx);
   if (result.n_targets == 0) return result;  // nothing to learn from: all gradients are zero

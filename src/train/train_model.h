@@ -28,6 +28,11 @@ struct PassOptions {
   // allowed (preference losses push the rejected completion's likelihood down).
   double grad_scale = 0;
   int64_t head_chunk = 64;    // target rows per output-head chunk (bounds the [rows, V] logits)
+  // A packed sequence (SftExample::segments): the token counts of its examples, summing
+  // to the sequence length; empty means one example. Attention is then block-diagonal
+  // causal (sliding windows counted inside each example) and RoPE positions restart at 0
+  // per example, so each example computes exactly what it would alone.
+  std::vector<int64_t> segments = {};  // "= {}": designated initializers may leave it out
 };
 
 struct LossResult {

@@ -163,6 +163,7 @@ StepRecord Trainer::train_step() {
       const SftExample& ex = sft_train_[examples[k]];
       PassOptions pass = pass_at(k);
       pass.grad_scale = 1.0 / static_cast<double>(rec.target_tokens);
+      pass.segments = ex.segments;  // packed: each example attends only to itself
       loss_sum += training_gradients(model_, lora_, ex.tokens, ex.targets(), pass, pool_).loss_sum;
       rec.tokens += static_cast<int64_t>(ex.tokens.size());
     }
@@ -212,6 +213,7 @@ double Trainer::evaluate() {
     double sum = 0;
     int64_t n = 0;
     for (const SftExample& ex : sft_eval_) {
+      pass.segments = ex.segments;
       const LossResult r = training_loss(model_, &lora_, ex.tokens, ex.targets(), pass, pool_);
       sum += r.loss_sum;
       n += r.n_targets;
@@ -232,6 +234,9 @@ uint64_t Trainer::data_fingerprint() const {
   for (const SftExample& ex : sft_train_) {
     hash_ids(h, ex.tokens);
     for (uint8_t t : ex.trained) h = mix64(h ^ t);
+    // Packed runs differ from unpacked ones on the same rows; unpacked fingerprints stay
+    // as they were, so older checkpoints still resume.
+    for (int64_t length : ex.segments) h = mix64(h ^ static_cast<uint64_t>(length));
   }
   for (const PreferenceExample& ex : pref_train_) {
     hash_ids(h, ex.prompt);

@@ -3,7 +3,9 @@
 // resume exactly (finetune spec §5.1, §6).
 //
 // One optimizer step consumes batch_size × grad_accum examples (sequences are not padded
-// into a tensor: a micro-batch is just its examples run one after the other). Example
+// into a tensor: a micro-batch is just its examples run one after the other). With
+// --packing an "example" is a packed sequence (train/packing.h), as in TRL, and the loss
+// is still normalised by the target tokens of the whole window. Example
 // order: each epoch is a fresh seeded shuffle; position p of the run is example
 // order(epoch = p / n)[p % n]. Dropout masks are seeded from (seed, p). So the run after
 // step k depends only on the adapter, the optimizer state and k: that is all a checkpoint
