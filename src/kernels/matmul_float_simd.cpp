@@ -116,9 +116,10 @@ void HalfRowsPrefill(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
     const int64_t count = std::min(kRowBlock, row_end - r0);
     for (int64_t r = 0; r < count; ++r) {
       float* dst = scratch.data() + r * w.cols;
+      const uint8_t* src = w.row(r0 + r);  // once per row: row() is an out-of-line size computation
       int64_t k = 0;
-      for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, w.row(r0 + r), k), df, dst + k);
-      if (k < w.cols) row_to_f32(kType, w.row(r0 + r) + dtype_row_bytes(kType, k), dst + k, w.cols - k);
+      for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, src, k), df, dst + k);
+      if (k < w.cols) row_to_f32(kType, src + dtype_row_bytes(kType, k), dst + k, w.cols - k);
     }
     // The converted rows as an F32 matrix whose row 0 is row r0; outputs keep y's row stride.
     const WeightMatrix block{DType::F32, reinterpret_cast<const uint8_t*>(scratch.data()), count, w.cols};
