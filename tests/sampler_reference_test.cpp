@@ -138,6 +138,19 @@ TEST(SamplerReference, FullVocabularyPicksTheSameTokens) {
   }
 }
 
+// argmax() skips blocks; its pick must stay std::max_element's, NaN positions included.
+TEST(SamplerReference, ArgmaxEqualsMaxElement) {
+  std::mt19937 rng(5);
+  for (size_t n : {1, 2, 63, 64, 65, 129, 1000, 262144})
+    for (int kind = 0; kind < 5; ++kind) {
+      std::vector<float> v = random_logits(rng, n, kind);
+      if (kind == 2) v[std::uniform_int_distribution<size_t>(0, n - 1)(rng)] = std::nanf("");
+      if (kind == 3) v[0] = std::nanf("");
+      const auto expected = std::max_element(v.begin(), v.end()) - v.begin();
+      EXPECT_EQ(argmax(v.data(), static_cast<int64_t>(n)), expected) << "n=" << n << " kind=" << kind;
+    }
+}
+
 TEST(SamplerReference, NanLogitsAreAnErrorWhenDrawing) {
   std::vector<float> logits = {1.0f, std::nanf(""), 0.5f};
   Sampler s({.temperature = 1.0, .top_k = 2});

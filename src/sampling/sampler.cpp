@@ -18,7 +18,7 @@ namespace {
 // pass that keeps a heap of the k best so far and compares each later logit with the
 // k-th best only. A later id loses every tie, so "better than the worst kept" is a strict
 // `>` on the logit. Most blocks hold nothing above that threshold once the heap has
-// warmed up; they are skipped with a branch-free check the compiler vectorizes.
+// warmed up; they are skipped after a branch-free count that the compiler vectorizes.
 void top_k_ids(const float* logits, int64_t n, size_t k, std::vector<int32_t>& ids) {
   auto better = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
   ids.resize(k);
@@ -35,9 +35,9 @@ void top_k_ids(const float* logits, int64_t n, size_t k, std::vector<int32_t>& i
   constexpr int64_t kBlock = 64;
   int64_t i = static_cast<int64_t>(k);
   for (; i + kBlock <= n; i += kBlock) {
-    bool any = false;
-    for (int64_t j = 0; j < kBlock; ++j) any |= logits[i + j] > threshold;
-    if (!any) continue;
+    int above = 0;  // a count, not a bool: GCC vectorizes an int sum of compares, not an |=
+    for (int64_t j = 0; j < kBlock; ++j) above += logits[i + j] > threshold;
+    if (above == 0) continue;
     for (int64_t j = 0; j < kBlock; ++j) offer(i + j);
   }
   for (; i < n; ++i) offer(i);
@@ -81,9 +81,9 @@ void all_ids_sorted(const float* logits, int64_t n, std::vector<int32_t>& ids, s
 }
 
 bool has_nan(const float* logits, int64_t n) {
-  bool nan = false;
-  for (int64_t i = 0; i < n; ++i) nan |= logits[i] != logits[i];
-  return nan;
+  int64_t nans = 0;  // counted, so that the loop vectorizes (see top_k_ids)
+  for (int64_t i = 0; i < n; ++i) nans += logits[i] != logits[i];
+  return nans != 0;
 }
 
 }  // namespace
@@ -98,7 +98,25 @@ void validate(const SamplingOptions& o) {
 Sampler::Sampler(SamplingOptions options) : options_(options), rng_(options.seed) { validate(options_); }
 
 int32_t argmax(const float* values, int64_t n) {
-  return static_cast<int32_t>(std::max_element(values, values + n) - values);
+  // std::max_element's pick (the first of the largest; a NaN never wins, unless it comes
+  // first), but blocks with nothing above the best so far are passed over after a
+  // vectorized count instead of a compare-and-branch per logit.
+  if (n <= 0) return 0;  // as max_element on an empty range
+  int64_t best = 0;
+  float best_value = values[0];
+  auto offer = [&](int64_t i) {
+    if (best_value < values[i]) best = i, best_value = values[i];
+  };
+  constexpr int64_t kBlock = 64;
+  int64_t i = 1;
+  for (; i + kBlock <= n; i += kBlock) {
+    int above = 0;
+    for (int64_t j = 0; j < kBlock; ++j) above += values[i + j] > best_value;
+    if (above == 0) continue;
+    for (int64_t j = 0; j < kBlock; ++j) offer(i + j);
+  }
+  for (; i < n; ++i) offer(i);
+  return static_cast<int32_t>(best);
 }
 
 int32_t Sampler::sample(const float* logits, int64_t n) {
