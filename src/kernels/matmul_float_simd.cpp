@@ -54,10 +54,13 @@ HWY_INLINE void FloatTile(const WeightMatrix& w, int64_t r0, const float* x, int
                           int64_t y_stride) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df)), cols = w.cols;
+  // Row addresses from the element size known at compile time: w.row() computes the row
+  // size out of line, which costs as much as a whole tile when rows are short (hidden 48).
+  const size_t row_bytes = static_cast<size_t>(cols) * (kType == DType::F32 ? 4 : 2);
   const uint8_t* rows[R];
   hn::Vec<decltype(df)> acc[R][T];
   for (int r = 0; r < R; ++r) {
-    rows[r] = w.row(r0 + r);
+    rows[r] = w.data + static_cast<size_t>(r0 + r) * row_bytes;
     for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
   }
   int64_t k = 0;
