@@ -25,10 +25,14 @@ inline nlohmann::ordered_json post_json(const TestServer& server, const std::str
 }
 
 // `facet run MODEL FLAGS` on the tiny real-vocabulary model: its stdout without the final
-// newline (empty when it printed nothing); a non-zero exit is a test failure.
-inline std::string facet_run_realvocab(const std::string& flags) {
+// newline. A non-zero exit is a test failure, and so is printing nothing at all (not even
+// the newline that ends an empty answer) when `expect_output` is set.
+inline std::string facet_run_realvocab(const std::string& flags, bool expect_output = false) {
   const CommandResult r = run_command(facet_bin() + " run " + realvocab_model() + " " + flags);
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (expect_output) {
+    EXPECT_FALSE(r.out.empty());
+  }
   return r.out.empty() ? r.out : r.out.substr(0, r.out.size() - 1);
 }
 
