@@ -13,6 +13,7 @@
 #include "support/gemma4_tokenizer.h"
 #include "support/reference_forward.h"
 #include "support/run_command.h"
+#include "support/server_requests.h"
 #include "support/test_server.h"
 
 namespace facet {
@@ -26,19 +27,10 @@ test::TestServer& shared_server() {
 }
 
 json post(const std::string& path, const json& body, int expect_status = 200) {
-  auto r = shared_server().client().Post(path, body.dump(), "application/json");
-  EXPECT_TRUE(r);
-  if (!r) return json();
-  EXPECT_EQ(r->status, expect_status) << r->body;
-  return json::parse(r->body);
+  return test::post_json(shared_server(), path, body, expect_status);
 }
 
-std::string facet_run(const std::string& flags) {
-  auto r = test::run_command(test::facet_bin() + " run " + test::realvocab_model() + " " + flags);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_FALSE(r.out.empty());
-  return r.out.substr(0, r.out.size() - 1);  // facet run ends with a newline
-}
+std::string facet_run(const std::string& flags) { return test::facet_run_realvocab(flags, true); }
 
 // POSTs and hands the response body to `receive` as it arrives; returning false hangs up.
 bool post_streaming(httplib::Client& c, const std::string& path, const std::string& body,

@@ -1,4 +1,5 @@
-// LoRA adapters in `facet serve` (llama-server's --lora, per-request "lora" and
+// LoRA adapters in `facet serve` (llama-server's --lora, per-request "lora" on every
+// generation route, /v1/responses included, and
 // /lora-adapters) with the tiny real-vocabulary model and adapters written here with
 // random non-zero B: greedy answers equal `facet run --lora PATH[:SCALE]` (or plain
 // `facet run` for scale 0) token for token, concurrent requests with different scales
@@ -13,6 +14,7 @@
 #include "server/lora_adapters.h"
 #include "support/lora_fixtures.h"
 #include "support/run_command.h"
+#include "support/server_requests.h"
 #include "support/test_server.h"
 #include "train/adapter_io.h"
 #include "util/error.h"
@@ -55,18 +57,10 @@ LoraServer& shared() {
 const std::string kModel = "gemma4-tiny-realvocab-f16";
 
 json post(const std::string& path, const json& body, int expect_status = 200) {
-  auto r = shared().server.client().Post(path, body.dump(), "application/json");
-  EXPECT_TRUE(r);
-  if (!r) return json();
-  EXPECT_EQ(r->status, expect_status) << r->body;
-  return json::parse(r->body);
+  return test::post_json(shared().server, path, body, expect_status);
 }
 
-std::string facet_run(const std::string& flags) {
-  auto r = test::run_command(test::facet_bin() + " run " + test::realvocab_model() + " " + flags);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.out.empty() ? r.out : r.out.substr(0, r.out.size() - 1);  // facet run ends with a newline
-}
+std::string facet_run(const std::string& flags) { return test::facet_run_realvocab(flags); }
 
 // Seeded sampling, the same on both sides: facet run's flags and the request's fields.
 constexpr const char* kSampledFlags = " --temp 1 --seed 3 --top-k 64 --top-p 0.95";
@@ -154,6 +148,14 @@ TEST(ServerLora, ChatRoutesTakeTheLoraField) {
                                                       {"reasoning_effort", "none"}, {"temperature", 0},
                                                       {"max_tokens", 16}, {"lora", lora_list(scale)}});
     EXPECT_EQ(openai["choices"][0]["message"]["content"], want) << "scale " << scale;
+    const json responses = post("/v1/responses", {{"model", kModel}, {"input", "Why is the sky blue?"},
+                                                  {"reasoning", {{"effort", "none"}}}, {"temperature", 0},
+                                                  {"max_output_tokens", 16}, {"lora", lora_list(scale)}});
+    ASSERT_TRUE(responses["output"].is_array()) << responses.dump();
+    std::string text;
+    for (const json& item : responses["output"])
+      if (item["type"] == "message") text += item["content"][0]["text"].get<std::string>();
+    EXPECT_EQ(text, want) << "scale " << scale;
   }
 }
 
@@ -214,6 +216,9 @@ TEST(ServerLora, BadLoraInputIsA400InTheApisErrorFormat) {
     const json ollama = post("/api/generate", {{"model", kModel}, {"prompt", "hi"}, {"stream", false},
                                                {"options", {{"num_predict", 2}}}, {"lora", lora}}, 400);
     EXPECT_TRUE(ollama["error"].is_string()) << lora.dump();
+    const json responses = post("/v1/responses", {{"model", kModel}, {"input", "hi"}, {"max_output_tokens", 2},
+                                                  {"lora", lora}}, 400);
+    EXPECT_TRUE(responses["error"]["message"].is_string()) << lora.dump();
     EXPECT_TRUE(post("/lora-adapters", lora, 400)["error"]["message"].is_string()) << lora.dump();
   }
   auto r = shared().server.client().Post("/lora-adapters", "[{\"id\": 0,", "application/json");

@@ -17,15 +17,7 @@ namespace facet::server {
 namespace {
 
 const std::vector<std::string>& token_texts() {
-  static const std::vector<std::string> texts = [] {
-    const Tokenizer& tok = test::gemma4_tokenizer();
-    std::vector<std::string> out(static_cast<size_t>(tok.vocab_size()));
-    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
-      const int byte = tok.byte_value(id);
-      out[static_cast<size_t>(id)] = byte >= 0 ? std::string(1, static_cast<char>(byte)) : std::string(tok.display_text(id));
-    }
-    return out;
-  }();
+  static const std::vector<std::string> texts = facet::token_texts(test::gemma4_tokenizer());
   return texts;
 }
 

@@ -54,10 +54,13 @@ HWY_INLINE void FloatTile(const WeightMatrix& w, int64_t r0, const float* x, int
                           int64_t y_stride) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df)), cols = w.cols;
+  // Row addresses from the element size known at compile time: w.row() computes the row
+  // size out of line, which costs as much as a whole tile when rows are short (hidden 48).
+  const size_t row_bytes = static_cast<size_t>(cols) * (kType == DType::F32 ? 4 : 2);
   const uint8_t* rows[R];
   hn::Vec<decltype(df)> acc[R][T];
   for (int r = 0; r < R; ++r) {
-    rows[r] = w.row(r0 + r);
+    rows[r] = w.data + static_cast<size_t>(r0 + r) * row_bytes;
     for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
   }
   int64_t k = 0;
@@ -116,9 +119,10 @@ void HalfRowsPrefill(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
     const int64_t count = std::min(kRowBlock, row_end - r0);
     for (int64_t r = 0; r < count; ++r) {
       float* dst = scratch.data() + r * w.cols;
+      const uint8_t* src = w.row(r0 + r);  // once per row: row() is an out-of-line size computation
       int64_t k = 0;
-      for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, w.row(r0 + r), k), df, dst + k);
-      if (k < w.cols) row_to_f32(kType, w.row(r0 + r) + dtype_row_bytes(kType, k), dst + k, w.cols - k);
+      for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, src, k), df, dst + k);
+      if (k < w.cols) row_to_f32(kType, src + dtype_row_bytes(kType, k), dst + k, w.cols - k);
     }
     // The converted rows as an F32 matrix whose row 0 is row r0; outputs keep y's row stride.
     const WeightMatrix block{DType::F32, reinterpret_cast<const uint8_t*>(scratch.data()), count, w.cols};

@@ -83,7 +83,12 @@ void output_logits(const Model& model, const float* hidden, int64_t rows, float*
   for (int64_t t = 0; t < rows; ++t)
     rms_norm(hidden + t * H, model.weights.output_norm.data(), H, c.rms_eps, &normed[static_cast<size_t>(t * H)]);
   matmul(as_matrix(model.weights.token_embd), normed.data(), rows, logits, &pool);
-  if (c.final_logit_softcap > 0) soft_cap(logits, rows * c.vocab_size, c.final_logit_softcap);
+  // The cap is a tanh per logit (a whole vocabulary per row): split over the pool's threads.
+  // Every element gets the same arithmetic wherever a chunk starts, so the split changes no bit.
+  if (c.final_logit_softcap > 0)
+    pool.parallel_for(
+        rows * c.vocab_size,
+        [&](int64_t begin, int64_t end) { soft_cap(logits + begin, end - begin, c.final_logit_softcap); }, 1 << 14);
 }
 
 void check_tokens(const ModelConfig& c, std::span<const int32_t> tokens) {

@@ -20,13 +20,19 @@ struct SamplingOptions {
 class Sampler {
  public:
   explicit Sampler(SamplingOptions options);
-  // Picks a token id from `n` logits. Throws Error on invalid options.
+  // Picks a token id from `n` logits. Throws Error on invalid options, and on NaN logits
+  // when it draws (greedy returns max_element's pick).
   int32_t sample(const float* logits, int64_t n);
   const SamplingOptions& options() const { return options_; }
 
  private:
   SamplingOptions options_;
   std::mt19937_64 rng_;
+  // Scratch kept between calls: a server samples every step, and the vocabulary-sized
+  // buffers would otherwise be fresh (page-faulting) allocations each time.
+  std::vector<int32_t> ids_, ids_tmp_;
+  std::vector<uint32_t> keys_, keys_tmp_;
+  std::vector<double> probabilities_, weights_;
 };
 
 // Index of the largest value (the first on ties).

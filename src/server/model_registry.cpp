@@ -78,15 +78,7 @@ std::optional<std::string> normalize_model_name(std::string_view requested) {
 }
 
 const std::vector<std::string>& LoadedModel::token_texts() {
-  std::call_once(texts_once_, [this] {
-    const int32_t n = tokenizer.vocab_size();
-    token_texts_.resize(static_cast<size_t>(n));
-    for (int32_t id = 0; id < n; ++id) {
-      const int byte = tokenizer.byte_value(id);
-      token_texts_[static_cast<size_t>(id)] =
-          byte >= 0 ? std::string(1, static_cast<char>(byte)) : std::string(tokenizer.display_text(id));
-    }
-  });
+  std::call_once(texts_once_, [this] { token_texts_ = facet::token_texts(tokenizer); });
   return token_texts_;
 }
 

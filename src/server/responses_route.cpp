@@ -1,10 +1,12 @@
 // OpenAI Responses API (POST /v1/responses), stateless: `input` (a string or message /
 // function_call / function_call_output items), `instructions`, flat function `tools`,
-// `text.format`, `reasoning.effort`, `max_output_tokens`. Output items: reasoning,
+// `text.format`, `reasoning.effort`, `max_output_tokens`, and llama-server's per-request
+// `lora` list (as on the other generation routes). Output items: reasoning,
 // message, function_call. Streaming uses named SSE events (response.created ...
 // response.completed); `previous_response_id` is refused (nothing is stored).
 #include <httplib.h>
 
+#include "server/lora_adapters.h"
 #include "server/server_context.h"
 #include "server/tool_choice.h"
 
@@ -199,8 +201,10 @@ void responses(ServerContext& ctx, const httplib::Request& req, httplib::Respons
     if (const Json* format = get_field(*text, "format")) params.schema = schema_from_response_format(*format);
   if (forced_call && params.schema)
     throw_http(400, "text.format and tool_choice cannot both constrain the answer: pick one");
+  std::vector<double> lora_scales = request_lora_scales(ctx.registry.loras(), body);  // a bad list: 400 here
   UsedModel used = use_model(ctx, body);
   JobSpec spec;
+  spec.lora_scales = std::move(lora_scales);
   spec.prompt = render_chat_prompt(ctx, *used.model, chat, &spec.thinking);
   spec.params = std::move(params);
   spec.tools_offered = chat.contains("tools");

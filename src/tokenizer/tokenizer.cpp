@@ -289,4 +289,14 @@ int32_t Tokenizer::pad_id() const { return tables_->pad_id; }
 int32_t Tokenizer::unk_id() const { return tables_->unk_id; }
 bool Tokenizer::add_bos_by_default() const { return tables_->add_bos; }
 
+std::vector<std::string> token_texts(const Tokenizer& tokenizer) {
+  std::vector<std::string> out(static_cast<size_t>(tokenizer.vocab_size()));
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    const int byte = tokenizer.byte_value(id);
+    out[static_cast<size_t>(id)] =
+        byte >= 0 ? std::string(1, static_cast<char>(byte)) : std::string(tokenizer.display_text(id));
+  }
+  return out;
+}
+
 }  // namespace facet

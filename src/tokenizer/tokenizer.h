@@ -75,4 +75,8 @@ class Tokenizer {
   std::shared_ptr<const Tables> tables_;
 };
 
+// Every id's text as constrained decoding matches it against a grammar: a byte token's
+// single raw byte, else its display text (what the logit filters take as token_texts).
+std::vector<std::string> token_texts(const Tokenizer& tokenizer);
+
 }  // namespace facet
