@@ -13,24 +13,11 @@
 #include <mutex>
 
 #include "engine/scheduler.h"
+#include "bench_models.h"
 #include "model/random_model.h"
 
 namespace {
 
-const facet::Model& bench_model(const std::string& config) {
-  static std::map<std::string, std::unique_ptr<facet::Model>> models;
-  auto& model = models[config];
-  if (!model) {
-    const std::string path = "/tmp/facet-bench-" + config + ".gguf";
-    if (!std::filesystem::exists(path)) {
-      facet::GeneratorConfig g =
-          facet::load_generator_config(std::string(FACET_SOURCE_DIR) + "/models/configs/" + config + ".json");
-      facet::write_random_gguf(g.model, g.options, path);
-    }
-    model = facet::load_model(path);
-  }
-  return *model;
-}
 
 // Each iteration: `sequences` requests of 32 new tokens, submitted together, run to the end.
 void BM_Scheduler(benchmark::State& state, const std::string& config) {

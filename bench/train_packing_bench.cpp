@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "bench_models.h"
 #include "model/random_model.h"
 #include "train/packing.h"
 #include "train/train_model.h"
@@ -19,20 +20,6 @@
 
 namespace {
 
-const facet::Model& packing_bench_model(const std::string& config) {
-  static std::map<std::string, std::unique_ptr<facet::Model>> models;
-  auto& model = models[config];
-  if (!model) {
-    const std::string path = "/tmp/facet-bench-" + config + ".gguf";
-    if (!std::filesystem::exists(path)) {
-      facet::GeneratorConfig g =
-          facet::load_generator_config(std::string(FACET_SOURCE_DIR) + "/models/configs/" + config + ".json");
-      facet::write_random_gguf(g.model, g.options, path);
-    }
-    model = facet::load_model(path);
-  }
-  return *model;
-}
 
 std::vector<facet::train::SftExample> short_examples(int vocab) {
   std::mt19937 rng(9);
@@ -52,7 +39,7 @@ std::vector<facet::train::SftExample> short_examples(int vocab) {
 
 void BM_TrainPacking(benchmark::State& state, const std::string& config) {
   using namespace facet::train;
-  const facet::Model& model = packing_bench_model(config);
+  const facet::Model& model = bench_model(config);
   std::vector<SftExample> data = short_examples(model.config.vocab_size);
   int64_t tokens = 0;
   for (const SftExample& ex : data) tokens += static_cast<int64_t>(ex.tokens.size());
