@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention_rows.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_simd.h"
 #include "tensor/convert.h"
@@ -119,5 +120,50 @@ void BM_AccumulateTransposed(benchmark::State& state) {
                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_AccumulateTransposed)->Name("AccumulateTransposed/64xN/512tokens")->Arg(1536)->Arg(6144)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+namespace {
+
+// The 8 query heads of one KV head (E2B) attending over `keys` cached rows of head width
+// 256: scores, then the probability-weighted sum of values. The group kernels (each K/V row
+// read once for 4 heads, 4 dot products in flight) against the one-head, one-row loops they
+// replaced (identical results; the difference is speed).
+//   ./build/bench/facet_bench --benchmark_filter=AttentionGroup
+void BM_AttentionGroup(benchmark::State& state, bool group_kernels) {
+  constexpr int kHeads = 8;
+  const int64_t keys = state.range(0), D = 256, stride = 256;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> q(static_cast<size_t>(kHeads * D)), k(static_cast<size_t>(keys * stride)), v(k.size()),
+      scores(static_cast<size_t>(kHeads * keys)), out(static_cast<size_t>(kHeads * D));
+  for (float& x : q) x = dist(rng);
+  for (float& x : k) x = dist(rng);
+  for (float& x : v) x = dist(rng);
+  for (auto _ : state) {
+    std::fill(out.begin(), out.end(), 0.0f);
+    if (group_kernels) {
+      for (int h0 = 0; h0 < kHeads; h0 += 4) {  // as attention_block's jobs: 4 heads each
+        float* s = &scores[static_cast<size_t>(h0 * keys)];
+        facet::dot_f32_queries(&q[static_cast<size_t>(h0 * D)], D, 4, k.data(), stride, keys, D, s, keys);
+        facet::accumulate_weighted_rows(s, keys, 4, v.data(), stride, keys, D, &out[static_cast<size_t>(h0 * D)], D);
+      }
+    } else {
+      for (int h = 0; h < kHeads; ++h) {
+        const float* qh = &q[static_cast<size_t>(h * D)];
+        float* sh = &scores[static_cast<size_t>(h * keys)];
+        float* oh = &out[static_cast<size_t>(h * D)];
+        for (int64_t i = 0; i < keys; ++i) sh[i] = facet::dot_f32(qh, &k[static_cast<size_t>(i * stride)], D);
+        for (int64_t i = 0; i < keys; ++i)
+          for (int64_t d = 0; d < D; ++d) oh[d] += sh[i] * v[static_cast<size_t>(i * stride + d)];
+      }
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * static_cast<double>(kHeads * keys * D) / 1e9,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK_CAPTURE(BM_AttentionGroup, one_head_one_row, false)->Name("AttentionGroup/one_head_one_row")->Arg(512)->Arg(4096);
+BENCHMARK_CAPTURE(BM_AttentionGroup, group_kernels, true)->Name("AttentionGroup/group_kernels")->Arg(512)->Arg(4096);
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/attention_rows.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "model/forward_context.h"
@@ -20,25 +21,26 @@ struct KvSpan {
   int64_t count;
 };
 
-// Attention of one query head over the spans (scale 1.0, no soft-cap: spec §4.5).
-void attend(const float* q, const KvSpan* spans, int n_spans, int64_t row, int64_t kv_offset, int D,
+// Attention of `n_q` query heads that share one KV head over the spans (scale 1.0, no
+// soft-cap: spec §4.5). The heads' queries and outputs are D apart; `scores` is scratch.
+void attend(const float* q, int n_q, const KvSpan* spans, int n_spans, int64_t row, int64_t kv_offset, int64_t D,
             std::vector<float>& scores, float* out) {
   int64_t total = 0;
   for (int s = 0; s < n_spans; ++s) total += spans[s].count;
-  scores.resize(static_cast<size_t>(total));
+  scores.resize(static_cast<size_t>(n_q * total));
   int64_t j = 0;
-  for (int s = 0; s < n_spans; ++s)
-    for (int64_t i = 0; i < spans[s].count; ++i)
-      scores[static_cast<size_t>(j++)] = dot_f32(q, spans[s].k + i * row + kv_offset, D);
-  softmax(scores.data(), total);
-  std::fill(out, out + D, 0.0f);
+  for (int s = 0; s < n_spans; ++s) {
+    dot_f32_queries(q, D, n_q, spans[s].k + kv_offset, row, spans[s].count, D, &scores[static_cast<size_t>(j)], total);
+    j += spans[s].count;
+  }
+  for (int h = 0; h < n_q; ++h) softmax(&scores[static_cast<size_t>(h * total)], total);
+  std::fill(out, out + n_q * D, 0.0f);
   j = 0;
-  for (int s = 0; s < n_spans; ++s)
-    for (int64_t i = 0; i < spans[s].count; ++i) {
-      const float p = scores[static_cast<size_t>(j++)];
-      const float* v = spans[s].v + i * row + kv_offset;
-      for (int d = 0; d < D; ++d) out[d] += p * v[d];
-    }
+  for (int s = 0; s < n_spans; ++s) {
+    accumulate_weighted_rows(&scores[static_cast<size_t>(j)], total, n_q, spans[s].v + kv_offset, row,
+                             spans[s].count, D, out, D);
+    j += spans[s].count;
+  }
 }
 
 // Encodes `n` rows of `row` values in the cache type into `stored` and, for lossy types,
@@ -150,11 +152,19 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   if (!decoded.empty()) decode_rows(decoded, ctx.types, ctx.pool);
 
   std::vector<float> attn(static_cast<size_t>(n * q_row));
-  ctx.pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end) {
+  // A job: one token and up to kHeadsPerJob query heads of one KV group, which read each
+  // K/V row once for all of them; decode (one token) still has several jobs to share out.
+  constexpr int kHeadsPerJob = 4;
+  const int chunks_per_group = (group + kHeadsPerJob - 1) / kHeadsPerJob;
+  const int64_t jobs_per_token = static_cast<int64_t>(n_kv) * chunks_per_group;
+  ctx.pool.parallel_for(n * jobs_per_token, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / n_heads;
-      const int h = static_cast<int>(job % n_heads);
+      const int64_t t = job / jobs_per_token;
+      const int kv_head = static_cast<int>(job % jobs_per_token) / chunks_per_group;
+      const int chunk = static_cast<int>(job % jobs_per_token) % chunks_per_group;
+      const int h = kv_head * group + chunk * kHeadsPerJob;  // first query head of the job
+      const int n_q = std::min(kHeadsPerJob, group - chunk * kHeadsPerJob);
       const size_t seg_index = static_cast<size_t>(ctx.segment_of[static_cast<size_t>(t)]);
       const BatchSegment& seg = ctx.segments[seg_index];
       const KvCache::Layer& cached = seg.cache->layer(src);
@@ -181,10 +191,10 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       const int64_t batch_first = seg.begin + (std::max(first, p0) - p0);  // a row of this batch
       spans[n_spans++] = {&batch_k[static_cast<size_t>(batch_first * kv_row)],
                           &batch_v[static_cast<size_t>(batch_first * kv_row)], t - batch_first + 1};
-      attend(&q[static_cast<size_t>(t * q_row + h * D)], spans, n_spans, kv_row, (h / group) * D,
-             static_cast<int>(D), scores, &attn[static_cast<size_t>(t * q_row + h * D)]);
+      attend(&q[static_cast<size_t>(t * q_row + h * D)], n_q, spans, n_spans, kv_row, kv_head * D, D, scores,
+             &attn[static_cast<size_t>(t * q_row + h * D)]);
     }
-  }, 4);
+  }, 1);
 
   std::vector<float> out(static_cast<size_t>(n * H));
   matmul(w.o, attn.data(), n, out.data(), &ctx.pool);
