@@ -54,13 +54,10 @@ HWY_INLINE void FloatTile(const WeightMatrix& w, int64_t r0, const float* x, int
                           int64_t y_stride) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df)), cols = w.cols;
-  // Row addresses from the element size known at compile time: w.row() computes the row
-  // size out of line, which costs as much as a whole tile when rows are short (hidden 48).
-  const size_t row_bytes = static_cast<size_t>(cols) * (kType == DType::F32 ? 4 : 2);
   const uint8_t* rows[R];
   hn::Vec<decltype(df)> acc[R][T];
   for (int r = 0; r < R; ++r) {
-    rows[r] = w.data + static_cast<size_t>(r0 + r) * row_bytes;
+    rows[r] = w.row(r0 + r);
     for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
   }
   int64_t k = 0;
@@ -119,7 +116,7 @@ void HalfRowsPrefill(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
     const int64_t count = std::min(kRowBlock, row_end - r0);
     for (int64_t r = 0; r < count; ++r) {
       float* dst = scratch.data() + r * w.cols;
-      const uint8_t* src = w.row(r0 + r);  // once per row: row() is an out-of-line size computation
+      const uint8_t* src = w.row(r0 + r);
       int64_t k = 0;
       for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, src, k), df, dst + k);
       if (k < w.cols) row_to_f32(kType, src + dtype_row_bytes(kType, k), dst + k, w.cols - k);
