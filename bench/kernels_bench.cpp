@@ -81,7 +81,8 @@ struct ShapeSpec {
 };
 constexpr ShapeSpec kShapes[] = {{6144, 1536, true}, {1536, 6144, true}, {2048, 1536, true}, {262144, 1536, false}};
 constexpr int64_t kOutputHeadRows = 262144, kServingBatch = 16;
-constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+constexpr DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
+                             DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::NF4};
 
 const bool kRegistered = [] {
   for (DType dtype : kTypes)

@@ -20,6 +20,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_simd.h"
 #include "tensor/convert.h"
+#include "tensor/quant_blocks.h"
 #include "util/thread_pool.h"
 
 namespace facet {
@@ -91,7 +92,7 @@ void check(DType dtype, Shape s, ThreadPool* pool, bool byte_kernels = false) {
       ASSERT_EQ(one[static_cast<size_t>(r)], got[static_cast<size_t>(t * s.rows + r)])
           << dtype_name(dtype) << " token " << t << " row " << r << " of " << s.tokens;
   }
-  const bool quantized = dtype_info(dtype).block_size > 1;
+  const bool quantized = is_block_quantized(dtype);  // 8-bit activations (not NF4: f32 ones)
   const std::vector<double> xq = quantized ? quantized_activations(c.x) : std::vector<double>();
   for (int64_t t = 0; t < s.tokens; ++t) {
     for (int64_t r = 0; r < s.rows; ++r) {
@@ -238,7 +239,7 @@ TEST(KernelMatmulBytes, EveryQuantTypeMatchesOnAwkwardShapes) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmul,
                          ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
-                                           DType::Q6_K),
+                                           DType::Q6_K, DType::NF4),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(KernelMatmulTargets, ReportsTheDispatchedTarget) {

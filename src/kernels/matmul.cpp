@@ -71,23 +71,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     else rows_task(0, w.rows);
     return;
   }
-  if (w.dtype == DType::NF4) {
-    // NF4 (QLoRA bases): each row is decoded to f32 once and dotted with every token. The
-    // table lookups don't fit the 8-bit integer kernels, and NF4 bases are loaded for
-    // fine-tuning, where this is far from the bottleneck.
-    auto rows_task = [&](int64_t begin, int64_t end) {
-      thread_local std::vector<float> row;
-      row.resize(static_cast<size_t>(w.cols));
-      for (int64_t r = begin; r < end; ++r) {
-        row_to_f32(DType::NF4, w.row(r), row.data(), w.cols);
-        for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = dot_f32(row.data(), x + t * w.cols, w.cols);
-      }
-    };
-    if (parallel) pool->parallel_for(w.rows, rows_task, kMinRows);
-    else rows_task(0, w.rows);
-    return;
-  }
-  require(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16,
+  // NF4 (QLoRA bases) goes through the F32 tiles too, a block of rows decoded at a time.
+  require(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 || w.dtype == DType::NF4,
           "internal: matmul has no kernel for weights of type ", dtype_name(w.dtype));
   auto rows_task = [&](int64_t begin, int64_t end) { matmul_rows_float(w, x, n_tokens, y, begin, end); };
   if (parallel) pool->parallel_for(w.rows, rows_task, kMinRows);

@@ -1,4 +1,4 @@
-// Row kernels of matmul() for F32, F16 and BF16 weights, compiled per instruction set with
+// Row kernels of matmul() for F32, F16, BF16 and NF4 weights, compiled per instruction set with
 // Google Highway (foreach_target) and dispatched at run time. Register-blocked: each weight
 // vector is converted to f32 once and used for a tile of 3 tokens, each activation vector for
 // 4 rows; blocks of rows share a token tile so prefill reads the activations from L1.
@@ -101,13 +101,16 @@ void FloatRowsOf(const WeightMatrix& w, const float* x, int64_t n_tokens, float*
   }
 }
 
-// F16/BF16 prefill: each block of rows is converted to f32 once into a scratch buffer and
-// multiplied as F32, instead of converting every weight vector again for every token tile
-// (the conversions, not the FMAs, bound the direct tiles). The conversion is exact and the
-// F32 tiles do the same operations, so results equal the direct (decode) path bit for bit.
+// Rows converted to f32 a block at a time into a scratch buffer, then multiplied as F32.
+// F16/BF16 prefill: instead of converting every weight vector again for every token tile (the
+// conversions, not the FMAs, bound the direct tiles); the conversion is exact and the F32
+// tiles do the same operations, so results equal the direct (decode) path bit for bit.
+// NF4 (QLoRA bases), decode and prefill alike: its codebook lookups have no vector load, so
+// each row is decoded once per call (one path for any token count keeps a token's result
+// independent of its batch).
 template <DType kType>
-void HalfRowsPrefill(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
-                     int64_t row_end) {
+void ConvertedRows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                   int64_t row_end) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   thread_local std::vector<float> scratch;
@@ -117,9 +120,13 @@ void HalfRowsPrefill(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
     for (int64_t r = 0; r < count; ++r) {
       float* dst = scratch.data() + r * w.cols;
       const uint8_t* src = w.row(r0 + r);
-      int64_t k = 0;
-      for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, src, k), df, dst + k);
-      if (k < w.cols) row_to_f32(kType, src + dtype_row_bytes(kType, k), dst + k, w.cols - k);
+      if constexpr (kType == DType::NF4) {
+        row_to_f32(kType, src, dst, w.cols);
+      } else {
+        int64_t k = 0;
+        for (; k + N <= w.cols; k += N) hn::StoreU(LoadWeights<kType>(df, src, k), df, dst + k);
+        if (k < w.cols) row_to_f32(kType, src + dtype_row_bytes(kType, k), dst + k, w.cols - k);
+      }
     }
     // The converted rows as an F32 matrix whose row 0 is row r0; outputs keep y's row stride.
     const WeightMatrix block{DType::F32, reinterpret_cast<const uint8_t*>(scratch.data()), count, w.cols};
@@ -133,10 +140,11 @@ void FloatRows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y
   switch (w.dtype) {
     case DType::F32: return FloatRowsOf<DType::F32>(w, x, n_tokens, y, row_begin, row_end, w.rows);
     case DType::F16:
-      if (prefill) return HalfRowsPrefill<DType::F16>(w, x, n_tokens, y, row_begin, row_end);
+      if (prefill) return ConvertedRows<DType::F16>(w, x, n_tokens, y, row_begin, row_end);
       return FloatRowsOf<DType::F16>(w, x, n_tokens, y, row_begin, row_end, w.rows);
+    case DType::NF4: return ConvertedRows<DType::NF4>(w, x, n_tokens, y, row_begin, row_end);
     default:
-      if (prefill) return HalfRowsPrefill<DType::BF16>(w, x, n_tokens, y, row_begin, row_end);
+      if (prefill) return ConvertedRows<DType::BF16>(w, x, n_tokens, y, row_begin, row_end);
       return FloatRowsOf<DType::BF16>(w, x, n_tokens, y, row_begin, row_end, w.rows);
   }
 }

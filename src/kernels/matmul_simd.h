@@ -42,7 +42,7 @@ void quantize_activations(const float* x, int64_t first, int64_t count, Quantize
 
 // y rows [row_begin, row_end) for every token; y is [n_tokens, w.rows].
 void matmul_rows_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
-                       int64_t row_end);  // F32, F16, BF16 weights
+                       int64_t row_end);  // F32, F16, BF16, NF4 weights
 void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
                            int64_t row_end);  // Q8_0, Q4_0, Q4_K, Q6_K weights
 

@@ -95,15 +95,21 @@ uint8_t nf4_nearest_code(float x) {
 
 void dequantize_row_nf4(const void* src, float* dst, int64_t n) {
   require(n % kNf4Block == 0, "row of ", n, " elements is not whole NF4 blocks");
+  // Both codebook values of every byte (high nibble first), so a byte is one 8-byte copy; the
+  // block is then scaled in a loop the compiler vectorises. Same products as one lookup and
+  // multiply per element, a few times faster (NF4 matmuls decode every row once per call).
+  static const auto pairs = [] {
+    std::array<std::array<float, 2>, 256> table{};
+    for (int byte = 0; byte < 256; ++byte)
+      table[static_cast<size_t>(byte)] = {kNf4Codebook[byte >> 4], kNf4Codebook[byte & 15]};
+    return table;
+  }();
   const auto* s = static_cast<const uint8_t*>(src);
   for (int64_t b = 0; b < n / kNf4Block; ++b, s += kNf4BlockBytes) {
     const float absmax = load_f32(s);
     float* d = dst + b * kNf4Block;
-    for (int j = 0; j < kNf4Block / 2; ++j) {
-      const uint8_t byte = s[4 + j];
-      d[2 * j] = kNf4Codebook[byte >> 4] * absmax;
-      d[2 * j + 1] = kNf4Codebook[byte & 15] * absmax;
-    }
+    for (int j = 0; j < kNf4Block / 2; ++j) std::memcpy(d + 2 * j, pairs[s[4 + j]].data(), 2 * sizeof(float));
+    for (int i = 0; i < kNf4Block; ++i) d[i] *= absmax;
   }
 }
 
