@@ -78,6 +78,19 @@ void append_output(JobOutput& total, const JobOutput& delta) {
   total.tool_calls.insert(total.tool_calls.end(), delta.tool_calls.begin(), delta.tool_calls.end());
 }
 
+int64_t count_reasoning_tokens(const std::vector<int32_t>& tokens, std::optional<int32_t> channel_open,
+                               std::optional<int32_t> channel_close) {
+  if (!channel_open) return 0;
+  int64_t count = 0;
+  bool inside = false;
+  for (int32_t id : tokens) {
+    if (id == *channel_open) inside = true;
+    if (inside) ++count;
+    if (channel_close && id == *channel_close) inside = false;
+  }
+  return count;
+}
+
 GenerationJob::GenerationJob(std::shared_ptr<LoadedModel> model, std::shared_ptr<Shared> shared)
     : model_(std::move(model)), shared_(std::move(shared)) {}
 
@@ -113,7 +126,11 @@ std::unique_ptr<GenerationJob> GenerationJob::start(std::shared_ptr<LoadedModel>
     };
   }
   auto on_token = [shared](int32_t, const std::string& text) { return shared->on_text(text); };
-  auto on_done = [shared](const GenerationResult& r, const std::string& error) {
+  const bool parse_output = spec.parse_output;
+  const std::optional<int32_t> channel_open = model->tokenizer.find_piece("<|channel>");
+  const std::optional<int32_t> channel_close = model->tokenizer.find_piece("<channel|>");
+  auto on_done = [shared, parse_output, channel_open, channel_close](const GenerationResult& r,
+                                                                     const std::string& error) {
     const bool truncated = r.stop_reason == StopReason::MaxTokens || r.stop_reason == StopReason::ContextFull;
     if (error.empty()) {
       if (!shared->stopped_by_string) shared->emit(shared->held, true, truncated);
@@ -125,6 +142,7 @@ std::unique_ptr<GenerationJob> GenerationJob::start(std::shared_ptr<LoadedModel>
     out.tokens = r.tokens;
     out.prompt_tokens = r.prompt_tokens;
     out.completion_tokens = static_cast<int64_t>(r.tokens.size());
+    if (parse_output) out.reasoning_tokens = count_reasoning_tokens(r.tokens, channel_open, channel_close);
     out.reused_tokens = r.reused_tokens;
     out.prefill_seconds = r.prefill_seconds;
     out.decode_seconds = r.decode_seconds;

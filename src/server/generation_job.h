@@ -49,10 +49,17 @@ struct JobResult {
   std::vector<int32_t> tokens;     // generated ids (a stop token included)
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
+  int64_t reasoning_tokens = 0;    // of completion_tokens: the thought block, its markers included
   int64_t reused_tokens = 0;
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };
+
+// How many of `tokens` belong to thought blocks: from each <|channel> through its
+// <channel|> (or to the end when generation stopped inside one), markers included, as
+// OpenAI's `reasoning_tokens` counts everything the model spent thinking.
+int64_t count_reasoning_tokens(const std::vector<int32_t>& tokens, std::optional<int32_t> channel_open,
+                               std::optional<int32_t> channel_close);
 
 class GenerationJob {
  public:

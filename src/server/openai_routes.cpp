@@ -17,7 +17,8 @@ Json usage_json(const JobResult& r) {
   return Json{{"prompt_tokens", r.prompt_tokens},
               {"completion_tokens", r.completion_tokens},
               {"total_tokens", r.prompt_tokens + r.completion_tokens},
-              {"prompt_tokens_details", {{"cached_tokens", r.reused_tokens}}}};
+              {"prompt_tokens_details", {{"cached_tokens", r.reused_tokens}}},
+              {"completion_tokens_details", {{"reasoning_tokens", r.reasoning_tokens}}}};
 }
 
 std::string finish_reason(const JobResult& r, bool had_calls) {

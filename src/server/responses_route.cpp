@@ -114,7 +114,7 @@ struct ResponseState {
       j["usage"] = {{"input_tokens", r->prompt_tokens},
                     {"input_tokens_details", {{"cached_tokens", r->reused_tokens}}},
                     {"output_tokens", r->completion_tokens},
-                    {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                    {"output_tokens_details", {{"reasoning_tokens", r->reasoning_tokens}}},
                     {"total_tokens", r->prompt_tokens + r->completion_tokens}};
     return j;
   }

@@ -7,4 +7,6 @@ if [ ! -d node_modules/openai ] || [ ! -d node_modules/ollama ]; then
   echo "SKIPPED: tests/e2e/node_modules is missing; run ./scripts/install-deps.sh (npm ci --prefix tests/e2e)"
   exit 77
 fi
-exec node --test --test-concurrency=1 clients.test.mjs tools.test.mjs
+# Arguments: the test files to run (default: the client and tool-call suites).
+if [ "$#" -eq 0 ]; then set -- clients.test.mjs tools.test.mjs; fi
+exec node --test --test-concurrency=1 "$@"
