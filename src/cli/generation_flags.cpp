@@ -14,6 +14,14 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
   cmd.add_option("--top-p", flags.sampling.top_p, "Nucleus sampling threshold (1 = off)");
   cmd.add_option("--min-p", flags.sampling.min_p, "Drop tokens below min-p x the top probability (0 = off)");
   cmd.add_option("-s,--seed", flags.sampling.seed, "Random seed");
+  cmd.add_option("--repeat-penalty", flags.sampling.repeat_penalty,
+                 "Penalize repeats of the last --repeat-last-n tokens (1 = off; e.g. 1.1)");
+  cmd.add_option("--repeat-last-n", flags.sampling.repeat_last_n,
+                 "Tokens the penalties look back over (default 64; 0 = off, -1 = the whole context)");
+  cmd.add_option("--presence-penalty", flags.sampling.presence_penalty,
+                 "Subtract from the logit of every token in that window (0 = off)");
+  cmd.add_option("--frequency-penalty", flags.sampling.frequency_penalty,
+                 "Subtract per occurrence in that window (0 = off)");
   cmd.add_option("-t,--threads", flags.threads, "Threads (default: all cores)");
   cmd.add_option("-c,--ctx-size", flags.ctx_size, "Context size in tokens")->check(CLI::NonNegativeNumber);
   cmd.add_flag("-v,--verbose", flags.verbose, "Print timings to stderr");

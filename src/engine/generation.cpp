@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "sampling/penalties.h"
 #include "tokenizer/streaming_detokenizer.h"
 #include "util/error.h"
 
@@ -116,6 +117,8 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
   const int64_t vocab = model_.config.vocab_size;
   result.stop_reason = StopReason::MaxTokens;
   while (static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
+    if (has_logit_adjustments(options.sampling))
+      apply_penalties(options.sampling, prompt, result.tokens, std::span<float>(logits.data(), logits.size()));
     const int32_t next = sampler.sample(logits.data(), vocab);
     result.tokens.push_back(next);
     if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end()) {

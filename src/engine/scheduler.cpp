@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "model/forward.h"
+#include "sampling/penalties.h"
 #include "tokenizer/streaming_detokenizer.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -441,8 +442,12 @@ void Scheduler::State::sample(Slot& slot, std::span<float> logits) {
   if (static_cast<int64_t>(s.result.tokens.size()) >= r.max_tokens) return finish(slot, StopReason::MaxTokens);
   int32_t next = 0;
   try {
+    if (has_logit_adjustments(r.sampling)) apply_penalties(r.sampling, r.prompt, s.result.tokens, logits);
     if (r.logit_filter) r.logit_filter(logits, s.result.tokens);
     next = s.sampler.sample(logits.data(), model.config.vocab_size);
+    if (r.top_logprobs >= 0 && r.on_logprob &&
+        std::find(r.stop_ids.begin(), r.stop_ids.end(), next) == r.stop_ids.end())
+      r.on_logprob(token_logprob(logits, next, r.top_logprobs));
   } catch (const std::exception& e) {
     return finish(slot, StopReason::Cancelled, std::string("sampling failed: ") + e.what());
   }

@@ -15,6 +15,7 @@
 
 #include "engine/generation.h"
 #include "model/model.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -51,6 +52,10 @@ struct SequenceRequest {
   // (set them to -infinity) — constrained decoding (JSON) lives on the caller's side.
   // `generated` holds the tokens sampled so far in this request.
   std::function<void(std::span<float> logits, const std::vector<int32_t>& generated)> logit_filter;
+  // >= 0: on_logprob gets each sampled token's log-probability and this many alternatives
+  // (sampling/logprobs.h), just before on_token; a stop token gets none.
+  int top_logprobs = -1;
+  std::function<void(const TokenLogprob&)> on_logprob;
 };
 
 // Called on the scheduler thread for every sampled token except a stop token, with the

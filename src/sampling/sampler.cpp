@@ -99,6 +99,15 @@ void validate(const SamplingOptions& o) {
   require(o.top_k >= 0, "top-k must be >= 0 (got ", o.top_k, ")");
   require(o.top_p > 0 && o.top_p <= 1, "top-p must be in (0, 1] (got ", o.top_p, ")");
   require(o.min_p >= 0 && o.min_p <= 1, "min-p must be in [0, 1] (got ", o.min_p, ")");
+  require(std::isfinite(o.repeat_penalty) && o.repeat_penalty > 0, "repeat penalty must be > 0 (got ", o.repeat_penalty,
+          ")");
+  require(o.repeat_last_n >= -1, "repeat-last-n must be >= -1 (got ", o.repeat_last_n, ")");
+  require(std::isfinite(o.presence_penalty) && std::isfinite(o.frequency_penalty),
+          "presence and frequency penalties must be finite numbers");
+  for (const auto& [id, bias] : o.logit_bias) {
+    require(id >= 0, "logit bias for a negative token id (", id, ")");
+    require(!std::isnan(bias), "logit bias for token ", id, " is NaN");
+  }
 }
 
 Sampler::Sampler(SamplingOptions options) : options_(options), rng_(options.seed) { validate(options_); }

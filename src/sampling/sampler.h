@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace facet {
@@ -15,6 +16,13 @@ struct SamplingOptions {
   double top_p = 1.0;        // 1: off
   double min_p = 0.0;        // 0: off
   uint64_t seed = 0;
+  // Logit adjustments made before the filters above (apply_penalties in penalties.h), with
+  // llama.cpp's formulas over the last `repeat_last_n` tokens of prompt + answer:
+  double repeat_penalty = 1.0;     // > 0, 1 = off: a positive logit is divided by it, a negative one multiplied
+  int64_t repeat_last_n = 64;      // window; 0 = no penalties, -1 = the whole context
+  double presence_penalty = 0.0;   // subtracted once from every token in the window
+  double frequency_penalty = 0.0;  // subtracted once per occurrence in the window
+  std::vector<std::pair<int32_t, float>> logit_bias = {};  // (id, added to its logit), OpenAI's logit_bias
 };
 
 class Sampler {

@@ -76,6 +76,7 @@ void append_output(JobOutput& total, const JobOutput& delta) {
   total.thinking += delta.thinking;
   total.content += delta.content;
   total.tool_calls.insert(total.tool_calls.end(), delta.tool_calls.begin(), delta.tool_calls.end());
+  total.logprobs.insert(total.logprobs.end(), delta.logprobs.begin(), delta.logprobs.end());
 }
 
 int64_t count_reasoning_tokens(const std::vector<int32_t>& tokens, std::optional<int32_t> channel_open,
@@ -111,6 +112,17 @@ std::unique_ptr<GenerationJob> GenerationJob::start(std::shared_ptr<LoadedModel>
   request.sampling = spec.params.sampling;
   request.max_tokens = std::min(spec.params.max_tokens.value_or(context), context - prompt_size);
   request.stop_ids = default_stop_ids(model->tokenizer, spec.tools_offered);
+  for (const auto& [id, bias] : spec.params.sampling.logit_bias)
+    if (id >= model->tokenizer.vocab_size())
+      throw_http(400, "logit_bias names token " + std::to_string(id) + ", but the vocabulary has " +
+                          std::to_string(model->tokenizer.vocab_size()) + " tokens");
+  request.top_logprobs = spec.params.top_logprobs;
+  if (request.top_logprobs >= 0)
+    request.on_logprob = [shared](const TokenLogprob& lp) {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      shared->pending.logprobs.push_back(lp);
+      shared->changed.notify_all();
+    };
   if (model->loras) request.adapter_scales = spec.lora_scales.value_or(model->loras->scales());
   if (spec.params.schema) {
     auto filter = std::make_shared<JsonLogitFilter>(*spec.params.schema, model->token_texts(), model->tokenizer,

@@ -40,7 +40,11 @@ struct JobOutput {
   std::string thinking;
   std::string content;
   std::vector<chat::ParsedToolCall> tool_calls;
-  bool empty() const { return thinking.empty() && content.empty() && tool_calls.empty(); }
+  // With logprobs requested: one entry per generated token (a stop token excepted), in
+  // order. They arrive with or before the text of their tokens (text waits while it may be
+  // the start of a stop string).
+  std::vector<TokenLogprob> logprobs;
+  bool empty() const { return thinking.empty() && content.empty() && tool_calls.empty() && logprobs.empty(); }
 };
 
 struct JobResult {

@@ -2,6 +2,7 @@
 // /api/show, /api/ps, /api/embed, /api/embeddings. Durations are nanoseconds.
 #include <httplib.h>
 
+#include "server/logprobs_json.h"
 #include "server/lora_adapters.h"
 #include "server/model_info.h"
 #include "server/server_context.h"
@@ -57,9 +58,12 @@ void answer(ServerContext& ctx, const httplib::Request&, httplib::Response& res,
   const int64_t start_ns = now_unix_nanoseconds();
   std::vector<int32_t> prompt = spec.prompt;
   spec.lora_scales = request_lora_scales(ctx.registry.loras(), body);
+  const bool want_logprobs = spec.params.top_logprobs >= 0;
   auto job = GenerationJob::start(used.model, std::move(spec));
   const std::string name = used.requested_name;
-  auto chunk = [name, chat](const JobOutput& out, int& call_index) {
+  // The model (and so its token texts) lives as long as the job that the stream holds.
+  const std::vector<std::string>* texts = want_logprobs ? &used.model->token_texts() : nullptr;
+  auto chunk = [name, chat, texts](const JobOutput& out, int& call_index) {
     Json j{{"model", name}, {"created_at", rfc3339(now_unix_nanoseconds())}};
     if (chat) {
       Json m{{"role", "assistant"}, {"content", out.content}};
@@ -73,10 +77,11 @@ void answer(ServerContext& ctx, const httplib::Request&, httplib::Response& res,
       j["response"] = out.content;
       if (!out.thinking.empty()) j["thinking"] = out.thinking;
     }
+    if (texts && !out.logprobs.empty()) j["logprobs"] = logprob_entries(out.logprobs, *texts);
     j["done"] = false;
     return j;
   };
-  auto final_object = [name, chat, start_ns, load = used.load_seconds, return_context, prompt](
+  auto final_object = [name, chat, start_ns, load = used.load_seconds, return_context, prompt, texts](
                           const JobResult& r, const JobOutput* whole) {
     Json j{{"model", name}, {"created_at", rfc3339(now_unix_nanoseconds())}};
     if (chat) {
@@ -88,6 +93,7 @@ void answer(ServerContext& ctx, const httplib::Request&, httplib::Response& res,
       j["response"] = whole ? whole->content : "";
       if (whole && !whole->thinking.empty()) j["thinking"] = whole->thinking;
     }
+    if (texts && whole) j["logprobs"] = logprob_entries(whole->logprobs, *texts);
     j["done"] = true;
     add_stats(j, r, load, start_ns);
     if (return_context) {

@@ -4,6 +4,7 @@
 // the other); tool-call arguments are JSON strings here (objects in Ollama's API).
 #include <httplib.h>
 
+#include "server/logprobs_json.h"
 #include "server/lora_adapters.h"
 #include "server/server_context.h"
 #include "server/tool_choice.h"
@@ -60,7 +61,17 @@ struct Envelope {
 void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, const Json& body, JobSpec spec,
                     bool chat) {
   spec.lora_scales = request_lora_scales(ctx.registry.loras(), body);
+  const bool want_logprobs = spec.params.top_logprobs >= 0;
   auto job = GenerationJob::start(used.model, std::move(spec));
+  // The model (and so its token texts) lives as long as the job that the stream holds.
+  const std::vector<std::string>* texts = want_logprobs ? &used.model->token_texts() : nullptr;
+  // choice.logprobs: chat {"content": [...]}, text completions the legacy arrays; null
+  // when not asked for (or, streamed, when this piece has none).
+  auto logprobs_json = [texts, chat](const std::vector<TokenLogprob>& lps, size_t& text_offset) -> Json {
+    if (!texts) return nullptr;
+    if (chat) return lps.empty() ? Json(nullptr) : Json{{"content", logprob_entries(lps, *texts)}};
+    return legacy_logprobs(lps, *texts, text_offset);
+  };
   const Envelope env{(chat ? "chatcmpl-" : "cmpl-") + random_id(), chat ? "chat.completion" : "text_completion",
                      now_unix_seconds(), used.requested_name};
   if (!get_bool(body, "stream").value_or(false)) {
@@ -82,7 +93,9 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
     } else {
       choice["text"] = whole.content;
     }
-    choice["logprobs"] = nullptr;
+    size_t text_offset = 0;
+    choice["logprobs"] = texts && chat ? Json{{"content", logprob_entries(whole.logprobs, *texts)}}
+                                       : logprobs_json(whole.logprobs, text_offset);
     choice["finish_reason"] = finish_reason(r, !whole.tool_calls.empty());
     Json out = env.make(Json::array({std::move(choice)}));
     out["object"] = env.object;
@@ -94,6 +107,7 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
   struct State {
     bool first = true;
     int calls = 0;
+    size_t text_bytes = 0;  // of the completion so far: the legacy logprobs' text_offset
   };
   auto state = std::make_shared<State>();
   const bool usage = include_usage(body);
@@ -104,9 +118,12 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
   };
   StreamFormat format;
   format.keepalive = ": keep-alive\n\n";
-  format.piece = [chunk, state, chat](const JobOutput& out) {
-    if (!chat) return sse(chunk(Json{{"index", 0}, {"text", out.content}, {"logprobs", nullptr},
-                                     {"finish_reason", nullptr}}));
+  format.piece = [chunk, state, chat, logprobs_json](const JobOutput& out) {
+    if (!chat)
+      return sse(chunk(Json{{"index", 0},
+                            {"text", out.content},
+                            {"logprobs", logprobs_json(out.logprobs, state->text_bytes)},
+                            {"finish_reason", nullptr}}));
     Json delta = Json::object();
     if (state->first) delta["role"] = "assistant";
     state->first = false;
@@ -119,7 +136,10 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
       delta["tool_calls"] = openai_calls(out.tool_calls, state->calls, true);
       state->calls += static_cast<int>(out.tool_calls.size());
     }
-    return sse(chunk(Json{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+    return sse(chunk(Json{{"index", 0},
+                          {"delta", std::move(delta)},
+                          {"logprobs", logprobs_json(out.logprobs, state->text_bytes)},
+                          {"finish_reason", nullptr}}));
   };
   format.end = [chunk, state, chat, usage, env](const JobResult& r) {
     if (!r.error.empty())

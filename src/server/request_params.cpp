@@ -1,5 +1,6 @@
 #include "server/request_params.h"
 
+#include <charconv>
 #include <cmath>
 #include <random>
 
@@ -14,6 +15,10 @@ void read_sampling(const Json& from, GenerationParams& p) {
   if (auto v = get_number(from, "top_p")) p.sampling.top_p = *v;
   if (auto v = get_number(from, "min_p")) p.sampling.min_p = *v;
   if (auto v = get_integer(from, "seed"); v && *v >= 0) p.sampling.seed = static_cast<uint64_t>(*v);
+  if (auto v = get_number(from, "repeat_penalty")) p.sampling.repeat_penalty = *v;
+  if (auto v = get_integer(from, "repeat_last_n")) p.sampling.repeat_last_n = *v;
+  if (auto v = get_number(from, "presence_penalty")) p.sampling.presence_penalty = *v;
+  if (auto v = get_number(from, "frequency_penalty")) p.sampling.frequency_penalty = *v;
   try {
     validate(p.sampling);
   } catch (const Error& e) {
@@ -42,6 +47,47 @@ std::optional<int64_t> positive_limit(std::optional<int64_t> value, const char* 
 }
 
 const Json kAnyObject = Json{{"type", "object"}};
+
+int read_top_logprobs(const Json& body, int max) {
+  const std::optional<int64_t> n = get_integer(body, "top_logprobs");
+  if (n && (*n < 0 || *n > max))
+    throw_http(400, "field \"top_logprobs\" must be between 0 and " + std::to_string(max));
+  return static_cast<int>(n.value_or(0));
+}
+
+// OpenAI chat: logprobs (bool) + top_logprobs; /v1/completions: logprobs is the count (0-5).
+int openai_top_logprobs(const Json& body) {
+  const Json* logprobs = get_field(body, "logprobs");
+  if (logprobs && logprobs->is_number_integer()) {
+    const int64_t n = logprobs->get<int64_t>();
+    if (n < 0 || n > 5) throw_http(400, "field \"logprobs\" must be between 0 and 5");
+    return static_cast<int>(n);
+  }
+  if (get_bool(body, "logprobs").value_or(false)) return read_top_logprobs(body, kMaxTopLogprobs);
+  if (get_field(body, "top_logprobs")) {
+    read_top_logprobs(body, kMaxTopLogprobs);  // its own type and range errors first
+    throw_http(400, "field \"top_logprobs\" needs \"logprobs\": true");
+  }
+  return -1;
+}
+
+// {"token id": bias, ...} with biases in [-100, 100], as OpenAI defines logit_bias.
+std::vector<std::pair<int32_t, float>> read_logit_bias(const Json& body) {
+  const Json* bias = get_field(body, "logit_bias");
+  if (!bias) return {};
+  if (!bias->is_object()) throw_http(400, "field \"logit_bias\" must be an object of token id -> bias");
+  std::vector<std::pair<int32_t, float>> out;
+  for (const auto& [key, value] : bias->items()) {
+    int32_t id = -1;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || end != key.data() + key.size() || id < 0)
+      throw_http(400, "logit_bias key \"" + key + "\" is not a token id");
+    if (!value.is_number() || !(value.get<double>() >= -100 && value.get<double>() <= 100))
+      throw_http(400, "logit_bias for token " + key + " must be a number between -100 and 100");
+    out.emplace_back(id, value.get<float>());
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -77,6 +123,8 @@ GenerationParams ollama_params(const Json& body) {
       throw_http(400, "field \"format\" must be \"json\" or a JSON Schema object");
     }
   }
+  // Ollama's logprobs (bool) and top_logprobs (0-20, used only with logprobs).
+  if (get_bool(body, "logprobs").value_or(false)) p.top_logprobs = read_top_logprobs(body, kMaxTopLogprobs);
   return p;
 }
 
@@ -104,6 +152,8 @@ GenerationParams openai_params(const Json& body, const char* max_tokens_key) {
     if (!p.max_tokens) p.max_tokens = positive_limit(get_integer(body, "max_tokens"), "max_tokens");
   }
   if (auto n = get_integer(body, "n"); n && *n != 1) throw_http(400, "only n = 1 is supported");
+  p.sampling.logit_bias = read_logit_bias(body);
+  p.top_logprobs = openai_top_logprobs(body);
   p.stop = read_stop(body);
   if (const Json* format = get_field(body, "response_format")) p.schema = schema_from_response_format(*format);
   return p;

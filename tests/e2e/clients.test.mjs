@@ -166,6 +166,36 @@ test('thinking is split from the answer and never leaks markers', async () => {
   assert.ok((await t.json()).prompt.includes('<|think|>'));
 });
 
+test('logprobs (openai chat whole and streamed, ollama) and penalties (n8n\'s options)', async () => {
+  const params = { model: 'tiny', messages, max_tokens: 6, temperature: 0, reasoning_effort: 'none',
+    logprobs: true, top_logprobs: 2 };
+  const whole = await openai.chat.completions.create(params);
+  const entries = whole.choices[0].logprobs.content;
+  assert.equal(entries.length, whole.usage.completion_tokens);  // max_tokens reached: no stop token
+  for (const e of entries) {
+    assert.ok(e.logprob <= 0);
+    assert.equal(e.top_logprobs.length, 2);
+    // Greedy: the chosen token is the most likely one.
+    assert.equal(e.top_logprobs[0].token, e.token);
+    assert.equal(e.top_logprobs[0].logprob, e.logprob);
+    assert.ok(e.top_logprobs[1].logprob <= e.logprob);
+    assert.equal(Buffer.from(e.bytes).toString('utf8'), e.token);
+  }
+  let streamed = [];
+  for await (const chunk of await openai.chat.completions.create({ ...params, stream: true }))
+    streamed = streamed.concat(chunk.choices[0]?.logprobs?.content ?? []);
+  assert.deepEqual(streamed, entries);
+  const o = await ollama.chat({ model: 'tiny', messages, think: false, logprobs: true, top_logprobs: 2,
+    options: { temperature: 0, num_predict: 6 } });
+  assert.deepEqual(o.logprobs.map((e) => e.token), entries.map((e) => e.token));
+
+  // n8n's Ollama node sends these options; each must reach the sampler (the answer changes).
+  const plain = await ollama.chat({ model: 'tiny', messages, think: false, options: { temperature: 0, num_predict: 12 } });
+  const penalised = await ollama.chat({ model: 'tiny', messages, think: false, options: {
+    temperature: 0, num_predict: 12, repeat_penalty: 1.5, frequency_penalty: 1, presence_penalty: 1, repeat_last_n: 32 } });
+  assert.notEqual(penalised.message.content, plain.message.content);
+});
+
 test('embeddings (openai base64 and float, ollama, LangChain) agree', async () => {
   const e64 = await openai.embeddings.create({ model: 'tiny', input: ['hello', 'world'] });  // SDK asks for base64
   assert.equal(e64.data.length, 2);
