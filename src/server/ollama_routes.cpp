@@ -5,6 +5,7 @@
 #include "server/logprobs_json.h"
 #include "server/lora_adapters.h"
 #include "server/model_info.h"
+#include "server/model_management.h"
 #include "server/server_context.h"
 #include "server/tool_choice.h"
 
@@ -291,14 +292,22 @@ void add_ollama_routes(httplib::Server& http, ServerContext& ctx) {
   http.Get("/api/version", ollama([](ServerContext& c, const httplib::Request&, httplib::Response& r) {
     send_json(r, Json{{"version", c.options.version}});
   }));
-  // Model management that needs a registry to download from: a clear answer, not a 404.
+  // Model management that needs a registry to download from (or a Modelfile): a clear
+  // answer, not a 404.
   auto unsupported = [](const httplib::Request& req, httplib::Response& res) {
     send_error(Api::Ollama, res, 501,
                req.path + " is not supported: facet serves the .gguf files and Hugging Face folders in its "
                           "models directory (--models); copy models there instead");
   };
-  for (const char* path : {"/api/pull", "/api/push", "/api/create", "/api/copy"}) http.Post(path, unsupported);
-  http.Delete("/api/delete", unsupported);
+  for (const char* path : {"/api/pull", "/api/push", "/api/create"}) http.Post(path, unsupported);
+  http.Post("/api/copy", ollama([](ServerContext& c, const httplib::Request& q, httplib::Response& r) {
+    copy_model(c, parse_body(q));
+    r.status = 200;
+  }));
+  http.Delete("/api/delete", ollama([](ServerContext& c, const httplib::Request& q, httplib::Response& r) {
+    delete_model(c, parse_body(q));
+    r.status = 200;
+  }));
 }
 
 }  // namespace facet::server

@@ -196,6 +196,14 @@ test('logprobs (openai chat whole and streamed, ollama) and penalties (n8n\'s op
   assert.notEqual(penalised.message.content, plain.message.content);
 });
 
+test('ollama copy and delete manage the models directory', async () => {
+  await ollama.copy({ source: 'tiny', destination: 'tiny-backup' });
+  assert.deepEqual((await ollama.list()).models.map((m) => m.name).sort(), ['tiny-backup:latest', 'tiny:latest']);
+  await ollama.delete({ model: 'tiny-backup' });
+  assert.deepEqual((await ollama.list()).models.map((m) => m.name), ['tiny:latest']);
+  await assert.rejects(ollama.delete({ model: 'tiny-backup' }), /not found/);
+});
+
 test('embeddings (openai base64 and float, ollama, LangChain) agree', async () => {
   const e64 = await openai.embeddings.create({ model: 'tiny', input: ['hello', 'world'] });  // SDK asks for base64
   assert.equal(e64.data.length, 2);
