@@ -4,10 +4,13 @@
 //   ./build/bench/facet_bench --benchmark_filter=Scheduler
 // Names: Scheduler/<model>/<sequences>; counter tokens_per_s = generated tokens of all
 // sequences per wall-clock second. Models are generated on first use under /tmp from
-// models/configs (tiny-all: the bundled default; bench-dense-34m: 34M f16 parameters).
+// models/configs (tiny-all: the bundled default; bench-dense-34m: 34M f16 parameters);
+// Scheduler/file/<sequences> runs the GGUF named by FACET_BENCH_MODEL (e.g. an E2B-shaped
+// Q4_0 model from scripts/bench-e2b.sh), where a lone sequence is bound by memory bandwidth.
 #include <benchmark/benchmark.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -21,7 +24,13 @@ namespace {
 
 // Each iteration: `sequences` requests of 32 new tokens, submitted together, run to the end.
 void BM_Scheduler(benchmark::State& state, const std::string& config) {
-  const facet::Model& model = bench_model(config);
+  static std::unique_ptr<facet::Model> from_file;
+  if (config == "file") {
+    const char* path = std::getenv("FACET_BENCH_MODEL");
+    if (!path) return state.SkipWithError("set FACET_BENCH_MODEL=MODEL.gguf");
+    if (!from_file) from_file = facet::load_model(path);
+  }
+  const facet::Model& model = config == "file" ? *from_file : bench_model(config);
   const int sequences = static_cast<int>(state.range(0));
   constexpr int64_t kNewTokens = 32;
   facet::SchedulerOptions options;
@@ -59,5 +68,7 @@ BENCHMARK_CAPTURE(BM_Scheduler, tiny-all, std::string("tiny-all"))
     ->Arg(1)->Arg(4)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Scheduler, bench-dense-34m, std::string("bench-dense-34m"))
     ->Arg(1)->Arg(4)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Scheduler, file, std::string("file"))
+    ->Arg(1)->Arg(4)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
