@@ -112,6 +112,10 @@ void save_gguf_adapter(const LoraModel& lora, const Model& model, const std::str
     for (int t = 0; t < kLoraTargetCount; ++t) {
       const LoraWeights* w = lora.layers[l].get(static_cast<LoraTarget>(t));
       if (!w) continue;
+      // Never drop the experts' factors silently: the GGUF would change the model's output.
+      require(!is_expert_target(static_cast<LoraTarget>(t)), "the adapter has LoRA on the MoE experts (",
+              lora_target_name(static_cast<LoraTarget>(t)), "), which facet cannot write as a llama.cpp GGUF adapter ",
+              "yet; save it in the PEFT format (a folder) or merge it into the model with `facet export --merge`");
       const std::string base = "blk." + std::to_string(l) + "." + gguf_module_name(static_cast<LoraTarget>(t)) + ".weight";
       const WeightMatrix& m = adapted_matrix(model.weights, static_cast<int>(l), static_cast<LoraTarget>(t));
       require(m.rows == w->out && m.cols == w->in, "the LoRA module on ", base, " is [", w->out, ", ", w->in,
