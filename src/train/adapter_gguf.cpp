@@ -54,6 +54,8 @@ LoraModel load_gguf_adapter(const std::string& path, const Model& model, std::ve
     require(parsed.has_value(), path, ": tensor ", t.name, " adapts ", base,
             ", which facet does not adapt (supported: blk.N.attn_q/attn_k/attn_v/attn_output/ffn_gate/ffn_up/",
             "ffn_down/inp_gate/proj.weight)");
+    require(!parsed->module.ends_with("_exps"), path, ": tensor ", t.name, " adapts the MoE experts; facet does not ",
+            "read expert LoRA from a GGUF adapter yet (use the PEFT folder, or merge with `facet export --merge`)");
     const auto target = target_from_gguf_module(parsed->module);
     require(target.has_value(), path, ": tensor ", t.name, " adapts unknown or unsupported module '", parsed->module,
             "' of layer ", parsed->layer);

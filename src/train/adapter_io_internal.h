@@ -41,6 +41,10 @@ class AdapterBuilder {
   struct Module {
     std::optional<Factor> a, b;
   };
+  // An expert parameter's factors (PEFT ParamWrapper layout), checked and scaled.
+  LoraWeights expert_module(int layer, LoraTarget target, Module& m, const LoraConfig& config,
+                            const std::function<double(int, LoraTarget, int64_t)>& module_scale);
+
   const Model& model_;
   std::string path_;
   std::vector<std::string>* warnings_;
