@@ -184,11 +184,7 @@ TEST(AdapterExperts, BadFilesAreClearErrors) {
   auto dense = load_model(test::tiny_e2b_path());
   EXPECT_NE(error_of([&] { load_adapter(h.dir.path(), *dense); }).find("no MoE block"), std::string::npos);
 
-  // A llama.cpp GGUF adapter cannot carry them yet: an error that names the ways out.
-  const LoraModel lora = test::random_adapter(*model, experts_config(2, 4, {LoraTarget::Q, LoraTarget::ExpertDown}), 1);
-  const std::string msg = error_of([&] { save_gguf_adapter(lora, *model, h.dir.file("x.gguf")); });
-  EXPECT_NE(msg.find("PEFT"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("export --merge"), std::string::npos) << msg;
+  // llama.cpp GGUF: expert factors are 3-D, and only the fused gate_up layout is read.
   GgufWriter w;
   w.set("general.architecture", GgufValue::of_string("gemma4"));
   w.set("general.type", GgufValue::of_string("adapter"));
@@ -196,9 +192,53 @@ TEST(AdapterExperts, BadFilesAreClearErrors) {
   std::vector<float> zeros(8 * 128, 0.0f);
   w.add_tensor("blk.0.ffn_down_exps.weight.lora_a", DType::F32, {8, 64}, zeros.data());
   w.add_tensor("blk.0.ffn_down_exps.weight.lora_b", DType::F32, {128, 8}, zeros.data());
-  w.write(h.dir.file("experts.gguf"));
-  EXPECT_NE(error_of([&] { load_adapter(h.dir.file("experts.gguf"), *model); }).find("MoE experts"),
+  w.write(h.dir.file("flat.gguf"));
+  EXPECT_NE(error_of([&] { load_adapter(h.dir.file("flat.gguf"), *model); }).find("3-D"), std::string::npos);
+  GgufWriter split;
+  split.set("general.architecture", GgufValue::of_string("gemma4"));
+  split.set("general.type", GgufValue::of_string("adapter"));
+  split.set("adapter.type", GgufValue::of_string("lora"));
+  split.add_tensor("blk.0.ffn_gate_exps.weight.lora_a", DType::F32, {4, 2, 128}, zeros.data());
+  split.add_tensor("blk.0.ffn_gate_exps.weight.lora_b", DType::F32, {4, 64, 2}, zeros.data());
+  split.write(h.dir.file("split.gguf"));
+  EXPECT_NE(error_of([&] { load_adapter(h.dir.file("split.gguf"), *model); }).find("ffn_gate_up_exps"),
             std::string::npos);
+}
+
+// llama.cpp's layout (build_lora_mm_id -> ggml_mul_mat_id): lora_a [E, r, in] and
+// lora_b [E, out, r] row-major, lora_b[e] = B_e = PEFT's columns j·E + e of B.
+TEST(AdapterExperts, GgufAdapterHasPerExpertFactorsAndReadsBackBitForBit) {
+  test::TempDir dir;
+  auto model = load_model(test::tiny_moe_path());
+  const LoraModel lora = test::random_adapter(
+      *model, experts_config(3, 5, {LoraTarget::K, LoraTarget::ExpertGateUp, LoraTarget::ExpertDown}), 21);
+  save_gguf_adapter(lora, *model, dir.file("a.gguf"));
+  auto file = GgufFile::open(dir.file("a.gguf"));
+  EXPECT_FLOAT_EQ(static_cast<float>(file->get_real_or("adapter.lora.alpha", 0)), 5.0f);
+  for (int l = 0; l < 6; ++l)
+    for (const auto& [tensor, target] : {std::pair{"ffn_gate_up_exps", LoraTarget::ExpertGateUp},
+                                         std::pair{"ffn_down_exps", LoraTarget::ExpertDown}}) {
+      const std::string base = "blk." + std::to_string(l) + "." + tensor + ".weight";
+      const GgufTensor* a = file->tensor(base + ".lora_a");
+      const GgufTensor* b = file->tensor(base + ".lora_b");
+      ASSERT_TRUE(a && b) << base;
+      const LoraWeights* m = lora.layers[l].get(target);
+      EXPECT_EQ(a->view.shape, (std::vector<int64_t>{4, 3, m->in}));
+      EXPECT_EQ(b->view.shape, (std::vector<int64_t>{4, m->out, 3}));
+      const float* pa = reinterpret_cast<const float*>(a->view.data);
+      const float* pb = reinterpret_cast<const float*>(b->view.data);
+      EXPECT_EQ(std::vector<float>(pa, pa + a->view.numel()), m->a);
+      for (int64_t e = 0; e < 4; ++e)
+        for (int64_t o = 0; o < m->out; ++o)
+          for (int64_t j = 0; j < 3; ++j)
+            ASSERT_EQ(pb[(e * m->out + o) * 3 + j], m->b[static_cast<size_t>(o * 3 * 4 + j * 4 + e)]);
+    }
+  expect_same(load_adapter(dir.file("a.gguf"), *model), lora);
+  const auto tokens = test::test_tokens(model->config.vocab_size);
+  attach_adapters(*model, {{"mem", std::make_shared<const LoraModel>(lora), 1.0}});
+  const auto direct = test::logits_of(*model, tokens);
+  attach_adapters(*model, {load_adapter_for_inference(dir.file("a.gguf"), 1.0, *model)});
+  EXPECT_EQ(test::logits_of(*model, tokens), direct);
 }
 
 // `facet export --merge` with an expert adapter: the merged expert tensors equal

@@ -33,6 +33,12 @@ TEST(CliFinetuneExperts, TrainsExpertLoraAndRunsIt) {
   auto run = run_command(test::facet_bin() + " run " + moe + " --tokens 2,313,333 -n 3 --ignore-eos --lora " +
                          dir.file("out"));
   EXPECT_EQ(run.exit_code, 0) << run.err;
+  // The llama.cpp adapter carries the experts too: the same logits as the PEFT folder.
+  auto peft = run_command(test::facet_bin() + " logits " + moe + " --tokens 2,313,333 --lora " + dir.file("out"));
+  auto gguf = run_command(test::facet_bin() + " logits " + moe + " --tokens 2,313,333 --lora " +
+                          dir.file("out/adapter.gguf"));
+  ASSERT_EQ(gguf.exit_code, 0) << gguf.err;
+  EXPECT_EQ(gguf.out, peft.out);
 
   auto dropout = run_command(finetune(moe, dir, "--target-modules experts.down_proj --lora-dropout 0.1"));
   EXPECT_EQ(dropout.exit_code, 1);

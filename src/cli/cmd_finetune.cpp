@@ -139,16 +139,13 @@ int run_finetune(FinetuneArgs& args) {
   save_peft_adapter(lora, *model, args.output);
   bool experts = false;
   for (LoraTarget t : lora.config.targets) experts = experts || is_expert_target(t);
-  if (experts) {
-    // llama.cpp's expert LoRA layout is not written yet: no GGUF rather than one that
-    // silently leaves the experts out.
-    std::fprintf(stderr, "wrote %s/adapter_config.json + adapter_model.safetensors (PEFT), training_log.jsonl and "
-                 "checkpoint-%lld; no adapter.gguf: facet cannot write LoRA on the MoE experts as a llama.cpp "
-                 "adapter yet (use `facet export --merge` for a llama.cpp model)\n",
-                 args.output.c_str(), static_cast<long long>(trainer.step()));
-    return 0;
+  try {
+    save_gguf_adapter(lora, *model, args.output + "/adapter.gguf");
+  } catch (const Error& e) {
+    if (!experts) throw;
+    // Expert LoRA on a base whose experts are not fused: keep the (complete) PEFT adapter.
+    std::fprintf(stderr, "warning: no adapter.gguf: %s\n", e.what());
   }
-  save_gguf_adapter(lora, *model, args.output + "/adapter.gguf");
   std::fprintf(stderr, "wrote %s/adapter_config.json + adapter_model.safetensors (PEFT), %s/adapter.gguf "
                "(llama.cpp --lora), training_log.jsonl and checkpoint-%lld\n",
                args.output.c_str(), args.output.c_str(), static_cast<long long>(trainer.step()));

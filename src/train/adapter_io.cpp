@@ -67,6 +67,19 @@ void AdapterBuilder::add(int layer, LoraTarget target, bool is_b, const std::str
   slot = Factor{name, view.shape, to_f32(view, path_, name)};
 }
 
+void AdapterBuilder::add_converted(int layer, LoraTarget target, bool is_b, const std::string& name,
+                                   std::vector<int64_t> shape, std::vector<float> values) {
+  require(layer >= 0 && layer < model_.config.n_layers, path_, ": tensor ", name, " is for layer ", layer,
+          ", but the model has ", model_.config.n_layers, " layers (an adapter for another model?)");
+  require(!is_expert_target(target) || model_.config.has_moe(), path_, ": tensor ", name,
+          " adapts the MoE experts, but this model has no MoE block (an adapter for another model?)");
+  for (float v : values) require(std::isfinite(v), path_, ": tensor ", name, " holds a NaN or infinite value");
+  std::optional<Factor>& slot = is_b ? modules_[{layer, static_cast<int>(target)}].b
+                                     : modules_[{layer, static_cast<int>(target)}].a;
+  require(!slot, path_, ": two tensors for ", name);
+  slot = Factor{name, std::move(shape), std::move(values)};
+}
+
 LoraWeights AdapterBuilder::expert_module(int layer, LoraTarget target, Module& m, const LoraConfig& config,
                                           const std::function<double(int, LoraTarget, int64_t)>& module_scale) {
   // PEFT ParamWrapper layout (expert_lora.h): A [r·E, in], B [out, r·E].
