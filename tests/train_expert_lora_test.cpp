@@ -7,7 +7,12 @@
 
 #include <cmath>
 
+#include "formats/gguf.h"
 #include "support/lora_fixtures.h"
+#include "support/temp_dir.h"
+#include "train/adapter_io.h"
+#include "train/adapter_runtime.h"
+#include "train/merge_export.h"
 #include "support/train_test_models.h"
 #include "train/train_model.h"
 #include "util/error.h"
@@ -157,6 +162,63 @@ TEST(ExpertLora, GradientMatchesFiniteDifferences) {
   std::printf("  %d expert factors checked, worst relative error %.3g\n", checked, worst);
   EXPECT_EQ(checked, 6 * 2 * 2);
   EXPECT_LT(worst, 2e-2);
+}
+
+// The tiny MoE model rewritten with gate and up experts as separate tensors
+// (ffn_gate_exps / ffn_up_exps [E, I, H]) instead of the fused ffn_gate_up_exps [E, 2I, H].
+void write_split_experts(const std::string& in, const std::string& out, std::vector<std::vector<float>>& keep) {
+  auto file = GgufFile::open(in);
+  GgufWriter writer;
+  for (const auto& [key, value] : file->metadata())
+    if (key != "general.alignment") writer.set(key, value);
+  for (const GgufTensor& t : file->tensors()) {
+    const size_t at = t.name.find("ffn_gate_up_exps");
+    if (at == std::string::npos) {
+      writer.add_tensor(t.name, t.view.dtype, t.view.shape, t.view.data);
+      continue;
+    }
+    ASSERT_EQ(t.view.dtype, DType::F32);
+    const int64_t E = t.view.dim(0), I2 = t.view.dim(1), H = t.view.dim(2), I = I2 / 2;
+    const float* src = reinterpret_cast<const float*>(t.view.data);
+    for (int half = 0; half < 2; ++half) {
+      std::vector<float>& v = keep.emplace_back(static_cast<size_t>(E * I * H));
+      for (int64_t e = 0; e < E; ++e)
+        std::copy_n(src + (e * I2 + half * I) * H, I * H, v.data() + e * I * H);
+      std::string name = t.name;
+      name.replace(at, 16, half == 0 ? "ffn_gate_exps" : "ffn_up_exps");
+      writer.add_tensor(name, DType::F32, {E, I, H}, v.data());
+    }
+  }
+  writer.write(out);
+}
+
+// Separate gate / up expert tensors take the gate rows [0, I) and the up rows [I, 2I) of
+// the experts.gate_up_proj adapter: attached, trained and merged all agree with the fused file.
+TEST(ExpertLora, SplitGateAndUpExpertsUseTheirHalvesOfTheAdapter) {
+  test::TempDir dir;
+  std::vector<std::vector<float>> keep;
+  write_split_experts(test::tiny_moe_path(), dir.file("split.gguf"), keep);
+  auto fused = load_model(test::tiny_moe_path());
+  auto split = load_model(dir.file("split.gguf"));
+  ASSERT_FALSE(split->weights.layers[0].experts_fused);
+  const auto tokens = test::test_tokens(fused->config.vocab_size);
+  const LoraModel lora = test::random_adapter(*fused, expert_config(2, {LoraTarget::ExpertGateUp}), 13);
+  ThreadPool pool(2);
+  const auto trained_split = training_logits(*split, &lora, tokens, pool);
+  attach_adapters(*fused, {{"a", std::make_shared<const LoraModel>(lora), 1.0}});
+  attach_adapters(*split, {{"a", std::make_shared<const LoraModel>(lora), 1.0}});
+  const auto want = test::logits_of(*fused, tokens);
+  EXPECT_EQ(test::logits_of(*split, tokens), want);
+  EXPECT_LE(test::max_abs_diff(trained_split, want), 2e-4);
+
+  save_peft_adapter(lora, *fused, dir.file("peft"));
+  MergeExportOptions o;
+  o.base = dir.file("split.gguf");
+  o.adapters = {{dir.file("peft"), 1.0}};
+  o.out = dir.file("merged.gguf");
+  o.threads = 2;
+  EXPECT_EQ(export_merged(o).adapted_matrices, 6 * 2);  // gate and up tensors of each layer
+  EXPECT_LE(test::max_abs_diff(test::logits_of(*load_model(o.out), tokens), want), 1e-5);
 }
 
 }  // namespace
