@@ -89,7 +89,13 @@ INSTANTIATE_TEST_SUITE_P(
                       MergeCase{"e2b_ple_rs", test::tiny_e2b_path(),
                                 config_of(3, 6, true, {LoraTarget::Q, LoraTarget::V, LoraTarget::Down,
                                                        LoraTarget::PleGate, LoraTarget::PleProj})},
-                      MergeCase{"moe_all", test::tiny_moe_path(), config_of(8, 16, false)}),
+                      MergeCase{"moe_all", test::tiny_moe_path(), config_of(8, 16, false)},
+                      // LoRA on the experts' fused 3-D parameters (PEFT target_parameters).
+                      MergeCase{"moe_experts", test::tiny_moe_path(),
+                                config_of(4, 8, false, {LoraTarget::Q, LoraTarget::ExpertGateUp,
+                                                        LoraTarget::ExpertDown})},
+                      MergeCase{"moe_experts_rs", test::tiny_moe_path(),
+                                config_of(2, 6, true, {LoraTarget::ExpertDown})}),
     [](const auto& info) { return info.param.name; });
 
 TEST(LoraRuntime, TwoAdaptersAddWithTheirScales) {

@@ -137,7 +137,15 @@ int run_finetune(FinetuneArgs& args) {
   // The final adapter at the top of the output folder, as PEFT's save_pretrained lays it
   // out (PEFT, Unsloth, `facet run --lora DIR`), and as a llama.cpp LoRA GGUF.
   save_peft_adapter(lora, *model, args.output);
-  save_gguf_adapter(lora, *model, args.output + "/adapter.gguf");
+  bool experts = false;
+  for (LoraTarget t : lora.config.targets) experts = experts || is_expert_target(t);
+  try {
+    save_gguf_adapter(lora, *model, args.output + "/adapter.gguf");
+  } catch (const Error& e) {
+    if (!experts) throw;
+    // Expert LoRA on a base whose experts are not fused: keep the (complete) PEFT adapter.
+    std::fprintf(stderr, "warning: no adapter.gguf: %s\n", e.what());
+  }
   std::fprintf(stderr, "wrote %s/adapter_config.json + adapter_model.safetensors (PEFT), %s/adapter.gguf "
                "(llama.cpp --lora), training_log.jsonl and checkpoint-%lld\n",
                args.output.c_str(), args.output.c_str(), static_cast<long long>(trainer.step()));
@@ -160,7 +168,8 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
   cmd->add_option("--lora-dropout", a->lora.dropout, "Dropout on the LoRA input (default 0)");
   cmd->add_option("--target-modules", a->target_modules,
                   "Comma-separated: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,"
-                  "per_layer_input_gate,per_layer_projection, or all-linear (default)");
+                  "per_layer_input_gate,per_layer_projection, or all-linear (default); MoE experts (opt-in, "
+                  "PEFT target_parameters; needs --lora-dropout 0): experts.gate_up_proj,experts.down_proj");
   cmd->add_flag("--use-rslora", a->lora.use_rslora, "Scale by alpha/sqrt(r) instead of alpha/r");
   cmd->add_option("--lr,--learning-rate", a->train.lr, "Peak learning rate (default 2e-4)");
   cmd->add_option("--epochs,--num-train-epochs", a->train.epochs, "Epochs (default 1)");

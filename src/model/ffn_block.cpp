@@ -56,7 +56,7 @@ Routing route(const ModelConfig& c, const LayerWeights& w, const float* x) {
 // are read once per batch.
 void experts(ForwardContext& ctx, const LayerWeights& w, const std::vector<float>& x, std::vector<float>& out) {
   const ModelConfig& c = ctx.model.config;
-  const int64_t n = ctx.n_tokens, H = c.hidden_size, I = c.expert_ffn_width;
+  const int64_t n = ctx.n_tokens, H = c.hidden_size;
   std::vector<float> y(static_cast<size_t>(n * H));
   std::vector<std::vector<std::pair<int64_t, float>>> assigned(static_cast<size_t>(c.n_experts));
   for (int64_t t = 0; t < n; ++t) {
@@ -75,16 +75,8 @@ void experts(ForwardContext& ctx, const LayerWeights& w, const std::vector<float
     result.resize(static_cast<size_t>(m * H));
     for (int64_t i = 0; i < m; ++i)
       std::copy_n(&y[static_cast<size_t>(tokens[static_cast<size_t>(i)].first * H)], H, &in[static_cast<size_t>(i * H)]);
-    WeightMatrix gate, up;
-    if (w.experts_fused) {
-      WeightMatrix gate_up = expert_matrix(w.expert_gate, e);  // [2I, H]: gate rows first
-      gate = gate_up.slice_rows(0, I);
-      up = gate_up.slice_rows(I, I);
-    } else {
-      gate = expert_matrix(w.expert_gate, e);
-      up = expert_matrix(w.expert_up, e);
-    }
-    geglu(gate, up, expert_matrix(w.expert_down, e), in.data(), m, result.data(), &ctx.pool);
+    const ExpertMatrices em = expert_matrices(c, w, e);  // with attached LoRA chains, if any
+    geglu(em.gate, em.up, em.down, in.data(), m, result.data(), &ctx.pool);
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, weight] = tokens[static_cast<size_t>(i)];
       float* ot = &out[static_cast<size_t>(t * H)];

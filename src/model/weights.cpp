@@ -116,3 +116,32 @@ ModelWeights bind_weights(const ModelConfig& c, const WeightSource& source, cons
 }
 
 }  // namespace facet
+
+namespace facet {
+
+ExpertMatrices expert_matrices(const ModelConfig& c, const LayerWeights& w, int e) {
+  const int64_t I = c.expert_ffn_width;
+  const auto idx = static_cast<size_t>(e);
+  const LoraDelta* gate_up_lora = idx < w.expert_gate_up_lora.size() ? w.expert_gate_up_lora[idx] : nullptr;
+  // expert_matrix slices the [E·rows, cols] view, which leaves lora_row_offset at e·rows;
+  // each expert's chain has its own B, whose rows start at 0.
+  auto own = [](WeightMatrix m, const LoraDelta* lora, int64_t row_offset) {
+    m.lora = lora;
+    m.lora_row_offset = row_offset;
+    return m;
+  };
+  ExpertMatrices m;
+  if (w.experts_fused) {
+    const WeightMatrix gate_up = own(expert_matrix(w.expert_gate, e), gate_up_lora, 0);  // [2I, H]: gate rows first
+    m.gate = gate_up.slice_rows(0, I);
+    m.up = gate_up.slice_rows(I, I);
+  } else {
+    // Separate tensors: the adapter's B still spans [2I] rows, gate first.
+    m.gate = own(expert_matrix(w.expert_gate, e), gate_up_lora, 0);
+    m.up = own(expert_matrix(w.expert_up, e), gate_up_lora, I);
+  }
+  m.down = own(expert_matrix(w.expert_down, e), idx < w.expert_down_lora.size() ? w.expert_down_lora[idx] : nullptr, 0);
+  return m;
+}
+
+}  // namespace facet

@@ -31,7 +31,18 @@ struct LayerWeights {
   // Experts: gate and up rows for expert e are [e*I, e*I+I) of expert_gate / expert_up.
   TensorView expert_gate, expert_up, expert_down;  // [E, I, H], [E, I, H], [E, H, I]
   bool experts_fused = false;  // gate_up in one tensor [E, 2I, H]: gate = first I rows
+  // LoRA chains attached at inference to the experts (train/adapter_runtime.h), one per
+  // expert: B rows of a gate_up chain are [2I] (gate rows first), of a down chain [H].
+  // Empty: no adapter on the experts.
+  std::vector<const LoraDelta*> expert_gate_up_lora, expert_down_lora;
 };
+
+// Expert e's gate [I, H], up [I, H] and down [H, I] matrices, with their attached LoRA
+// chains (if any), whether gate and up are fused in one tensor or not.
+struct ExpertMatrices {
+  WeightMatrix gate, up, down;
+};
+ExpertMatrices expert_matrices(const ModelConfig& config, const LayerWeights& w, int e);
 
 struct ModelWeights {
   TensorView token_embd;              // [V, H], also the tied output head

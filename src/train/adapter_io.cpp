@@ -11,6 +11,7 @@
 #include "tensor/convert.h"
 #include "train/adapter_io_internal.h"
 #include "train/adapter_names.h"
+#include "train/expert_lora.h"
 #include "util/error.h"
 
 namespace facet::train {
@@ -44,8 +45,10 @@ void AdapterBuilder::add(int layer, LoraTarget target, bool is_b, const std::str
   const int n_layers = model_.config.n_layers;
   require(layer >= 0 && layer < n_layers, path_, ": tensor ", name, " is for layer ", layer, ", but the model has ",
           n_layers, " layers (an adapter for another model?)");
-  const WeightMatrix& base = adapted_matrix(model_.weights, layer, target);
-  if (base.rows == 0) {
+  if (is_expert_target(target)) {
+    require(model_.config.has_moe(), path_, ": tensor ", name, " adapts the MoE experts (", lora_target_name(target),
+            "), but this model has no MoE block (an adapter for another model?)");
+  } else if (adapted_matrix(model_.weights, layer, target).rows == 0) {
     const LayerConfig& lc = model_.config.layers[static_cast<size_t>(layer)];
     const bool dead_kv = (target == LoraTarget::K || target == LoraTarget::V) && !lc.owns_kv;
     if (dead_kv && dead_kv_ok) {
@@ -64,6 +67,47 @@ void AdapterBuilder::add(int layer, LoraTarget target, bool is_b, const std::str
   slot = Factor{name, view.shape, to_f32(view, path_, name)};
 }
 
+void AdapterBuilder::add_converted(int layer, LoraTarget target, bool is_b, const std::string& name,
+                                   std::vector<int64_t> shape, std::vector<float> values) {
+  require(layer >= 0 && layer < model_.config.n_layers, path_, ": tensor ", name, " is for layer ", layer,
+          ", but the model has ", model_.config.n_layers, " layers (an adapter for another model?)");
+  require(!is_expert_target(target) || model_.config.has_moe(), path_, ": tensor ", name,
+          " adapts the MoE experts, but this model has no MoE block (an adapter for another model?)");
+  for (float v : values) require(std::isfinite(v), path_, ": tensor ", name, " holds a NaN or infinite value");
+  std::optional<Factor>& slot = is_b ? modules_[{layer, static_cast<int>(target)}].b
+                                     : modules_[{layer, static_cast<int>(target)}].a;
+  require(!slot, path_, ": two tensors for ", name);
+  slot = Factor{name, std::move(shape), std::move(values)};
+}
+
+LoraWeights AdapterBuilder::expert_module(int layer, LoraTarget target, Module& m, const LoraConfig& config,
+                                          const std::function<double(int, LoraTarget, int64_t)>& module_scale) {
+  // PEFT ParamWrapper layout (expert_lora.h): A [r·E, in], B [out, r·E].
+  const ExpertShape shape = expert_target_shape(model_.config, target);
+  const int64_t E = shape.experts;
+  const int64_t rows = m.a->shape[0];
+  const int64_t rank = rows % E == 0 ? rows / E : 0;
+  const std::string where = str_cat("layer ", layer, " ", lora_target_name(target), " (", E, " experts of [", shape.out,
+                                    ", ", shape.in, "])");
+  require(rank > 0 && m.a->shape[1] == shape.in, path_, ": tensor ", m.a->name, " has shape ",
+          shape_string(m.a->shape), ", expected [r·", E, ", ", shape.in, "] for ", where);
+  require(m.b->shape[0] == shape.out && m.b->shape[1] == rows, path_, ": tensor ", m.b->name, " has shape ",
+          shape_string(m.b->shape), ", expected [", shape.out, ", ", rows, "] for ", where);
+  LoraWeights w;
+  w.in = shape.in;
+  w.out = shape.out;
+  w.rank = rank;
+  w.experts = E;
+  w.a = std::move(m.a->values);
+  w.b = std::move(m.b->values);
+  const double s = module_scale(layer, target, rank);
+  if (!same_scale(s, config.scale()))
+    for (float& v : w.b) v = static_cast<float>(v * (s / config.scale()));
+  w.grad_a.assign(w.a.size(), 0.0f);
+  w.grad_b.assign(w.b.size(), 0.0f);
+  return w;
+}
+
 LoraModel AdapterBuilder::build(LoraConfig config,
                                 const std::function<double(int, LoraTarget, int64_t)>& module_scale) {
   require(!modules_.empty(), path_, ": the adapter has no LoRA tensor for this model's text decoder");
@@ -75,6 +119,12 @@ LoraModel AdapterBuilder::build(LoraConfig config,
     const LoraTarget target = static_cast<LoraTarget>(t);
     require(m.a.has_value(), path_, ": ", m.b->name, " has no matching lora_A / lora_a tensor");
     require(m.b.has_value(), path_, ": ", m.a->name, " has no matching lora_B / lora_b tensor");
+    if (is_expert_target(target)) {
+      lora.layers[static_cast<size_t>(layer)].modules[static_cast<size_t>(t)] =
+          expert_module(layer, target, m, config, module_scale);
+      if (std::find(targets.begin(), targets.end(), target) == targets.end()) targets.push_back(target);
+      continue;
+    }
     const WeightMatrix& base = adapted_matrix(model_.weights, layer, target);
     const int64_t rank = m.a->shape[0];
     require(rank > 0 && m.a->shape[1] == base.cols, path_, ": tensor ", m.a->name, " has shape ",

@@ -24,19 +24,24 @@ namespace facet::train {
 // PEFT layout: DIR/adapter_config.json + DIR/adapter_model.safetensors (F32), tensors named
 // base_model.model.model.language_model.layers.N.self_attn.q_proj.lora_A.weight [r, in] and
 // ....lora_B.weight [out, r] ("base_model.model.model.layers.N..." when the base is a
-// text-only HF folder). Creates DIR; files are replaced atomically.
+// text-only HF folder). MoE expert adapters go in as PEFT target_parameters: ParamWrapper
+// keys ....layers.N.experts[.base_layer].lora_A.weight [r·E, in] / lora_B.weight [out, r·E]
+// (see adapter_peft.cpp for which parameter is nested). Creates DIR; files are replaced
+// atomically.
 void save_peft_adapter(const LoraModel& lora, const Model& model, const std::string& dir);
 
 // llama.cpp LoRA GGUF: general.type "adapter", general.architecture "gemma4",
 // adapter.type "lora", adapter.lora.alpha (f32), tensors blk.N.attn_q.weight.lora_a
-// [r, in] and .lora_b [out, r] (F32, same bytes as PEFT's A and B).
+// [r, in] and .lora_b [out, r] (F32, same bytes as PEFT's A and B); MoE experts as
+// blk.N.ffn_gate_up_exps.weight.lora_a [E, r, in] / .lora_b [E, out, r] (needs a base with
+// fused gate_up experts).
 void save_gguf_adapter(const LoraModel& lora, const Model& model, const std::string& path);
 
 // Reads a PEFT folder, an adapter_model.safetensors file (PEFT or Unsloth naming; the
 // adapter_config.json beside it is required) or a llama.cpp LoRA GGUF, and checks every
 // tensor against `model`. Errors (facet::Error naming the file and tensor): a tensor for a
 // layer the model lacks, for an unknown or unsupported module (embedding LoRA, DoRA,
-// lora_bias, experts, modules_to_save), with a shape that does not match the base weight
+// lora_bias, modules_to_save), with a shape that does not match the base weight
 // or the configured rank, A without B; an adapter that matches no tensor of the model.
 // Accepted with a warning (to `warnings`, or stderr when null): vision/audio tower tensors
 // (facet runs the text decoder only), k_proj/v_proj tensors of KV-shared layers (dead

@@ -24,6 +24,10 @@ class AdapterBuilder {
   // (PEFT files from transformers 5.5); otherwise they are an error (llama.cpp's rule).
   void add(int layer, LoraTarget target, bool is_b, const std::string& name, const TensorView& view, bool dead_kv_ok);
   void warn(const std::string& message) const;
+  // An expert factor already converted to f32 and rearranged into PEFT's ParamWrapper
+  // layout (A [r·E, in] or B [out, r·E]) by the GGUF reader.
+  void add_converted(int layer, LoraTarget target, bool is_b, const std::string& name, std::vector<int64_t> shape,
+                     std::vector<float> values);
 
   // Pairs the factors and checks their shapes. `module_scale(layer, target, rank)` is the
   // scale the file gives that module; it is folded into B where it differs from
@@ -41,6 +45,10 @@ class AdapterBuilder {
   struct Module {
     std::optional<Factor> a, b;
   };
+  // An expert parameter's factors (PEFT ParamWrapper layout), checked and scaled.
+  LoraWeights expert_module(int layer, LoraTarget target, Module& m, const LoraConfig& config,
+                            const std::function<double(int, LoraTarget, int64_t)>& module_scale);
+
   const Model& model_;
   std::string path_;
   std::vector<std::string>* warnings_;

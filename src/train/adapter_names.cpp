@@ -23,6 +23,9 @@ constexpr TargetNames kNames[] = {
     {LoraTarget::Down, "mlp.down_proj", "ffn_down"},
     {LoraTarget::PleGate, "per_layer_input_gate", "inp_gate"},
     {LoraTarget::PleProj, "per_layer_projection", "proj"},
+    // PEFT target_parameters: the parameter path (ParamWrapper keys differ, adapter_peft.cpp).
+    {LoraTarget::ExpertGateUp, "experts.gate_up_proj", "ffn_gate_up_exps"},
+    {LoraTarget::ExpertDown, "experts.down_proj", "ffn_down_exps"},
 };
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
@@ -41,6 +44,16 @@ std::optional<int> leading_index(const std::string& s, size_t& consumed) {
 const char* hf_module_path(LoraTarget target) { return kNames[static_cast<int>(target)].hf; }
 const char* gguf_module_name(LoraTarget target) { return kNames[static_cast<int>(target)].gguf; }
 
+std::optional<ExpertRows> expert_rows_of_gguf_module(const std::string& module, const ModelConfig& c) {
+  if (!c.has_moe()) return std::nullopt;
+  const int64_t I = c.expert_ffn_width, H = c.hidden_size;
+  if (module == "ffn_gate_up_exps") return ExpertRows{LoraTarget::ExpertGateUp, 2 * I, 2 * I, 0};
+  if (module == "ffn_gate_exps") return ExpertRows{LoraTarget::ExpertGateUp, I, 2 * I, 0};
+  if (module == "ffn_up_exps") return ExpertRows{LoraTarget::ExpertGateUp, I, 2 * I, I};
+  if (module == "ffn_down_exps") return ExpertRows{LoraTarget::ExpertDown, H, H, 0};
+  return std::nullopt;
+}
+
 WeightMatrix& adapted_matrix(ModelWeights& weights, int layer, LoraTarget target) {
   LayerWeights& w = weights.layers.at(static_cast<size_t>(layer));
   switch (target) {
@@ -53,8 +66,10 @@ WeightMatrix& adapted_matrix(ModelWeights& weights, int layer, LoraTarget target
     case LoraTarget::Down: return w.down;
     case LoraTarget::PleGate: return w.ple_gate;
     case LoraTarget::PleProj: return w.ple_proj;
+    case LoraTarget::ExpertGateUp:
+    case LoraTarget::ExpertDown: break;  // 3-D parameters, no WeightMatrix (expert_lora.h)
   }
-  fail("internal: unknown LoRA target");
+  fail("internal: LoRA target ", lora_target_name(target), " has no weight matrix");
 }
 
 const WeightMatrix& adapted_matrix(const ModelWeights& weights, int layer, LoraTarget target) {
@@ -109,7 +124,7 @@ std::optional<PeftKey> parse_peft_key(const std::string& full) {
 
 std::optional<LoraTarget> target_from_hf_module(const std::string& module) {
   for (const auto& n : kNames)
-    if (module == n.hf) return n.target;
+    if (module == n.hf && !is_expert_target(n.target)) return n.target;
   return std::nullopt;
 }
 
@@ -125,7 +140,7 @@ std::optional<GgufBaseName> parse_gguf_base_name(const std::string& base) {
 
 std::optional<LoraTarget> target_from_gguf_module(const std::string& module) {
   for (const auto& n : kNames)
-    if (module == n.gguf) return n.target;
+    if (module == n.gguf && !is_expert_target(n.target)) return n.target;
   return std::nullopt;
 }
 

@@ -42,7 +42,8 @@ struct PeftKey {
 // Scope::Tower. Returns nullopt for a key that is not a LoRA tensor at all.
 std::optional<PeftKey> parse_peft_key(const std::string& key);
 
-// The target a module path inside a decoder layer names, or nullopt.
+// The linear-layer target a module path inside a decoder layer names, or nullopt (expert
+// parameters have their own key layout, see adapter_peft.cpp).
 std::optional<LoraTarget> target_from_hf_module(const std::string& module);
 // "blk.N.<name>.weight" -> (N, target) when <name> is an adaptable module.
 struct GgufBaseName {
@@ -51,5 +52,16 @@ struct GgufBaseName {
 };
 std::optional<GgufBaseName> parse_gguf_base_name(const std::string& base);
 std::optional<LoraTarget> target_from_gguf_module(const std::string& module);
+
+// How the rows of a GGUF expert tensor ("ffn_gate_up_exps", or split "ffn_gate_exps" /
+// "ffn_up_exps", and "ffn_down_exps") sit in the PEFT expert parameter an adapter targets:
+// row i of expert e is row first_row + i of that expert's [param_rows, in] slice.
+struct ExpertRows {
+  LoraTarget target;
+  int64_t rows;        // rows per expert in the GGUF tensor
+  int64_t param_rows;  // rows per expert of the adapted parameter (2I for gate_up)
+  int64_t first_row;
+};
+std::optional<ExpertRows> expert_rows_of_gguf_module(const std::string& module, const ModelConfig& config);
 
 }  // namespace facet::train

@@ -13,6 +13,7 @@
 #include "train/adapter_io.h"
 #include "train/adapter_io_internal.h"
 #include "train/adapter_names.h"
+#include "train/expert_lora.h"
 #include "util/error.h"
 
 namespace facet::train {
@@ -23,6 +24,7 @@ using nlohmann::json;
 // The adapter_config.json values facet uses.
 struct PeftConfig {
   LoraConfig lora;
+  std::vector<LoraTarget> expert_params;  // target_parameters, in the file's order
   std::vector<std::pair<std::string, int64_t>> rank_pattern;
   std::vector<std::pair<std::string, double>> alpha_pattern;
 };
@@ -83,9 +85,25 @@ PeftConfig read_peft_config(const std::string& path) {
   if (const json* m = get("modules_to_save"))
     require(!m->is_array() || m->empty(), path, ": modules_to_save ", m->dump(),
             " is not supported (fully trained modules are not LoRA; merge them into the base model)");
-  if (const json* p = get("target_parameters"))
-    require(!p->is_array() || p->empty(), path, ": target_parameters ", p->dump(),
-            " (LoRA on MoE expert parameters) is not supported yet");
+  if (const json* p = get("target_parameters")) {
+    require(p->is_array(), path, ": target_parameters must be a list");
+    for (const json& name : *p) {
+      require(name.is_string(), path, ": target_parameters must be a list of names");
+      // PEFT matches a target parameter by the end of its full name.
+      const std::string n = name.get<std::string>();
+      std::optional<LoraTarget> t;
+      for (LoraTarget e : {LoraTarget::ExpertGateUp, LoraTarget::ExpertDown}) {
+        const std::string want = lora_target_name(e);
+        if (n == want || n.ends_with("." + want)) t = e;
+      }
+      require(t.has_value(), path, ": target_parameters entry '", n, "' is not supported (facet adapts the MoE ",
+              "experts' experts.gate_up_proj and experts.down_proj)");
+      if (std::find(c.expert_params.begin(), c.expert_params.end(), *t) == c.expert_params.end())
+        c.expert_params.push_back(*t);
+    }
+    require(c.expert_params.empty() || c.lora.dropout == 0, path,
+            ": lora_dropout must be 0 with target_parameters (PEFT's ParamWrapper refuses dropout)");
+  }
   if (const json* rp = get("rank_pattern")) {
     require(rp->is_object(), path, ": rank_pattern must be an object");
     for (const auto& [k, v] : rp->items()) {
@@ -108,6 +126,32 @@ std::string module_key(const std::string& layers_prefix, int layer, LoraTarget t
   return layers_prefix.substr(17) + std::to_string(layer) + "." + hf_module_path(t);
 }
 
+// Where PEFT saves the factors of target_parameters on a layer's `experts` module.
+// ParamWrapper replaces the module; a second targeted parameter of the same module wraps
+// the first wrapper (PEFT PR #2665, "Targeting multiple parameters on the same module"), so
+// the parameter listed FIRST in target_parameters ends up inner, under
+// "experts.base_layer.lora_*", and the last one outer, under "experts.lora_*"; a lone
+// target is "experts.lora_*". With Unsloth's ["experts.gate_up_proj", "experts.down_proj"]
+// that puts gate_up at experts.base_layer.lora_* and down at experts.lora_*. Evidence:
+// SGLang's PEFT ParamWrapper loader tests ("inner/outer slot -> first/last listed param",
+// "user supplied order is honored"; sgl-project/sglang PR #25528,
+// test/registered/unit/lora/test_peft_paramwrapper_moe_unit.py), NVIDIA NeMo Automodel's
+// ParamWrapper converter ("down_proj is outer, gate_up_proj is inner") and a vLLM key-map
+// test asserting gate_up_proj's wrapper is "experts.base_layer". No real Gemma 4 file was
+// inspected, so the reader also checks every tensor's shape against the slot it lands in.
+constexpr const char* kExpertsOuter = "experts";
+constexpr const char* kExpertsInner = "experts.base_layer";
+
+// The target a ParamWrapper slot holds, given the config's target_parameters order.
+LoraTarget expert_target_of_slot(const std::string& slot, const std::vector<LoraTarget>& listed,
+                                 const std::string& where, const std::string& tensor) {
+  require(!listed.empty(), where, ": tensor ", tensor, " is a LoRA factor of the MoE experts, but ",
+          "adapter_config.json has no target_parameters (experts.gate_up_proj / experts.down_proj)");
+  if (slot == kExpertsOuter) return listed.back();
+  require(listed.size() == 2, where, ": tensor ", tensor, " is under experts.base_layer, which PEFT uses only when ",
+          "two parameters of the experts are targeted, but target_parameters names one");
+  return listed.front();
+}
 }  // namespace
 
 namespace detail {
@@ -137,6 +181,27 @@ LoraModel load_peft_adapter(const std::string& path, const Model& model, std::ve
     require(key->kind == "lora_A.weight" || key->kind == "lora_B.weight", tensors_path, ": tensor ", t.name,
             " is not supported (", key->kind.starts_with("lora_embedding") ? "embedding LoRA"
             : key->kind.starts_with("lora_magnitude") ? "DoRA" : "lora_B bias", ")");
+    if (key->scope == PeftKey::Scope::DecoderLayer && (key->module == kExpertsOuter || key->module == kExpertsInner)) {
+      const LoraTarget target = expert_target_of_slot(key->module, config.expert_params, config_path, t.name);
+      require(t.supported, tensors_path, ": tensor ", t.name, " has type ", t.dtype_name,
+              " (LoRA factors must be F32, F16 or BF16)");
+      // The slot -> parameter rule above is not confirmed on a real file: a factor whose
+      // shape fits only the other parameter is refused rather than guessed.
+      const ExpertShape want = expert_target_shape(model.config, target);
+      const bool is_b = key->kind == "lora_B.weight";
+      const int64_t dim = t.view.rank() == 2 ? t.view.dim(is_b ? 0 : 1) : -1;
+      require(want.experts == 0 || dim == (is_b ? want.out : want.in), tensors_path, ": tensor ", t.name,
+              " has shape ", shape_string(t.view.shape), ", which does not fit ", lora_target_name(target), " [",
+              want.out, ", ", want.in, "] per expert; PEFT saves the first of target_parameters under ",
+              "experts.base_layer.lora_* and the last under experts.lora_*, and this file does not follow that order");
+      builder.add(key->layer, target, is_b, t.name, t.view, true);
+      // rank_pattern / alpha_pattern keys name the module ("...layers.N.experts").
+      std::string module = t.name.substr(0, t.name.size() - key->kind.size() - 1);
+      if (module.ends_with(".base_layer")) module.resize(module.size() - 11);
+      if (module.starts_with("base_model.model.")) module = module.substr(17);
+      module_keys[{key->layer, static_cast<int>(target)}] = module;
+      continue;
+    }
     require(key->scope == PeftKey::Scope::DecoderLayer, tensors_path, ": tensor ", t.name,
             " adapts ", key->module, ", which facet does not adapt (supported: the decoder layers' q/k/v/o_proj, ",
             "gate/up/down_proj, per_layer_input_gate, per_layer_projection)");
@@ -182,10 +247,25 @@ void save_peft_adapter(const LoraModel& lora, const Model& model, const std::str
   writer.set_metadata("format", "pt");
   json rank_pattern = json::object(), alpha_pattern = json::object();
   std::vector<std::string> modules;
+  std::vector<LoraTarget> expert_params;  // written in this order (see kExpertsInner)
+  for (LoraTarget t : {LoraTarget::ExpertGateUp, LoraTarget::ExpertDown})
+    for (const LoraLayer& layer : lora.layers)
+      if (layer.get(t) && std::find(expert_params.begin(), expert_params.end(), t) == expert_params.end())
+        expert_params.push_back(t);
   for (size_t l = 0; l < lora.layers.size(); ++l)
     for (int t = 0; t < kLoraTargetCount; ++t) {
       const LoraWeights* w = lora.layers[l].get(static_cast<LoraTarget>(t));
       if (!w) continue;
+      if (w->experts > 0) {
+        // rank_pattern cannot tell the two parameters of one experts module apart.
+        require(w->rank == c.rank, "cannot save the ", lora_target_name(static_cast<LoraTarget>(t)), " adapter of layer ",
+                l, " in the PEFT format: its rank ", w->rank, " differs from r = ", c.rank);
+        const bool nested = expert_params.size() == 2 && static_cast<LoraTarget>(t) == expert_params.front();
+        const std::string name = prefix + std::to_string(l) + "." + (nested ? kExpertsInner : kExpertsOuter);
+        writer.add_tensor(name + ".lora_A.weight", DType::F32, {w->rank * w->experts, w->in}, w->a.data());
+        writer.add_tensor(name + ".lora_B.weight", DType::F32, {w->out, w->rank * w->experts}, w->b.data());
+        continue;
+      }
       const std::string name = prefix + std::to_string(l) + "." + hf_module_path(static_cast<LoraTarget>(t));
       writer.add_tensor(name + ".lora_A.weight", DType::F32, {w->rank, w->in}, w->a.data());
       writer.add_tensor(name + ".lora_B.weight", DType::F32, {w->out, w->rank}, w->b.data());
@@ -199,18 +279,25 @@ void save_peft_adapter(const LoraModel& lora, const Model& model, const std::str
                                                        : static_cast<double>(w->rank));
       }
     }
-  require(!modules.empty(), "the LoRA adapter has no modules to save");
+  require(!modules.empty() || !expert_params.empty(), "the LoRA adapter has no modules to save");
 
   // On the multimodal layout a plain list of names would also match the vision tower's
   // q_proj etc. (which PEFT refuses, spec §1.5e); a regex limited to the language model
   // does not, as in PEFT's own Gemma 4 default.
   json target_modules;
-  if (prefix.find("language_model") != std::string::npos) {
+  if (modules.empty()) {
+    target_modules = json::array();  // experts only: PEFT's target_parameters-only form
+  } else if (prefix.find("language_model") != std::string::npos) {
     std::string alternatives;
     for (const std::string& m : modules) alternatives += (alternatives.empty() ? "" : "|") + m;
     target_modules = ".*language_model\\..*\\.(" + alternatives + ")";
   } else {
     target_modules = modules;
+  }
+  json target_parameters = nullptr;
+  if (!expert_params.empty()) {
+    target_parameters = json::array();
+    for (LoraTarget t : expert_params) target_parameters.push_back(lora_target_name(t));
   }
   json config = {
       {"alpha_pattern", alpha_pattern},
@@ -235,7 +322,7 @@ void save_peft_adapter(const LoraModel& lora, const Model& model, const std::str
       {"rank_pattern", rank_pattern},
       {"revision", nullptr},
       {"target_modules", target_modules},
-      {"target_parameters", nullptr},
+      {"target_parameters", target_parameters},
       {"task_type", "CAUSAL_LM"},
       {"use_dora", false},
       {"use_rslora", c.use_rslora},

@@ -6,6 +6,7 @@
 
 #include "train/adapter_io.h"
 #include "train/adapter_names.h"
+#include "train/expert_lora.h"
 #include "util/error.h"
 
 namespace facet::train {
@@ -15,6 +16,9 @@ namespace {
 struct Attachment {
   std::vector<std::shared_ptr<const LoraModel>> adapters;
   std::deque<LoraDelta> nodes;  // a deque never moves its elements, so pointers stay valid
+  // Expert adapters: each expert's B_e as a contiguous [out, r] copy (PEFT interleaves the
+  // experts' columns of B, the chain's B must be row-major per expert).
+  std::deque<std::vector<float>> expert_b;
   std::vector<size_t> node_adapter;    // nodes[i] belongs to adapters[node_adapter[i]]
   std::vector<double> adapter_factor;  // lora->config.scale() of each adapter
 };
@@ -63,6 +67,16 @@ void attach_adapters(Model& model, const std::vector<LoadedAdapter>& adapters) {
       for (int t = 0; t < kLoraTargetCount; ++t) {
         const LoraWeights* w = a.lora->layers[static_cast<size_t>(l)].get(static_cast<LoraTarget>(t));
         if (!w) continue;
+        if (is_expert_target(static_cast<LoraTarget>(t))) {
+          const ExpertShape e = expert_target_shape(model.config, static_cast<LoraTarget>(t));
+          require(e.experts == w->experts && e.out == w->out && e.in == w->in &&
+                      w->a.size() == static_cast<size_t>(w->rank * w->experts * w->in) &&
+                      w->b.size() == static_cast<size_t>(w->out * w->rank * w->experts),
+                  a.path, ": the adapter on layer ", l, " ", lora_target_name(static_cast<LoraTarget>(t)), " is for ",
+                  w->experts, " experts of [", w->out, ", ", w->in, "] but the model has ", e.experts, " of [", e.out,
+                  ", ", e.in, "]");
+          continue;
+        }
         const WeightMatrix& m = adapted_matrix(model.weights, l, static_cast<LoraTarget>(t));
         require(m.rows == w->out && m.cols == w->in && w->a.size() == static_cast<size_t>(w->rank * w->in) &&
                     w->b.size() == static_cast<size_t>(w->out * w->rank),
@@ -71,26 +85,47 @@ void attach_adapters(Model& model, const std::vector<LoadedAdapter>& adapters) {
       }
   }
   auto attachment = std::make_shared<Attachment>();
-  for (int l = 0; l < n_layers; ++l)
-    for (int t = 0; t < kLoraTargetCount; ++t) {
-      WeightMatrix& m = adapted_matrix(model.weights, l, static_cast<LoraTarget>(t));
-      m.lora = nullptr;
-      m.lora_row_offset = 0;
-      const LoraDelta* head = nullptr;
-      // Built back to front so the chain runs in the order the adapters were given.
-      for (auto it = adapters.rbegin(); it != adapters.rend(); ++it) {
-        const LoraWeights* w = it->lora->layers[static_cast<size_t>(l)].get(static_cast<LoraTarget>(t));
-        if (!w) continue;
-        attachment->node_adapter.push_back(static_cast<size_t>(adapters.rend() - it) - 1);
-        LoraDelta& d = attachment->nodes.emplace_back();
+  // One chain node per (adapter, module[, expert]), built back to front so the chain runs
+  // in the order the adapters were given.
+  auto chain = [&](LoraTarget t, int l, int64_t expert) {
+    const LoraDelta* head = nullptr;
+    for (auto it = adapters.rbegin(); it != adapters.rend(); ++it) {
+      const LoraWeights* w = it->lora->layers[static_cast<size_t>(l)].get(t);
+      if (!w) continue;
+      attachment->node_adapter.push_back(static_cast<size_t>(adapters.rend() - it) - 1);
+      LoraDelta& d = attachment->nodes.emplace_back();
+      if (expert >= 0) {
+        d.a = expert_a(*w, expert);
+        d.b = attachment->expert_b.emplace_back(expert_b(*w, expert)).data();
+      } else {
         d.a = w->a.data();
         d.b = w->b.data();
-        d.rank = w->rank;
-        d.scale = static_cast<float>(it->scale * it->lora->config.scale());
-        d.next = head;
-        head = &d;
       }
-      m.lora = head;
+      d.rank = w->rank;
+      d.scale = static_cast<float>(it->scale * it->lora->config.scale());
+      d.next = head;
+      head = &d;
+    }
+    return head;
+  };
+  for (int l = 0; l < n_layers; ++l) {
+    LayerWeights& lw = model.weights.layers[static_cast<size_t>(l)];
+    lw.expert_gate_up_lora.clear();
+    lw.expert_down_lora.clear();
+    for (LoraTarget t : {LoraTarget::ExpertGateUp, LoraTarget::ExpertDown}) {
+      bool any = false;
+      for (const LoadedAdapter& a : adapters) any = any || a.lora->layers[static_cast<size_t>(l)].get(t);
+      if (!any) continue;
+      auto& chains = t == LoraTarget::ExpertGateUp ? lw.expert_gate_up_lora : lw.expert_down_lora;
+      for (int64_t e = 0; e < model.config.n_experts; ++e) chains.push_back(chain(t, l, e));
+    }
+  }
+  for (int l = 0; l < n_layers; ++l)
+    for (int t = 0; t < kLoraTargetCount; ++t) {
+      if (is_expert_target(static_cast<LoraTarget>(t))) continue;
+      WeightMatrix& m = adapted_matrix(model.weights, l, static_cast<LoraTarget>(t));
+      m.lora_row_offset = 0;
+      m.lora = chain(static_cast<LoraTarget>(t), l, -1);
     }
   for (const LoadedAdapter& a : adapters) {
     attachment->adapters.push_back(a.lora);
@@ -123,6 +158,13 @@ void add_merged_row(const std::vector<LoadedAdapter>& adapters, int layer, LoraT
   for (const LoadedAdapter& a : adapters) {
     const LoraWeights* w = a.lora->layers.at(static_cast<size_t>(layer)).get(target);
     if (!w || a.scale == 0) continue;
+    if (w->experts > 0) {  // row runs over all experts' rows: [E · out]
+      require(w->in == cols && row < w->out * w->experts, a.path,
+              ": adapter shape does not fit the expert weight it merges into");
+      add_expert_delta_row(*w, row / w->out, a.scale * a.lora->config.scale(), row % w->out, delta.data());
+      any = true;
+      continue;
+    }
     require(w->in == cols && row < w->out, a.path, ": adapter shape does not fit the weight it merges into");
     const double s = a.scale * a.lora->config.scale();
     for (int64_t j = 0; j < w->rank; ++j) {

@@ -6,6 +6,7 @@
 
 #include "kernels/elementwise.h"
 #include "train/decoder_blocks.h"
+#include "train/expert_lora.h"
 
 namespace facet::train {
 namespace {
@@ -13,6 +14,11 @@ namespace {
 struct GeGluWeights {
   WeightMatrix gate, up, down;
   int layer = -1;  // >= 0: LoRA targets of this layer apply (dense MLP only)
+  // A routed expert: its index and the trained adapters on experts.gate_up_proj /
+  // experts.down_proj (either may be null).
+  int expert = -1;
+  LoraWeights* gate_up_lora = nullptr;
+  LoraWeights* down_lora = nullptr;
 };
 
 void geglu_fwd(PassContext& ctx, const GeGluWeights& w, const float* u, int64_t n, float* out, GeGluTape& tp) {
@@ -27,17 +33,30 @@ void geglu_fwd(PassContext& ctx, const GeGluWeights& w, const float* u, int64_t 
   } else {
     matmul(w.gate, u, n, tp.gate.data(), &ctx.pool);
     matmul(w.up, u, n, tp.up.data(), &ctx.pool);
+    if (w.gate_up_lora) {  // gate rows [0, I) and up rows [I, 2I) of the expert's gate_up
+      expert_lora_fwd(*w.gate_up_lora, w.expert, ctx.lora_scale(), 0, I, u, n, tp.gate.data());
+      expert_lora_fwd(*w.gate_up_lora, w.expert, ctx.lora_scale(), I, I, u, n, tp.up.data());
+    }
   }
   for (size_t i = 0; i < tp.gate.size(); ++i) tp.hidden[i] = gelu_tanh(tp.gate[i]) * tp.up[i];
-  if (w.layer >= 0) ctx.linear(w.layer, LoraTarget::Down, w.down, tp.hidden.data(), n, out);
-  else matmul(w.down, tp.hidden.data(), n, out, &ctx.pool);
+  if (w.layer >= 0) {
+    ctx.linear(w.layer, LoraTarget::Down, w.down, tp.hidden.data(), n, out);
+  } else {
+    matmul(w.down, tp.hidden.data(), n, out, &ctx.pool);
+    if (w.down_lora) expert_lora_fwd(*w.down_lora, w.expert, ctx.lora_scale(), 0, H, tp.hidden.data(), n, out);
+  }
 }
 
 // du += d(input) given d(out).
 void geglu_bwd(PassContext& ctx, const GeGluWeights& w, const GeGluTape& tp, int64_t n, const float* dout, float* du) {
+  const int64_t I = w.gate.rows, H = w.gate.cols;
   std::vector<float> dh(tp.hidden.size(), 0.0f);
-  if (w.layer >= 0) ctx.linear_grad(w.layer, LoraTarget::Down, w.down, tp.hidden.data(), n, dout, dh.data());
-  else matmul_transposed_add(w.down, dout, n, dh.data(), &ctx.pool);
+  if (w.layer >= 0) {
+    ctx.linear_grad(w.layer, LoraTarget::Down, w.down, tp.hidden.data(), n, dout, dh.data());
+  } else {
+    matmul_transposed_add(w.down, dout, n, dh.data(), &ctx.pool);
+    if (w.down_lora) expert_lora_bwd(*w.down_lora, w.expert, ctx.lora_scale(), 0, H, tp.hidden.data(), n, dout, dh.data());
+  }
   std::vector<float> dgate(dh.size()), dup(dh.size());
   for (size_t i = 0; i < dh.size(); ++i) {
     dgate[i] = dh[i] * tp.up[i] * gelu_tanh_grad(tp.gate[i]);
@@ -49,26 +68,25 @@ void geglu_bwd(PassContext& ctx, const GeGluWeights& w, const GeGluTape& tp, int
   } else {
     matmul_transposed_add(w.gate, dgate.data(), n, du, &ctx.pool);
     matmul_transposed_add(w.up, dup.data(), n, du, &ctx.pool);
+    if (w.gate_up_lora) {
+      expert_lora_bwd(*w.gate_up_lora, w.expert, ctx.lora_scale(), 0, I, tp.input.data(), n, dgate.data(), du);
+      expert_lora_bwd(*w.gate_up_lora, w.expert, ctx.lora_scale(), I, I, tp.input.data(), n, dup.data(), du);
+    }
   }
 }
 
-GeGluWeights expert_weights(const ModelConfig& c, const LayerWeights& w, int e) {
-  GeGluWeights g;
-  if (w.experts_fused) {
-    WeightMatrix gate_up = expert_matrix(w.expert_gate, e);  // [2I, H]: gate rows first
-    g.gate = gate_up.slice_rows(0, c.expert_ffn_width);
-    g.up = gate_up.slice_rows(c.expert_ffn_width, c.expert_ffn_width);
-  } else {
-    g.gate = expert_matrix(w.expert_gate, e);
-    g.up = expert_matrix(w.expert_up, e);
-  }
-  g.down = expert_matrix(w.expert_down, e);
+GeGluWeights expert_weights(PassContext& ctx, const LayerWeights& w, int layer, int e) {
+  const ExpertMatrices m = expert_matrices(ctx.model.config, w, e);
+  GeGluWeights g{m.gate, m.up, m.down};
+  g.expert = e;
+  g.gate_up_lora = ctx.adapter(layer, LoraTarget::ExpertGateUp);
+  g.down_lora = ctx.adapter(layer, LoraTarget::ExpertDown);
   return g;
 }
 
 // Router (weightless RMSNorm × router_scale × H^-1/2, projection, softmax, top-k) and the
 // routed experts for all tokens; writes the weighted expert sum to tp.routed.
-void moe_fwd(PassContext& ctx, const LayerWeights& w, const std::vector<float>& x, MoeTape& tp) {
+void moe_fwd(PassContext& ctx, const LayerWeights& w, int layer, const std::vector<float>& x, MoeTape& tp) {
   const ModelConfig& c = ctx.model.config;
   const int64_t n = ctx.n, H = c.hidden_size, E = c.n_experts;
   const float inv_sqrt_h = static_cast<float>(1.0 / std::sqrt(static_cast<double>(H)));
@@ -104,7 +122,7 @@ void moe_fwd(PassContext& ctx, const LayerWeights& w, const std::vector<float>& 
       std::copy_n(&tp.y[static_cast<size_t>(tokens[static_cast<size_t>(i)].first * H)], H, &in[static_cast<size_t>(i * H)]);
     std::vector<float>& result = tp.result[static_cast<size_t>(e)];
     result.resize(static_cast<size_t>(m * H));
-    geglu_fwd(ctx, expert_weights(c, w, e), in.data(), m, result.data(), tp.expert[static_cast<size_t>(e)]);
+    geglu_fwd(ctx, expert_weights(ctx, w, layer, e), in.data(), m, result.data(), tp.expert[static_cast<size_t>(e)]);
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, k] = tokens[static_cast<size_t>(i)];
       const float weight = tp.weight[static_cast<size_t>(t)][static_cast<size_t>(k)];
@@ -114,7 +132,7 @@ void moe_fwd(PassContext& ctx, const LayerWeights& w, const std::vector<float>& 
 }
 
 // dx += d(x) of the routed experts and the router, given d(routed).
-void moe_bwd(PassContext& ctx, const LayerWeights& w, const std::vector<float>& x, const MoeTape& tp,
+void moe_bwd(PassContext& ctx, const LayerWeights& w, int layer, const std::vector<float>& x, const MoeTape& tp,
              const std::vector<float>& droutes, std::vector<float>& dx) {
   const ModelConfig& c = ctx.model.config;
   const int64_t n = ctx.n, H = c.hidden_size, E = c.n_experts;
@@ -139,7 +157,7 @@ void moe_bwd(PassContext& ctx, const LayerWeights& w, const std::vector<float>& 
       dweight[static_cast<size_t>(t)][static_cast<size_t>(k)] = static_cast<float>(dw);
     }
     din.assign(static_cast<size_t>(m * H), 0.0f);
-    geglu_bwd(ctx, expert_weights(c, w, e), tp.expert[static_cast<size_t>(e)], m, dres.data(), din.data());
+    geglu_bwd(ctx, expert_weights(ctx, w, layer, e), tp.expert[static_cast<size_t>(e)], m, dres.data(), din.data());
     for (int64_t i = 0; i < m; ++i) {
       const int64_t t = tokens[static_cast<size_t>(i)].first;
       for (int64_t d = 0; d < H; ++d) dy[static_cast<size_t>(t * H + d)] += din[static_cast<size_t>(i * H + d)];
@@ -174,7 +192,7 @@ void ffn_fwd(PassContext& ctx, int layer, std::vector<float>& x, FfnTape* tape) 
   geglu_fwd(ctx, {w.gate, w.up, w.down, layer}, m.data(), n, tp.dense_out.data(), tp.dense);
   tp.sum = tp.dense_out;
   if (c.has_moe()) {
-    moe_fwd(ctx, w, x, tp.moe);  // the router and experts read x, not the normed m
+    moe_fwd(ctx, w, layer, x, tp.moe);  // the router and experts read x, not the normed m
     std::vector<float> routed_n(tp.sum.size());
     rms_norm_rows(tp.dense_out.data(), w.post_ffw_norm_1.data(), n, H, c.rms_eps, tp.sum.data());
     rms_norm_rows(tp.moe.routed.data(), w.post_ffw_norm_2.data(), n, H, c.rms_eps, routed_n.data());
@@ -197,7 +215,7 @@ void ffn_bwd(PassContext& ctx, int layer, const FfnTape& tp, std::vector<float>&
     std::vector<float> drouted(dsum.size(), 0.0f);
     rms_norm_rows_bwd(tp.dense_out.data(), w.post_ffw_norm_1.data(), n, H, c.rms_eps, dsum.data(), ddense.data());
     rms_norm_rows_bwd(tp.moe.routed.data(), w.post_ffw_norm_2.data(), n, H, c.rms_eps, dsum.data(), drouted.data());
-    moe_bwd(ctx, w, tp.x, tp.moe, drouted, dx);
+    moe_bwd(ctx, w, layer, tp.x, tp.moe, drouted, dx);
   } else {
     ddense = std::move(dsum);
   }

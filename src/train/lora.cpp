@@ -3,6 +3,7 @@
 #include "train/lora.h"
 
 #include "train/adapter_names.h"
+#include "train/expert_lora.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,7 +18,7 @@ namespace {
 
 constexpr const char* kTargetNames[kLoraTargetCount] = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-    "per_layer_input_gate", "per_layer_projection"};
+    "per_layer_input_gate", "per_layer_projection", "experts.gate_up_proj", "experts.down_proj"};
 
 uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
   x += 0x9e3779b97f4a7c15ull;
@@ -54,7 +55,8 @@ LoraTarget parse_lora_target(const std::string& name) {
   for (int i = 0; i < kLoraTargetCount; ++i)
     if (name == kTargetNames[i]) return static_cast<LoraTarget>(i);
   fail("unknown LoRA target module '", name, "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, ",
-       "down_proj, per_layer_input_gate or per_layer_projection)");
+       "down_proj, per_layer_input_gate, per_layer_projection, or the MoE expert parameters ",
+       "experts.gate_up_proj and experts.down_proj)");
 }
 
 double LoraConfig::scale() const {
@@ -94,18 +96,30 @@ LoraModel make_lora(const Model& model, const LoraConfig& config, uint64_t seed)
   int64_t adapted = 0;
   for (size_t l = 0; l < lora.layers.size(); ++l) {
     for (LoraTarget t : config.targets) {
-      const WeightMatrix& w = adapted_matrix(model.weights, static_cast<int>(l), t);
-      if (w.data == nullptr || w.rows == 0) continue;  // not on this layer (KV-shared, K=V, no PLE)
       LoraWeights m;
-      m.in = w.cols;
-      m.out = w.rows;
+      if (is_expert_target(t)) {
+        const ExpertShape shape = expert_target_shape(model.config, t);
+        if (shape.experts == 0) continue;  // no MoE block
+        require(config.dropout == 0, "LoRA on ", lora_target_name(t), " needs lora_dropout 0 (got ", config.dropout,
+                "): PEFT's target_parameters (ParamWrapper) does not support dropout");
+        m.in = shape.in;
+        m.out = shape.out;
+        m.experts = shape.experts;
+      } else {
+        const WeightMatrix& w = adapted_matrix(model.weights, static_cast<int>(l), t);
+        if (w.data == nullptr || w.rows == 0) continue;  // not on this layer (KV-shared, K=V, no PLE)
+        m.in = w.cols;
+        m.out = w.rows;
+      }
       m.rank = config.rank;
-      m.a.resize(static_cast<size_t>(m.rank * m.in));
-      // kaiming_uniform_(a=sqrt(5)) on fan_in = in: U(-1/sqrt(in), 1/sqrt(in)).
+      const int64_t factor_rows = m.rank * std::max<int64_t>(m.experts, 1);
+      m.a.resize(static_cast<size_t>(factor_rows * m.in));
+      // kaiming_uniform_(a=sqrt(5)) on fan_in = in: U(-1/sqrt(in), 1/sqrt(in)); for experts
+      // PEFT initialises the whole [r·E, in] matrix the same way (fan_in is still in).
       std::uniform_real_distribution<double> dist(-1.0 / std::sqrt(static_cast<double>(m.in)),
                                                   1.0 / std::sqrt(static_cast<double>(m.in)));
       for (float& v : m.a) v = static_cast<float>(dist(rng));
-      m.b.assign(static_cast<size_t>(m.out * m.rank), 0.0f);
+      m.b.assign(static_cast<size_t>(m.out * factor_rows), 0.0f);
       m.grad_a.assign(m.a.size(), 0.0f);
       m.grad_b.assign(m.b.size(), 0.0f);
       lora.layers[l].modules[static_cast<size_t>(t)] = std::move(m);

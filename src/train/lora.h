@@ -15,10 +15,15 @@
 
 namespace facet::train {
 
-enum class LoraTarget { Q, K, V, O, Gate, Up, Down, PleGate, PleProj };
-constexpr int kLoraTargetCount = 9;
-const char* lora_target_name(LoraTarget target);  // PEFT module name: "q_proj", ...
+// ExpertGateUp / ExpertDown are the MoE experts' fused 3-D parameters (PEFT
+// `target_parameters` "experts.gate_up_proj" [E, 2I, H] and "experts.down_proj" [E, H, I]),
+// opt-in only: see train/expert_lora.h for their factor layout.
+enum class LoraTarget { Q, K, V, O, Gate, Up, Down, PleGate, PleProj, ExpertGateUp, ExpertDown };
+constexpr int kLoraTargetCount = 11;
+// PEFT name: "q_proj", ... (target_modules) or "experts.gate_up_proj" (target_parameters).
+const char* lora_target_name(LoraTarget target);
 LoraTarget parse_lora_target(const std::string& name);  // throws Error on an unknown name
+constexpr bool is_expert_target(LoraTarget t) { return t == LoraTarget::ExpertGateUp || t == LoraTarget::ExpertDown; }
 
 struct LoraConfig {
   int rank = 8;
@@ -31,8 +36,11 @@ struct LoraConfig {
 };
 
 // One adapted linear layer: A [rank, in], B [out, rank], row-major, with gradients.
+// An expert target (experts > 0) holds all experts' factors as PEFT's ParamWrapper stores
+// them: A [rank·E, in], B [out, rank·E]; in / out / rank are one expert's.
 struct LoraWeights {
   int64_t in = 0, out = 0, rank = 0;
+  int64_t experts = 0;  // E for an expert target, 0 for a linear layer
   std::vector<float> a, b, grad_a, grad_b;
 };
 
@@ -54,8 +62,9 @@ struct LoraModel {
 
 // Adapters for `model` on the configured targets, initialised as PEFT does (A from a
 // seeded generator, B = 0). Targets that do not exist on a layer are skipped: K/V on
-// KV-shared layers, V on K=V layers, PLE projections without PLE. Throws Error if the
-// targets match no module at all (as PEFT does).
+// KV-shared layers, V on K=V layers, PLE projections without PLE, experts without MoE.
+// Throws Error if the targets match no module at all (as PEFT does), and when an expert
+// module would get dropout (PEFT's ParamWrapper refuses lora_dropout > 0).
 LoraModel make_lora(const Model& model, const LoraConfig& config, uint64_t seed);
 
 // How a linear layer runs in training: dropout on the LoRA input is deterministic in

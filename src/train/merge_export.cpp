@@ -28,6 +28,21 @@ MergeExportReport export_merged(const MergeExportOptions& options) {
   auto editor_for = [&](const std::string& gguf_name) -> RowEditor {
     const auto base = parse_gguf_base_name(gguf_name);
     if (!base) return {};
+    if (const auto expert = expert_rows_of_gguf_module(base->module, model->config)) {
+      // Rows run over all experts ([E · rows]); map them to rows of the adapted parameter.
+      if (base->layer >= static_cast<int>(model->weights.layers.size())) return {};
+      bool any = false;
+      for (const LoadedAdapter& a : adapters)
+        any = any || a.lora->layers[static_cast<size_t>(base->layer)].get(expert->target) != nullptr;
+      if (!any) return {};
+      ++report.adapted_matrices;
+      const int layer = base->layer;
+      const ExpertRows map = *expert;
+      return [&adapters, layer, map](int64_t row, float* values, int64_t count) {
+        const int64_t e = row / map.rows, i = row % map.rows;
+        add_merged_row(adapters, layer, map.target, e * map.param_rows + map.first_row + i, values, count);
+      };
+    }
     const auto target = target_from_gguf_module(base->module);
     if (!target || base->layer >= static_cast<int>(model->weights.layers.size())) return {};
     bool any = false;

@@ -58,8 +58,8 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
 // GGUF base names the test's own table gives each adapted module (spec §3.1), written out
 // here rather than taken from the code under test.
 inline std::string gguf_base_of(int layer, train::LoraTarget t) {
-  static const char* const names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate",
-                                      "ffn_up", "ffn_down", "inp_gate", "proj"};
+  static const char* const names[] = {"attn_q",   "attn_k", "attn_v", "attn_output",      "ffn_gate",     "ffn_up",
+                                      "ffn_down", "inp_gate", "proj", "ffn_gate_up_exps", "ffn_down_exps"};
   return "blk." + std::to_string(layer) + "." + names[static_cast<int>(t)] + ".weight";
 }
 
@@ -86,6 +86,20 @@ inline void write_independently_merged_gguf(const std::string& base_path, const 
             touched = true;
           }
           const double s = scale * lora->config.scale();
+          if (m->experts > 0) {
+            // PEFT ParamWrapper (spec §1.5c): A viewed as [E, r, in], B as [out, r, E];
+            // ΔW[e, o, i] = s Σ_j B[o, j, e] A[e, j, i]. The GGUF tensor is [E, out, in].
+            const int64_t E = m->experts, R = m->rank;
+            for (int64_t e = 0; e < E; ++e)
+              for (int64_t o = 0; o < m->out; ++o)
+                for (int64_t i = 0; i < m->in; ++i) {
+                  double sum = 0;
+                  for (int64_t j = 0; j < R; ++j)
+                    sum += static_cast<double>(m->b[(o * R + j) * E + e]) * m->a[(e * R + j) * m->in + i];
+                  w[(e * m->out + o) * m->in + i] += s * sum;
+                }
+            continue;
+          }
           for (int64_t o = 0; o < m->out; ++o)
             for (int64_t i = 0; i < m->in; ++i) {
               double sum = 0;
