@@ -313,7 +313,10 @@ TEST(AdapterExperts, CliLoraFlagAppliesExpertAdapters) {
   attach_adapters(*model, {{"mem", std::make_shared<const LoraModel>(lora), 1.0}});
   const auto want = test::logits_of(*model, tokens);
   std::string list;
-  for (int32_t t : tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+  for (int32_t t : tokens) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(t);
+  }
   auto r = test::run_command(test::facet_bin() + " logits " + test::tiny_moe_path() + " --tokens " + list +
                              " --lora " + dir.file("peft") + " -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -90,7 +90,10 @@ std::vector<float> cli_logits(const std::string& args) {
 TEST(LoraCli, LoraFlagsAndExportMergeAgree) {
   Fixture f;
   std::string list;
-  for (int32_t t : f.tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+  for (int32_t t : f.tokens) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(t);
+  }
   const std::string base = test::tiny_e2b_path();
   // --lora PATH[:SCALE] and --lora-scaled PATH SCALE give the library's runtime logits.
   const auto flags = cli_logits(base + " --tokens " + list + " --lora " + f.dir.file("peft") + " --lora-scaled " +
