@@ -10,6 +10,7 @@
 
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "support/error_text.h"
 #include "support/lora_fixtures.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
@@ -32,14 +33,7 @@ LoraConfig experts_config(int rank, double alpha, std::vector<LoraTarget> target
   return c;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 std::vector<float> floats_of(const SafetensorsTensor& t) {
   const float* p = reinterpret_cast<const float*>(t.view.data);

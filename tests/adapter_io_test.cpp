@@ -13,6 +13,7 @@
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/random_model.h"
+#include "support/error_text.h"
 #include "support/lora_fixtures.h"
 #include "support/temp_dir.h"
 #include "tensor/convert.h"
@@ -54,14 +55,7 @@ void expect_same_adapter(const LoraModel& got, const LoraModel& want) {
   EXPECT_GT(modules, 0);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 void write_json(const std::string& path, const json& j) { std::ofstream(path) << j.dump(2); }
 

@@ -7,6 +7,7 @@
 // f32 rounding of the loss); the differencing itself is in double.
 #include <gtest/gtest.h>
 
+#include "support/directional_derivative.h"
 #include "support/train_test_models.h"
 #include "train/optimizer.h"
 #include "train/train_model.h"
@@ -67,32 +68,12 @@ TEST_P(GradModel, LoraGradientMatchesFiniteDifferences) {
       for (int which = 0; which < 2; ++which) {
         std::vector<float>& p = which == 0 ? m->a : m->b;
         const std::vector<float>& g = which == 0 ? m->grad_a : m->grad_b;
-        const std::vector<float> saved = p;
-        auto loss_at = [&](const std::vector<double>& dir, double eps) {
-          for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(saved[i] + eps * dir[i]);
-          return training_loss(model, &lora, tokens, targets, options, pool).mean();
-        };
-        // A step can flip an MoE top-k choice, a jump that no gradient describes; the
-        // differences at eps and eps/2 then disagree, and another direction and a smaller
-        // step are tried.
-        double analytic = 0, numeric = 0;
-        for (int attempt = 0;; ++attempt) {
-          std::vector<double> dir(p.size());
-          double norm = 0;
-          for (double& d : dir) {
-            d = normal(rng);
-            norm += d * d;
-          }
-          analytic = 0;
-          for (size_t i = 0; i < dir.size(); ++i) analytic += g[i] * (dir[i] /= std::sqrt(norm));
-          const double eps = 2e-2 / (1 << attempt);  // smaller steps past a near-tie
-          numeric = (loss_at(dir, eps) - loss_at(dir, -eps)) / (2 * eps);
-          const double half = (loss_at(dir, eps / 2) - loss_at(dir, -eps / 2)) / eps;
-          if (std::abs(numeric - half) <= 0.1 * std::abs(numeric) + 2e-4) break;
-          ++redrawn;
-          ASSERT_LT(attempt, 8) << "no smooth direction found";
-        }
-        p = saved;
+        const test::DirectionalDerivative d = test::directional_derivative(
+            p, g, [&] { return training_loss(model, &lora, tokens, targets, options, pool).mean(); },
+            [&] { return normal(rng); });
+        ASSERT_TRUE(d.found) << "no smooth direction found";
+        redrawn += d.redrawn;
+        const double analytic = d.analytic, numeric = d.numeric;
         const double err = std::abs(numeric - analytic) / (std::abs(numeric) + 2e-3);
         if (err > worst) {
           worst = err;

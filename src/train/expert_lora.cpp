@@ -5,6 +5,19 @@
 #include "util/error.h"
 
 namespace facet::train {
+namespace {
+
+// h = A_e x for one token: the rank-r projection that the forward and backward passes
+// both start from.
+void project_to_rank(const float* a, const float* x, int64_t r, int64_t in, std::vector<float>& h) {
+  for (int64_t j = 0; j < r; ++j) {
+    float sum = 0;
+    for (int64_t c = 0; c < in; ++c) sum += a[j * in + c] * x[c];
+    h[static_cast<size_t>(j)] = sum;
+  }
+}
+
+}  // namespace
 
 ExpertShape expert_target_shape(const ModelConfig& c, LoraTarget target) {
   if (!c.has_moe()) return {};
@@ -32,11 +45,7 @@ void expert_lora_fwd(const LoraWeights& w, int64_t e, double scale, int64_t row0
   std::vector<float> h(static_cast<size_t>(r));
   for (int64_t t = 0; t < n; ++t) {
     const float* xt = x + t * in;
-    for (int64_t j = 0; j < r; ++j) {
-      float sum = 0;
-      for (int64_t c = 0; c < in; ++c) sum += a[j * in + c] * xt[c];
-      h[static_cast<size_t>(j)] = sum;
-    }
+    project_to_rank(a, xt, r, in, h);
     for (int64_t i = 0; i < rows; ++i) {
       const float* brow = &w.b[static_cast<size_t>((row0 + i) * r * E)];
       float sum = 0;
@@ -55,11 +64,7 @@ void expert_lora_bwd(LoraWeights& w, int64_t e, double scale, int64_t row0, int6
   std::vector<float> h(static_cast<size_t>(r)), gh(static_cast<size_t>(r));
   for (int64_t t = 0; t < n; ++t) {
     const float* xt = x + t * in;
-    for (int64_t j = 0; j < r; ++j) {
-      float sum = 0;
-      for (int64_t c = 0; c < in; ++c) sum += a[j * in + c] * xt[c];
-      h[static_cast<size_t>(j)] = sum;
-    }
+    project_to_rank(a, xt, r, in, h);
     // dB_e[o, j] += s dy[o] h[j]; g_h[j] = s Σ_o dy[o] B_e[o, j].
     std::fill(gh.begin(), gh.end(), 0.0f);
     for (int64_t i = 0; i < rows; ++i) {
