@@ -40,21 +40,7 @@ std::vector<float> floats_of(const SafetensorsTensor& t) {
   return std::vector<float>(p, p + t.view.numel());
 }
 
-void expect_same(const LoraModel& got, const LoraModel& want) {
-  EXPECT_EQ(got.config.scale(), want.config.scale());
-  ASSERT_EQ(got.layers.size(), want.layers.size());
-  for (size_t l = 0; l < want.layers.size(); ++l)
-    for (int t = 0; t < kLoraTargetCount; ++t) {
-      const LoraWeights* g = got.layers[l].get(static_cast<LoraTarget>(t));
-      const LoraWeights* w = want.layers[l].get(static_cast<LoraTarget>(t));
-      ASSERT_EQ(g != nullptr, w != nullptr) << "layer " << l << " target " << t;
-      if (!w) continue;
-      EXPECT_EQ(g->experts, w->experts);
-      EXPECT_EQ(g->rank, w->rank);
-      EXPECT_EQ(g->a, w->a) << "layer " << l << " target " << t;
-      EXPECT_EQ(g->b, w->b) << "layer " << l << " target " << t;
-    }
-}
+using test::expect_same_adapter;
 
 TEST(AdapterExperts, PeftKeysFollowParamWrapperNestingAndReadBackBitForBit) {
   test::TempDir dir;
@@ -86,7 +72,7 @@ TEST(AdapterExperts, PeftKeysFollowParamWrapperNestingAndReadBackBitForBit) {
     EXPECT_EQ(floats_of(*gu_b), lora.layers[l].get(LoraTarget::ExpertGateUp)->b);
     EXPECT_EQ(floats_of(*dn_a), lora.layers[l].get(LoraTarget::ExpertDown)->a);
   }
-  expect_same(load_adapter(dir.path(), *model), lora);
+  expect_same_adapter(load_adapter(dir.path(), *model), lora);
 
   // The same effect after the round trip (and a real one: the adapter moves the logits).
   const auto tokens = test::test_tokens(model->config.vocab_size);
@@ -110,7 +96,7 @@ TEST(AdapterExperts, LoneParameterIsTheOuterWrapper) {
   auto file = SafetensorsFile::open(dir.file("adapter_model.safetensors"));
   EXPECT_NE(file->tensor(kLayers + "2.experts.lora_A.weight"), nullptr);
   EXPECT_EQ(file->tensor(kLayers + "2.experts.base_layer.lora_A.weight"), nullptr);
-  expect_same(load_adapter(dir.path(), *model), lora);
+  expect_same_adapter(load_adapter(dir.path(), *model), lora);
 }
 
 // A file written here by hand, as PEFT would with target_parameters listed the other way
@@ -227,7 +213,7 @@ TEST(AdapterExperts, GgufAdapterHasPerExpertFactorsAndReadsBackBitForBit) {
           for (int64_t j = 0; j < 3; ++j)
             ASSERT_EQ(pb[(e * m->out + o) * 3 + j], m->b[static_cast<size_t>(o * 3 * 4 + j * 4 + e)]);
     }
-  expect_same(load_adapter(dir.file("a.gguf"), *model), lora);
+  expect_same_adapter(load_adapter(dir.file("a.gguf"), *model), lora);
   const auto tokens = test::test_tokens(model->config.vocab_size);
   attach_adapters(*model, {{"mem", std::make_shared<const LoraModel>(lora), 1.0}});
   const auto direct = test::logits_of(*model, tokens);

@@ -34,27 +34,7 @@ LoraConfig config_of(int rank, double alpha, bool rslora) {
   return c;
 }
 
-void expect_same_adapter(const LoraModel& got, const LoraModel& want) {
-  EXPECT_EQ(got.config.rank, want.config.rank);
-  EXPECT_EQ(got.config.alpha, want.config.alpha);
-  EXPECT_EQ(got.config.use_rslora, want.config.use_rslora);
-  EXPECT_EQ(got.config.scale(), want.config.scale());
-  ASSERT_EQ(got.layers.size(), want.layers.size());
-  int modules = 0;
-  for (size_t l = 0; l < want.layers.size(); ++l)
-    for (int t = 0; t < kLoraTargetCount; ++t) {
-      const LoraWeights* g = got.layers[l].get(static_cast<LoraTarget>(t));
-      const LoraWeights* w = want.layers[l].get(static_cast<LoraTarget>(t));
-      ASSERT_EQ(g != nullptr, w != nullptr) << "layer " << l << " target " << t;
-      if (!w) continue;
-      ++modules;
-      EXPECT_EQ(g->rank, w->rank);
-      EXPECT_EQ(g->a, w->a) << "layer " << l << " target " << t;
-      EXPECT_EQ(g->b, w->b) << "layer " << l << " target " << t;
-    }
-  EXPECT_GT(modules, 0);
-}
-
+using test::expect_same_adapter;
 using test::error_of;
 
 void write_json(const std::string& path, const json& j) { std::ofstream(path) << j.dump(2); }

@@ -5,16 +5,20 @@
 
 namespace facet {
 
-bool has_logit_adjustments(const SamplingOptions& o) {
-  const bool penalties =
-      o.repeat_last_n != 0 && (o.repeat_penalty != 1.0 || o.presence_penalty != 0.0 || o.frequency_penalty != 0.0);
-  return penalties || !o.logit_bias.empty();
+namespace {
+
+bool has_penalties(const SamplingOptions& o) {
+  return o.repeat_last_n != 0 && (o.repeat_penalty != 1.0 || o.presence_penalty != 0.0 || o.frequency_penalty != 0.0);
 }
+
+}  // namespace
+
+bool has_logit_adjustments(const SamplingOptions& o) { return has_penalties(o) || !o.logit_bias.empty(); }
 
 void apply_penalties(const SamplingOptions& o, std::span<const int32_t> prompt, std::span<const int32_t> generated,
                      std::span<float> logits) {
   const int64_t n_logits = static_cast<int64_t>(logits.size());
-  if (o.repeat_last_n != 0 && (o.repeat_penalty != 1.0 || o.presence_penalty != 0.0 || o.frequency_penalty != 0.0)) {
+  if (has_penalties(o)) {
     // The window's ids, sorted so that each distinct id is one run (its length = count).
     const size_t total = prompt.size() + generated.size();
     const size_t window = o.repeat_last_n < 0 ? total : std::min(total, static_cast<size_t>(o.repeat_last_n));

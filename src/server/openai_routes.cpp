@@ -65,12 +65,13 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
   auto job = GenerationJob::start(used.model, std::move(spec));
   // The model (and so its token texts) lives as long as the job that the stream holds.
   const std::vector<std::string>* texts = want_logprobs ? &used.model->token_texts() : nullptr;
-  // choice.logprobs: chat {"content": [...]}, text completions the legacy arrays; null
-  // when not asked for (or, streamed, when this piece has none).
-  auto logprobs_json = [texts, chat](const std::vector<TokenLogprob>& lps, size_t& text_offset) -> Json {
+  // choice.logprobs: chat {"content": [...]}, text completions the legacy arrays; null when
+  // not asked for, and for a streamed chat piece that carries none.
+  auto logprobs_json = [texts, chat](const std::vector<TokenLogprob>& lps, size_t& text_offset, bool whole) -> Json {
     if (!texts) return nullptr;
-    if (chat) return lps.empty() ? Json(nullptr) : Json{{"content", logprob_entries(lps, *texts)}};
-    return legacy_logprobs(lps, *texts, text_offset);
+    if (!chat) return legacy_logprobs(lps, *texts, text_offset);
+    if (lps.empty() && !whole) return nullptr;
+    return Json{{"content", logprob_entries(lps, *texts)}};
   };
   const Envelope env{(chat ? "chatcmpl-" : "cmpl-") + random_id(), chat ? "chat.completion" : "text_completion",
                      now_unix_seconds(), used.requested_name};
@@ -94,8 +95,7 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
       choice["text"] = whole.content;
     }
     size_t text_offset = 0;
-    choice["logprobs"] = texts && chat ? Json{{"content", logprob_entries(whole.logprobs, *texts)}}
-                                       : logprobs_json(whole.logprobs, text_offset);
+    choice["logprobs"] = logprobs_json(whole.logprobs, text_offset, true);
     choice["finish_reason"] = finish_reason(r, !whole.tool_calls.empty());
     Json out = env.make(Json::array({std::move(choice)}));
     out["object"] = env.object;
@@ -122,7 +122,7 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
     if (!chat)
       return sse(chunk(Json{{"index", 0},
                             {"text", out.content},
-                            {"logprobs", logprobs_json(out.logprobs, state->text_bytes)},
+                            {"logprobs", logprobs_json(out.logprobs, state->text_bytes, false)},
                             {"finish_reason", nullptr}}));
     Json delta = Json::object();
     if (state->first) delta["role"] = "assistant";
@@ -138,7 +138,7 @@ void run_completion(ServerContext& ctx, httplib::Response& res, UsedModel used, 
     }
     return sse(chunk(Json{{"index", 0},
                           {"delta", std::move(delta)},
-                          {"logprobs", logprobs_json(out.logprobs, state->text_bytes)},
+                          {"logprobs", logprobs_json(out.logprobs, state->text_bytes, false)},
                           {"finish_reason", nullptr}}));
   };
   format.end = [chunk, state, chat, usage, env](const JobResult& r) {

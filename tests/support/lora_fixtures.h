@@ -3,6 +3,8 @@
 // GGUF's bytes and written as a new F32 GGUF — that the runtime LoRA path is compared to.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <memory>
 #include <random>
@@ -33,6 +35,29 @@ inline train::LoraModel random_adapter(const Model& model, train::LoraConfig con
       if (m)
         for (float& v : m->b) v = static_cast<float>(dist(rng));
   return lora;
+}
+
+// A read-back adapter equals the one written: scaling, and every module's factors bit for bit.
+inline void expect_same_adapter(const train::LoraModel& got, const train::LoraModel& want) {
+  EXPECT_EQ(got.config.rank, want.config.rank);
+  EXPECT_EQ(got.config.alpha, want.config.alpha);
+  EXPECT_EQ(got.config.use_rslora, want.config.use_rslora);
+  EXPECT_EQ(got.config.scale(), want.config.scale());
+  ASSERT_EQ(got.layers.size(), want.layers.size());
+  int modules = 0;
+  for (size_t l = 0; l < want.layers.size(); ++l)
+    for (int t = 0; t < train::kLoraTargetCount; ++t) {
+      const train::LoraWeights* g = got.layers[l].get(static_cast<train::LoraTarget>(t));
+      const train::LoraWeights* w = want.layers[l].get(static_cast<train::LoraTarget>(t));
+      ASSERT_EQ(g != nullptr, w != nullptr) << "layer " << l << " target " << t;
+      if (!w) continue;
+      ++modules;
+      EXPECT_EQ(g->experts, w->experts);
+      EXPECT_EQ(g->rank, w->rank);
+      EXPECT_EQ(g->a, w->a) << "layer " << l << " target " << t;
+      EXPECT_EQ(g->b, w->b) << "layer " << l << " target " << t;
+    }
+  EXPECT_GT(modules, 0);
 }
 
 inline std::vector<float> logits_of(const Model& model, const std::vector<int32_t>& tokens) {
