@@ -41,7 +41,8 @@ std::vector<Task> make_codes(std::mt19937& rng, int count, std::set<std::string>
     int last = 0;
     for (int i = 0; i < 4; ++i) {
       last = static_cast<int>(rng() % 10);
-      digits += (i ? " " : "") + std::to_string(last);
+      if (i > 0) digits += ' ';
+      digits += std::to_string(last);
     }
     if (!used.insert(digits).second) continue;
     out.push_back({"Code " + digits + " is", std::string(" ") + kColors[last]});
