@@ -182,8 +182,7 @@ HWY_INLINE void TileX86(const WeightMatrix& w, int64_t row0, const QuantizedActi
     // Block j of the group. Whole groups (every Q4_K/Q6_K super-block; all but a row's last
     // group otherwise) are unrolled with j a constant: no loop counter or parity branch, and
     // the two nibble halves of Q4_K share one load. Decode of Q4_K ran 1.5x faster this way.
-    auto blocks = [&]<int kCount>(std::integral_constant<int, kCount>) {
-      const int n = kCount > 0 ? kCount : count;
+    auto blocks = [&](auto n) {  // n: the int count, or the constant 8
       _Pragma("GCC unroll 8") for (int j = 0; j < n; ++j) {
         const int64_t b = 8 * g + j;
         __m256i wb[R], wa[R], mul[R];
@@ -209,7 +208,7 @@ HWY_INLINE void TileX86(const WeightMatrix& w, int64_t row0, const QuantizedActi
       }
     };
     if (count == 8) blocks(std::integral_constant<int, 8>{});
-    else blocks(std::integral_constant<int, 0>{});
+    else blocks(count);
     if constexpr (Row::kOffsets) {
       for (int t = 0; t < T; ++t) {
         const __m256 sums = LoadGroup(xsum[t] + 8 * g, count);
