@@ -78,6 +78,9 @@ TEST(TrainLearns, LastDigitColourRuleReachesHeldOutCodes) {
   test::TempDir dir;
   const std::string model_path = dir.file("model.gguf");
   GeneratorConfig g = load_generator_config(test::source_dir() + "/models/configs/tiny-realvocab-learn.json");
+  // The config's tokenizer path is relative to ../shared beside the checkout; use the shared
+  // folder the build found, which may be elsewhere (a clone made outside /work).
+  g.options.hf_tokenizer_json = test::data_dir() + "/tokenizer/gemma4-tokenizer.json";
   g.options.threads = 2;
   write_random_gguf(g.model, g.options, model_path);
   const Tokenizer tok = load_model_tokenizer(model_path);

@@ -27,8 +27,14 @@ export function trainThinkingModel() {
   const data = path.join(dir, 'train.jsonl');
   const adapter = path.join(dir, 'adapter');
   const run = (args) => execFileSync(process.env.FACET_TRAIN_BIN || facetBin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  run(['make-test-model', '--config', path.join(repo, 'models/configs/tiny-realvocab-learn.json'), '--out', model,
-    '--threads', '2']);
+  // The config names the tokenizer relative to itself (../shared beside the checkout); the
+  // copy names the one in the shared folder the build found (FACET_SHARED_DIR, set by ctest).
+  const config = JSON.parse(fs.readFileSync(path.join(repo, 'models/configs/tiny-realvocab-learn.json'), 'utf8'));
+  const shared = process.env.FACET_SHARED_DIR || path.resolve(repo, '../shared');
+  config.vocab.hf_tokenizer_json = path.join(shared, 'data/tokenizer/gemma4-tokenizer.json');
+  const configPath = path.join(dir, 'config.json');
+  fs.writeFileSync(configPath, JSON.stringify(config));
+  run(['make-test-model', '--config', configPath, '--out', model, '--threads', '2']);
   fs.writeFileSync(data, lessons.map((l) => JSON.stringify({
     prompt: thinkingPrompt(l.question),
     completion: `<|channel>thought\n${l.thought}<channel|>${l.answer}<turn|>`,
