@@ -17,6 +17,7 @@ using test::run_command;
 
 std::string facet() { return test::facet_bin(); }
 std::string moe_model() { return test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf"; }
+std::string e2b_like_model() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
 
 double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -86,6 +87,41 @@ TEST(CliBench, TableNamesTheTestsTheMachineAndTheBuild) {
   EXPECT_NE(r.out.find("machine: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("SIMD "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("build:   facet "), std::string::npos) << r.out;
+}
+
+// --bandwidth: the bytes a generated token reads are every tensor but the per-layer-embedding
+// table (counted here from the GGUF), and the limit is the measured bandwidth over them.
+TEST(CliBench, BandwidthGivesTheGenerationLimit) {
+  auto r = run_command(facet() + " bench " + e2b_like_model() + " -p 0 -n 4 -r 1 -t 1 --bandwidth --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  auto file = GgufFile::open(e2b_like_model());
+  uint64_t bytes = 0, ple = 0;
+  for (const auto& t : file->tensors()) {
+    bytes += t.view.byte_size();
+    if (t.name == "per_layer_token_embd.weight") ple = t.view.byte_size();
+  }
+  ASSERT_GT(ple, 0u) << "the e2b-like model has a per-layer-embedding table";
+  EXPECT_EQ(j["gen_bytes_per_token"].get<uint64_t>(), bytes - ple);
+  const double bandwidth = j["read_bytes_per_s"].get<double>();
+  EXPECT_GT(bandwidth, 1e8);  // any machine reads more than 100 MB/s
+  EXPECT_NEAR(j["gen_bandwidth_limit_tokens_per_s"].get<double>(), bandwidth / static_cast<double>(bytes - ple),
+              1e-9 * bandwidth);
+
+  auto alone = run_command(facet() + " bench --bandwidth -t 2 --json");
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  auto a = nlohmann::json::parse(alone.out);
+  EXPECT_GT(a["read_bytes_per_s"].get<double>(), 1e8);
+  EXPECT_EQ(a["threads"], 2);
+
+  auto table = run_command(facet() + " bench " + e2b_like_model() + " -p 0 -n 4 -r 1 --bandwidth");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("memory read bandwidth"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("tg4 reached"), std::string::npos) << table.out;
+
+  auto no_model = run_command(facet() + " bench -p 4");
+  EXPECT_EQ(no_model.exit_code, 1);
+  EXPECT_NE(no_model.err.find("bench needs a MODEL"), std::string::npos) << no_model.err;
 }
 
 TEST(CliBench, BadFlagsGiveAClearError) {

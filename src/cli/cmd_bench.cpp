@@ -1,4 +1,5 @@
-// facet bench MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]
+// facet bench MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--bandwidth] [--json]
+// facet bench --bandwidth [-t THREADS] [--json]      (the memory read bandwidth alone)
 // Speed in the way llama-bench measures it, so the numbers compare directly:
 //   pp<P>: one forward pass over P prompt tokens from an empty KV cache (tokens/s = P / time);
 //   tg<N>: N single-token decode steps from an empty KV cache (tokens/s = N / time).
@@ -7,6 +8,9 @@
 // tokens: the speed of a forward pass does not depend on which ids it sees.
 // The table goes to stdout with the machine and build underneath; --json prints one JSON
 // object instead (medians for scripts, plus every repetition).
+// --bandwidth also measures the memory read bandwidth with the same threads and says what
+// share of the limit it sets the generation reached: a generated token reads every weight
+// once, except the per-layer-embedding table (one row per token).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +27,7 @@
 #include "cli/model_summary.h"
 #include "model/forward.h"
 #include "util/error.h"
+#include "util/memory_bandwidth.h"
 #include "util/thread_pool.h"
 
 namespace facet::cli {
@@ -36,6 +41,7 @@ struct BenchArgs {
   int repetitions = 3;
   int64_t batch = 512;
   bool json = false;
+  bool bandwidth = false;
 };
 
 struct Stats {
@@ -91,6 +97,13 @@ double run_generation(const Model& model, KvCache& cache, const std::vector<int3
   return static_cast<double>(tokens.size()) / std::max(1e-9, seconds_since(start));
 }
 
+// Bytes one generated token reads: every decoder weight except the per-layer-embedding
+// table (E2B/E4B), of which a token reads one row straight from the map.
+uint64_t gen_bytes_per_token(const Model& model, const ModelSummary& summary) {
+  const TensorView* ple_table = model.source->find("per_layer_token_embd.weight");
+  return summary.weight_bytes - (ple_table != nullptr ? ple_table->byte_size() : 0);
+}
+
 struct TestResult {
   std::string name;  // "pp512", "tg128"
   Stats stats;
@@ -107,7 +120,7 @@ uint64_t peak_rss_bytes() {
 }
 
 void print_json(const BenchArgs& args, const Model& model, const ModelSummary& summary, int threads,
-                const std::vector<TestResult>& results) {
+                const std::vector<TestResult>& results, double read_bandwidth, uint64_t peak_rss) {
   const MachineInfo m = machine_info();
   const BuildInfo b = build_info();
   nlohmann::json j;
@@ -127,13 +140,19 @@ void print_json(const BenchArgs& args, const Model& model, const ModelSummary& s
     j[prompt ? "prompt_tokens_per_s" : "gen_tokens_per_s"] = r.stats.median;
     j[prompt ? "prompt" : "gen"] = stats_json(r.stats);
   }
-  j["peak_rss_bytes"] = peak_rss_bytes();
+  j["gen_bytes_per_token"] = gen_bytes_per_token(model, summary);
+  if (read_bandwidth > 0) {
+    j["read_bytes_per_s"] = read_bandwidth;
+    j["gen_bandwidth_limit_tokens_per_s"] = read_bandwidth / static_cast<double>(j["gen_bytes_per_token"].get<uint64_t>());
+  }
+  j["peak_rss_bytes"] = peak_rss;
   j["machine"] = {{"cpu", m.cpu_model}, {"hardware_threads", m.hardware_threads}, {"simd", m.simd_target}};
   j["build"] = {{"compiler", b.compiler}, {"build_type", b.build_type}, {"commit", b.git_commit}};
   std::printf("%s\n", j.dump(2).c_str());
 }
 
-void print_table(const Model& model, const ModelSummary& summary, int threads, const std::vector<TestResult>& results) {
+void print_table(const Model& model, const ModelSummary& summary, int threads, const std::vector<TestResult>& results,
+                 double read_bandwidth) {
   const MachineInfo m = machine_info();
   const BuildInfo b = build_info();
   std::string name = "gemma4 " + model.config.shape_family();
@@ -155,12 +174,42 @@ void print_table(const Model& model, const ModelSummary& summary, int threads, c
                 human_count(static_cast<double>(summary.params)).c_str(), summary.type.c_str(), threads,
                 r.name.c_str(), padded.c_str());
   }
+  if (read_bandwidth > 0) {
+    const double limit = read_bandwidth / static_cast<double>(gen_bytes_per_token(model, summary));
+    std::printf("\nmemory read bandwidth %.1f GB/s (%d threads): generation limit %.2f t/s", read_bandwidth / 1e9,
+                threads, limit);
+    for (const TestResult& r : results)
+      if (r.name[0] == 't') std::printf(", %s reached %.0f%%", r.name.c_str(), 100 * r.stats.median / limit);
+    std::printf("\n");
+  }
   std::printf("\nmachine: %s, %d hardware threads, SIMD %s\n", m.cpu_model.c_str(), m.hardware_threads,
               m.simd_target.c_str());
   std::printf("build:   facet %s, %s, %s\n", b.git_commit.c_str(), b.build_type.c_str(), b.compiler.c_str());
 }
 
+// --bandwidth without a model: the read bandwidth alone.
+int run_bandwidth_only(const BenchArgs& args) {
+  ThreadPool pool(args.threads.value_or(0));
+  const double bandwidth = measure_read_bandwidth(pool);
+  const MachineInfo m = machine_info();
+  if (args.json) {
+    nlohmann::json j = {{"read_bytes_per_s", bandwidth},
+                        {"threads", pool.size()},
+                        {"machine", {{"cpu", m.cpu_model}, {"hardware_threads", m.hardware_threads}}}};
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("memory read bandwidth: %.1f GB/s with %d threads (best of 5 sweeps over 1 GiB)\nmachine: %s\n",
+                bandwidth / 1e9, pool.size(), m.cpu_model.c_str());
+  }
+  return 0;
+}
+
 int run_bench(const BenchArgs& args) {
+  require(!args.threads || *args.threads >= 1, "-t/--threads must be at least 1 (got ", args.threads.value_or(0), ")");
+  if (args.model.empty()) {
+    require(args.bandwidth, "bench needs a MODEL (or --bandwidth to measure the memory alone)");
+    return run_bandwidth_only(args);
+  }
   require(args.prompt >= 0, "-p/--n-prompt must be 0 or more (got ", args.prompt, ")");
   require(args.gen >= 0, "-n/--n-gen must be 0 or more (got ", args.gen, ")");
   require(args.prompt > 0 || args.gen > 0, "nothing to measure: -p and -n are both 0");
@@ -192,17 +241,20 @@ int run_bench(const BenchArgs& args) {
     const std::vector<int32_t> tokens = bench_tokens(c, args.gen);
     measure("tg" + std::to_string(args.gen), [&] { return run_generation(*model, cache, tokens, pool); });
   }
+  // Measured after the tests and their peak RSS, so its 1 GiB buffer counts in neither.
+  const uint64_t peak_rss = peak_rss_bytes();
+  const double bandwidth = args.bandwidth ? measure_read_bandwidth(pool) : 0.0;
   if (args.json)
-    print_json(args, *model, summary, pool.size(), results);
+    print_json(args, *model, summary, pool.size(), results, bandwidth, peak_rss);
   else
-    print_table(*model, summary, pool.size(), results);
+    print_table(*model, summary, pool.size(), results, bandwidth);
   return 0;
 }
 
 const CommandRegistration kRegistration("bench", [](CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt-processing and generation speed (like llama-bench)");
-  cmd->add_option("model,-m,--model", args->model, "A .gguf file or a Hugging Face model folder")->required();
+  cmd->add_option("model,-m,--model", args->model, "A .gguf file or a Hugging Face model folder");
   cmd->add_option("-p,--n-prompt", args->prompt, "Prompt tokens per prompt-processing run (0: skip)")
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", args->gen, "Tokens per generation run (0: skip)")->capture_default_str();
@@ -211,6 +263,8 @@ const CommandRegistration kRegistration("bench", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-b,--batch-size", args->batch, "Tokens per forward micro-batch in prompt processing")
       ->capture_default_str();
+  cmd->add_flag("--bandwidth", args->bandwidth,
+                "Also measure the memory read bandwidth and the generation's share of its limit (alone without MODEL)");
   cmd->add_flag("--json", args->json, "Print one JSON object (medians, every run, machine, build)");
   return [args] { return run_bench(*args); };
 });
