@@ -44,6 +44,7 @@ void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& o
   out.q_paired.resize(static_cast<size_t>(n_tokens * cols));
   out.scale.resize(static_cast<size_t>(n_tokens * cols / kActivationBlock));
   out.scaled_sum.resize(out.scale.size());
+  out.qsum.resize(out.scale.size());
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
@@ -67,8 +68,16 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     else
       quantize_activations(x, 0, n_tokens, xq);
     auto rows_task = [&](int64_t begin, int64_t end) { matmul_rows_quantized(w, xq, y, begin, end); };
-    if (parallel) pool->parallel_for(w.rows, rows_task, kMinRows);
-    else rows_task(0, w.rows);
+    if (!parallel) {
+      rows_task(0, w.rows);
+    } else if (n_tokens > 1) {
+      // Prefill kernels take rows 16 at a time: give each thread whole groups of 16.
+      pool->parallel_for((w.rows + kMinRows - 1) / kMinRows, [&](int64_t begin, int64_t end) {
+        rows_task(begin * kMinRows, std::min(w.rows, end * kMinRows));
+      });
+    } else {
+      pool->parallel_for(w.rows, rows_task, kMinRows);
+    }
     return;
   }
   // NF4 (QLoRA bases) goes through the F32 tiles too, a block of rows decoded at a time.

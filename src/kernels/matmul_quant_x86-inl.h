@@ -264,14 +264,3 @@ HWY_INLINE bool QuantRowsBytes(const WeightMatrix& w, const QuantizedActivations
     default: return false;
   }
 }
-
-// The types whose byte kernel beats the int16 kernel on this target. Measured on AVX2 (Zen,
-// 1 thread, E2B shapes): Q4_K decodes 1.3-1.6x faster through bytes (its nibbles need no
-// widening and its scale/min unpacking is vectorised); Q4_0, Q8_0 and Q6_K are faster
-// through the int16 path, because without VNNI a byte product still needs vpmaddwd to reach
-// int32, so bytes save no arithmetic. With VNNI (AVX3_DL) one vpdpbusd does both steps.
-HWY_INLINE bool QuantRowsNative(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
-                                int64_t row_end) {
-  if (HWY_TARGET == HWY_AVX3_DL || w.dtype == DType::Q4_K) return QuantRowsBytes(w, x, y, row_begin, row_end);
-  return false;
-}

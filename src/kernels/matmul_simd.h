@@ -27,12 +27,14 @@ struct QuantizedActivations {
   std::vector<int8_t> q_paired;
   std::vector<float> scale;         // [n_tokens, cols / 32]: x ≈ scale * q
   std::vector<float> scaled_sum;    // [n_tokens, cols / 32]: scale * Σ q, for Q4_K's min term
+  std::vector<int32_t> qsum;        // [n_tokens, cols / 32]: Σ q, for the VNNI kernels' weight offsets
 
   const int8_t* token_q(int64_t t) const { return q.data() + t * cols; }
   const int16_t* token_q16(int64_t t) const { return q16.data() + t * cols; }
   const int8_t* token_q_paired(int64_t t) const { return q_paired.data() + t * cols; }
   const float* token_scale(int64_t t) const { return scale.data() + t * (cols / kActivationBlock); }
   const float* token_sum(int64_t t) const { return scaled_sum.data() + t * (cols / kActivationBlock); }
+  const int32_t* token_qsum(int64_t t) const { return qsum.data() + t * (cols / kActivationBlock); }
 };
 
 // Quantizes tokens [first, first + count) of x ([n_tokens, cols], cols a multiple of 32)

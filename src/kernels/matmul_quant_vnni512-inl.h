@@ -1,0 +1,407 @@
+// AVX-512 VNNI kernels of matmul() for Q8_0, Q4_0 and Q4_K weights, included by
+// matmul_quant_simd.cpp inside HWY_NAMESPACE for the AVX3_DL target only (Ice Lake and later,
+// Zen 4, Zen 5). No include guard: it belongs to that one target pass.
+//
+// One arithmetic, shared by decode and prefill, so a token's result never depends on the
+// batch it came in (the tests compare the two bit for bit). For row r and token t:
+//   I_b = Σ_{i in block b} w_q[i] * x_q[i]      exact in int32 (Q4_0's -8 and Q8_0's sign
+//                                                folded in through Σ x_q, also an integer)
+//   c_b = float(I_b) * (ws_b * xs_b)             Q4_K: fmsub(float(I_b), ws_b * xs_b, o_b * xsum_b)
+//   G_k = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))   the 8 blocks of group k, +0 past the row's end
+//   y   = (((0 + G_0) + G_1) + G_2) + ...
+// ws_b is the weight block's scale (Q4_K: d * sc_b), xs_b the activation block's, o_b Q4_K's
+// dmin * m_b and xsum_b = xs_b * Σ x_q. The file is compiled with -ffp-contract=off, so every
+// product above is rounded on its own in both kernels.
+//
+// Decode (few tokens) streams a row at a time: 512-bit vpdpbusd over two blocks at once, the
+// 8 block sums of a group gathered into one vector by a fixed permute-and-add tree, and the
+// group's float step on 8 lanes.
+//
+// Prefill puts 16 rows in the 16 lanes of a vector. A group of 16 rows is first repacked so
+// that 4 consecutive unsigned weight bytes of each row sit in one 32-bit lane ([block][4-byte
+// step][row]); then each vpdpbusd multiplies 16 rows by 4 bytes of one token broadcast from
+// memory, and a block costs one int-to-float conversion and one scale step per 16 rows, where
+// a row-at-a-time tile pays them per row. Each weight vector serves a tile of 4 tokens.
+
+// The unsigned weight bytes of vpdpbusd: Q8_0 stores w + 128, Q4_0 its nibbles; both take
+// kOffset * Σ x_q back out of I_b. Q4_K's nibbles are used as they are.
+template <DType kType>
+struct VnniType;
+template <>
+struct VnniType<DType::Q8_0> {
+  using Block = BlockQ8_0;
+  static constexpr int32_t kOffset = 128;
+  static constexpr bool kMin = false;
+};
+template <>
+struct VnniType<DType::Q4_0> {
+  using Block = BlockQ4_0;
+  static constexpr int32_t kOffset = 8;
+  static constexpr bool kMin = false;
+};
+template <>
+struct VnniType<DType::Q4_K> {
+  using Block = BlockQ4_K;
+  static constexpr int32_t kOffset = 0;
+  static constexpr bool kMin = true;
+};
+
+// acc + Σ over groups of 4 bytes of u[i] * s[i] (u unsigned, s signed) in 16 int32 lanes:
+// vpdpbusd, written as assembly because Highway's AVX3_DL target does not switch on the
+// compiler's avx512vnni option (it checks the CPU for it before picking the target).
+HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u, __m512i s) {
+  asm("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "v"(s));
+  return acc;
+}
+// The same with s = the 4 bytes at p in every lane (an embedded broadcast from memory).
+HWY_INLINE __m512i DpbusdBroadcast(__m512i acc, __m512i u, const int8_t* p) {
+  asm("vpdpbusd %[s]%{1to16%}, %[u], %[acc]"
+      : [acc] "+v"(acc)
+      : [u] "v"(u), [s] "m"(*reinterpret_cast<const int32_t*>(p)));
+  return acc;
+}
+
+// The 32 unsigned weight bytes of block j (0..7) of group g, in element order.
+HWY_INLINE __m256i VnniBytes(const BlockQ8_0* blocks, int64_t g, int j) {
+  return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[8 * g + j].qs)),
+                          _mm256_set1_epi8(static_cast<char>(0x80)));
+}
+HWY_INLINE __m256i VnniBytes(const BlockQ4_0* blocks, int64_t g, int j) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[8 * g + j].qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+HWY_INLINE __m256i VnniBytes(const BlockQ4_K* blocks, int64_t g, int j) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[g].qs + 32 * (j / 2)));
+  const __m256i m = _mm256_set1_epi8(0x0F);
+  return (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m) : _mm256_and_si256(v, m);
+}
+
+// Weight scales ws_b of the `count` blocks of group g (zeros after) and, for Q4_K, its o_b.
+template <class Block>
+HWY_INLINE void VnniScales(const Block* blocks, int64_t g, int count, const float* f16, __m256& ws, __m256&) {
+  ws = GroupScales(blocks + 8 * g, count, f16);
+}
+HWY_INLINE void VnniScales(const BlockQ4_K* blocks, int64_t g, int, const float* f16, __m256& ws, __m256& wo) {
+  RowQ4_K row{blocks, {}, {}};
+  row.Start(g, 8, f16);
+  ws = row.scale;
+  wo = row.offset;
+}
+
+// The first `count` of 8 int32 at p (zeros after).
+HWY_INLINE __m256i LoadGroupInt(const int32_t* p, int count) {
+  if (count == 8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_maskload_epi32(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes));
+}
+
+// Lane j (0..7) = the sum of the 8 lanes of block j, from four vectors that each hold two
+// blocks (lanes 0-7 block 2k, lanes 8-15 block 2k + 1). Integer adds: exact in any order.
+HWY_INLINE __m256i BlockSums8(__m512i d01, __m512i d23, __m512i d45, __m512i d67) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  // Pairs of lanes: 4 lanes a block, blocks 0-3 and 4-7.
+  const __m512i a = _mm512_add_epi32(_mm512_permutex2var_epi32(d01, even, d23), _mm512_permutex2var_epi32(d01, odd, d23));
+  const __m512i b = _mm512_add_epi32(_mm512_permutex2var_epi32(d45, even, d67), _mm512_permutex2var_epi32(d45, odd, d67));
+  // 2 lanes a block, blocks 0-7.
+  const __m512i c = _mm512_add_epi32(_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b));
+  const __m512i split = _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), c);
+  return _mm256_add_epi32(_mm512_castsi512_si256(split), _mm512_extracti64x4_epi64(split, 1));
+}
+
+HWY_INLINE __m512i Pair512(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) of the 8 lanes.
+HWY_INLINE float Tree8(__m256 c) {
+  const __m256 h1 = _mm256_hadd_ps(c, c);   // lanes 0, 1, 4, 5: c0+c1, c2+c3, c4+c5, c6+c7
+  const __m256 h2 = _mm256_hadd_ps(h1, h1);  // lanes 0, 4: the two halves
+  return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1)));
+}
+
+// Lane j (0..7) = the sum of the 4 lanes of block j, from two vectors that each hold four
+// blocks (lanes 4k..4k+3 block k of d03, block 4 + k of d47).
+HWY_INLINE __m256i BlockSums4x8(__m512i d03, __m512i d47) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i c = _mm512_add_epi32(_mm512_permutex2var_epi32(d03, even, d47), _mm512_permutex2var_epi32(d03, odd, d47));
+  const __m512i split = _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), c);
+  return _mm256_add_epi32(_mm512_castsi512_si256(split), _mm512_extracti64x4_epi64(split, 1));
+}
+
+// The byte-index vectors of vpermt2b that pull a whole group's fields out of its bytes.
+struct VnniGather {
+  alignas(64) uint8_t q4_0_lo[64], q4_0_hi[64], q4_0_d[64];
+  alignas(64) uint8_t q8_0_qs[4][64], q8_0_d_lo[64], q8_0_d_hi[64];
+  VnniGather() {
+    for (int i = 0; i < 64; ++i) {
+      // Q4_0 (18-byte blocks): qs of blocks 0-3 from bytes [0, 128), of blocks 4-7 from [64, 192).
+      q4_0_lo[i] = static_cast<uint8_t>(18 * (i / 16) + 2 + i % 16);
+      q4_0_hi[i] = static_cast<uint8_t>(18 * (4 + i / 16) + 2 + i % 16 - 64);
+      q4_0_d[i] = static_cast<uint8_t>(i < 16 ? 18 * (i / 2) + i % 2 : 0);
+      // Q8_0 (34-byte blocks): the qs of blocks 2p and 2p + 1 from bytes [64p, 64p + 128).
+      for (int p = 0; p < 4; ++p) q8_0_qs[p][i] = static_cast<uint8_t>(4 * p + 34 * (i / 32) + 2 + i % 32);
+      // d of blocks 0-3 from [0, 128) into bytes 0-7, of blocks 4-7 from [128, 256) into 8-15.
+      q8_0_d_lo[i] = static_cast<uint8_t>(i < 8 ? 34 * (i / 2) + i % 2 : 0);
+      q8_0_d_hi[i] = static_cast<uint8_t>(i >= 8 && i < 16 ? 34 * (4 + (i - 8) / 2) + i % 2 - 128 : 0);
+    }
+  }
+};
+
+HWY_INLINE __m512i LoadIndex(const uint8_t* p) { return _mm512_load_si512(p); }
+
+// The activations of one token rearranged to match how decode takes each type's weights
+// apart, so the weights need no shuffling per row. Q8_0: as they are. Q4_0: per 4 blocks, the
+// first halves of the 4 blocks (the low nibbles' partners), then the second halves. Q4_K: per
+// 256, the 32-byte blocks in the order 0 2 1 3 4 6 5 7 (low and high nibbles of qs[0:64] are
+// blocks 0 and 2, 1 and 3).
+template <DType kType>
+void VnniDecodeLayout(const int8_t* xq, int64_t cols, int8_t* out) {
+  if constexpr (kType == DType::Q4_0) {
+    int64_t i = 0;
+    for (; i + 128 <= cols; i += 128)
+      for (int j = 0; j < 4; ++j) {
+        std::memcpy(out + i + 16 * j, xq + i + 32 * j, 16);
+        std::memcpy(out + i + 64 + 16 * j, xq + i + 32 * j + 16, 16);
+      }
+    std::memcpy(out + i, xq + i, static_cast<size_t>(cols - i));
+  } else if constexpr (kType == DType::Q4_K) {
+    static constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    for (int64_t i = 0; i + 256 <= cols; i += 256)
+      for (int j = 0; j < 8; ++j) std::memcpy(out + i + 32 * j, xq + i + 32 * kOrder[j], 32);
+  } else {
+    std::memcpy(out, xq, static_cast<size_t>(cols));
+  }
+}
+
+// Integer block sums I_b (before the offset) and weight scales of one whole group of 8 blocks
+// starting at `p`; xl: the token's activations of that group in VnniDecodeLayout order.
+HWY_INLINE __m256i VnniGroupSums(const BlockQ4_0* blocks, const int8_t* xl, const VnniGather& gi, __m256& ws, __m256&) {
+  const auto* p = reinterpret_cast<const uint8_t*>(blocks);
+  const __m512i l0 = _mm512_loadu_si512(p), l1 = _mm512_loadu_si512(p + 64);
+  const __m512i l2 = _mm512_maskz_loadu_epi8(0xFFFF, p + 128);  // the group's last 16 bytes
+  const __m512i q03 = _mm512_permutex2var_epi8(l0, LoadIndex(gi.q4_0_lo), l1);
+  const __m512i q47 = _mm512_permutex2var_epi8(l1, LoadIndex(gi.q4_0_hi), l2);
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  __m512i d03 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q03, nib), _mm512_loadu_si512(xl));
+  d03 = Dpbusd(d03, _mm512_and_si512(_mm512_srli_epi16(q03, 4), nib), _mm512_loadu_si512(xl + 64));
+  __m512i d47 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q47, nib), _mm512_loadu_si512(xl + 128));
+  d47 = Dpbusd(d47, _mm512_and_si512(_mm512_srli_epi16(q47, 4), nib), _mm512_loadu_si512(xl + 192));
+  ws = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi8(l0, LoadIndex(gi.q4_0_d), l1)));
+  return BlockSums4x8(d03, d47);
+}
+
+HWY_INLINE __m256i VnniGroupSums(const BlockQ8_0* blocks, const int8_t* xl, const VnniGather& gi, __m256& ws, __m256&) {
+  const auto* p = reinterpret_cast<const uint8_t*>(blocks);
+  __m512i l[5];
+  for (int k = 0; k < 4; ++k) l[k] = _mm512_loadu_si512(p + 64 * k);
+  l[4] = _mm512_maskz_loadu_epi8(0xFFFF, p + 256);  // the group's last 16 bytes
+  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512i d[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m512i q = _mm512_xor_si512(_mm512_permutex2var_epi8(l[k], LoadIndex(gi.q8_0_qs[k]), l[k + 1]), sign);
+    d[k] = Dpbusd(_mm512_setzero_si512(), q, _mm512_loadu_si512(xl + 64 * k));
+  }
+  const __m512i halves = _mm512_or_si512(_mm512_maskz_permutex2var_epi8(0xFF, l[0], LoadIndex(gi.q8_0_d_lo), l[1]),
+                                         _mm512_maskz_permutex2var_epi8(0xFF00, l[2], LoadIndex(gi.q8_0_d_hi), l[3]));
+  ws = _mm256_cvtph_ps(_mm512_castsi512_si128(halves));
+  return BlockSums8(d[0], d[1], d[2], d[3]);
+}
+
+HWY_INLINE __m256i VnniGroupSums(const BlockQ4_K* block, const int8_t* xl, const VnniGather&, __m256& ws, __m256& wo) {
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  const __m512i q0 = _mm512_loadu_si512(block->qs), q1 = _mm512_loadu_si512(block->qs + 64);
+  const __m512i d02 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q0, nib), _mm512_loadu_si512(xl));
+  const __m512i d13 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q0, 4), nib), _mm512_loadu_si512(xl + 64));
+  const __m512i d46 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q1, nib), _mm512_loadu_si512(xl + 128));
+  const __m512i d57 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q1, 4), nib), _mm512_loadu_si512(xl + 192));
+  RowQ4_K row{block, {}, {}};
+  row.Start(0, 8, f16_table());
+  ws = row.scale;
+  wo = row.offset;
+  // BlockSums8 gives the blocks in the order 0 2 1 3 4 6 5 7; the same permutation restores it.
+  return _mm256_permutevar8x32_epi32(BlockSums8(d02, d13, d46, d57), _mm256_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7));
+}
+
+// Decode: one row against one token (xq as quantized, xl in VnniDecodeLayout order).
+template <DType kType>
+HWY_INLINE float VnniDecodeRow(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const int8_t* xl,
+                               const float* xs, const int32_t* xqsum, const float* xsum, const float* f16,
+                               const VnniGather& gi) {
+  using T = VnniType<kType>;
+  const auto* blocks = reinterpret_cast<const typename T::Block*>(row);
+  const int64_t n_groups = (n_blocks + 7) / 8;
+  constexpr int64_t kGroupStride = kType == DType::Q4_K ? 1 : 8;  // blocks of the row's type per group
+  float acc = 0.0f;
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const int count = static_cast<int>(std::min<int64_t>(8, n_blocks - 8 * g));
+    __m256i sums;
+    __m256 ws, wo = _mm256_setzero_ps();
+    if (count == 8) {
+      sums = VnniGroupSums(blocks + kGroupStride * g, xl + 256 * g, gi, ws, wo);
+    } else {  // a row's last, shorter group (Q8_0, Q4_0): missing blocks count as zeros
+      const int8_t* x = xq + 256 * g;
+      __m512i d[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m256i lo = 2 * k < count ? VnniBytes(blocks, g, 2 * k) : _mm256_setzero_si256();
+        const __m256i hi = 2 * k + 1 < count ? VnniBytes(blocks, g, 2 * k + 1) : _mm256_setzero_si256();
+        const __mmask64 valid = count >= 2 * k + 2 ? ~__mmask64{0} : count == 2 * k + 1 ? 0xFFFFFFFFull : 0;
+        d[k] = Dpbusd(_mm512_setzero_si512(), Pair512(lo, hi), _mm512_maskz_loadu_epi8(valid, x + 64 * k));
+      }
+      sums = BlockSums8(d[0], d[1], d[2], d[3]);
+      VnniScales(blocks, g, count, f16, ws, wo);
+    }
+    if constexpr (T::kOffset != 0)
+      sums = _mm256_sub_epi32(sums, _mm256_mullo_epi32(LoadGroupInt(xqsum + 8 * g, count), _mm256_set1_epi32(T::kOffset)));
+    const __m256 sw = _mm256_mul_ps(ws, LoadGroup(xs + 8 * g, count));
+    __m256 c;
+    if constexpr (T::kMin)
+      c = _mm256_fmsub_ps(_mm256_cvtepi32_ps(sums), sw, _mm256_mul_ps(wo, LoadGroup(xsum + 8 * g, count)));
+    else
+      c = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), sw);
+    acc = acc + Tree8(c);
+  }
+  return acc;
+}
+
+// 16 rows repacked for the prefill kernel: q is [block][step 0..7][row 0..15] of 4 unsigned
+// weight bytes each, ws and wo are [block][row]. Rows past the group's end are zeros.
+struct VnniPackedRows {
+  std::vector<int32_t> q;
+  std::vector<float> ws, wo;
+};
+
+template <DType kType>
+void VnniRepack(const WeightMatrix& w, int64_t row0, int n_rows, VnniPackedRows& p) {
+  using T = VnniType<kType>;
+  const int64_t n_blocks = w.cols / 32, n_groups = (n_blocks + 7) / 8;
+  const float* f16 = f16_table();
+  p.q.assign(static_cast<size_t>(n_blocks * 128), 0);
+  p.ws.assign(static_cast<size_t>(n_blocks * 16), 0.0f);
+  p.wo.assign(T::kMin ? static_cast<size_t>(n_blocks * 16) : 0, 0.0f);
+  alignas(32) int32_t bytes[8];
+  alignas(32) float scales[8], mins[8];
+  for (int r = 0; r < n_rows; ++r) {
+    const auto* blocks = reinterpret_cast<const typename T::Block*>(w.row(row0 + r));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const int count = static_cast<int>(std::min<int64_t>(8, n_blocks - 8 * g));
+      __m256 ws, wo = _mm256_setzero_ps();
+      VnniScales(blocks, g, count, f16, ws, wo);
+      _mm256_store_ps(scales, ws);
+      _mm256_store_ps(mins, wo);
+      for (int j = 0; j < count; ++j) {
+        const int64_t b = 8 * g + j;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), VnniBytes(blocks, g, j));
+        for (int step = 0; step < 8; ++step) p.q[static_cast<size_t>((b * 8 + step) * 16 + r)] = bytes[step];
+        p.ws[static_cast<size_t>(b * 16 + r)] = scales[j];
+        if constexpr (T::kMin) p.wo[static_cast<size_t>(b * 16 + r)] = mins[j];
+      }
+    }
+  }
+}
+
+// y[t * stride + lane] for the 16 packed rows (`rows` mask) and tokens t0 .. t0 + kTokens - 1.
+template <DType kType, int kTokens>
+HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const QuantizedActivations& x, int64_t t0,
+                                float* y, int64_t stride, __mmask16 rows) {
+  using T = VnniType<kType>;
+  const int64_t n_groups = (n_blocks + 7) / 8;
+  const int8_t* xq[kTokens];
+  const float* xs[kTokens];
+  const float* xsum[kTokens];
+  const int32_t* xqsum[kTokens];
+  __m512 acc[kTokens];
+  for (int t = 0; t < kTokens; ++t) {
+    xq[t] = x.token_q(t0 + t);
+    xs[t] = x.token_scale(t0 + t);
+    xsum[t] = x.token_sum(t0 + t);
+    xqsum[t] = x.token_qsum(t0 + t);
+    acc[t] = _mm512_setzero_ps();
+  }
+  // c_b of block b for every token (zeros past the row's end).
+  auto block = [&](int64_t b, __m512* c) {
+    if (b >= n_blocks) {
+      for (int t = 0; t < kTokens; ++t) c[t] = _mm512_setzero_ps();
+      return;
+    }
+    __m512i sums[kTokens];
+    for (int t = 0; t < kTokens; ++t)
+      sums[t] = T::kOffset != 0 ? _mm512_set1_epi32(-T::kOffset * xqsum[t][b]) : _mm512_setzero_si512();
+    const int32_t* q = p.q.data() + b * 128;
+    _Pragma("GCC unroll 8") for (int step = 0; step < 8; ++step) {
+      const __m512i wv = _mm512_loadu_si512(q + 16 * step);
+      for (int t = 0; t < kTokens; ++t) sums[t] = DpbusdBroadcast(sums[t], wv, xq[t] + 32 * b + 4 * step);
+    }
+    const __m512 ws = _mm512_loadu_ps(p.ws.data() + 16 * b);
+    for (int t = 0; t < kTokens; ++t) {
+      const __m512 sw = _mm512_mul_ps(ws, _mm512_set1_ps(xs[t][b]));
+      if constexpr (T::kMin)
+        c[t] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sums[t]), sw,
+                               _mm512_mul_ps(_mm512_loadu_ps(p.wo.data() + 16 * b), _mm512_set1_ps(xsum[t][b])));
+      else
+        c[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[t]), sw);
+    }
+  };
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const int64_t b = 8 * g;
+    __m512 c0[kTokens], c1[kTokens], left[kTokens], right[kTokens];
+    // Same tree as Tree8, built as the blocks arrive.
+    block(b, c0), block(b + 1, c1);
+    for (int t = 0; t < kTokens; ++t) left[t] = _mm512_add_ps(c0[t], c1[t]);
+    block(b + 2, c0), block(b + 3, c1);
+    for (int t = 0; t < kTokens; ++t) left[t] = _mm512_add_ps(left[t], _mm512_add_ps(c0[t], c1[t]));
+    block(b + 4, c0), block(b + 5, c1);
+    for (int t = 0; t < kTokens; ++t) right[t] = _mm512_add_ps(c0[t], c1[t]);
+    block(b + 6, c0), block(b + 7, c1);
+    for (int t = 0; t < kTokens; ++t) {
+      right[t] = _mm512_add_ps(right[t], _mm512_add_ps(c0[t], c1[t]));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(left[t], right[t]));
+    }
+  }
+  for (int t = 0; t < kTokens; ++t) _mm512_mask_storeu_ps(y + t * stride, rows, acc[t]);
+}
+
+// Below this many tokens the repacking costs more than it saves: rows are decoded one by one.
+constexpr int64_t kVnniPrefillMinTokens = 4;
+
+template <DType kType>
+void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
+  const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
+  if (n_tokens < kVnniPrefillMinTokens) {
+    const float* f16 = f16_table();
+    static const VnniGather gather;
+    thread_local std::vector<int8_t> layout;
+    layout.resize(static_cast<size_t>(w.cols));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      VnniDecodeLayout<kType>(x.token_q(t), w.cols, layout.data());
+      for (int64_t r = row_begin; r < row_end; ++r)
+        y[t * stride + r] = VnniDecodeRow<kType>(w.row(r), n_blocks, x.token_q(t), layout.data(), x.token_scale(t),
+                                                 x.token_qsum(t), x.token_sum(t), f16, gather);
+    }
+    return;
+  }
+  thread_local VnniPackedRows packed;
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += 16) {
+    const int n_rows = static_cast<int>(std::min<int64_t>(16, row_end - r0));
+    const __mmask16 rows = static_cast<__mmask16>((1u << n_rows) - 1);
+    VnniRepack<kType>(w, r0, n_rows, packed);
+    int64_t t = 0;
+    for (; t + 4 <= n_tokens; t += 4) VnniPrefillTile<kType, 4>(packed, n_blocks, x, t, y + t * stride + r0, stride, rows);
+    for (; t < n_tokens; ++t) VnniPrefillTile<kType, 1>(packed, n_blocks, x, t, y + t * stride + r0, stride, rows);
+  }
+}
+
+// The types these kernels take; false (nothing written) for the others.
+HWY_INLINE bool VnniQuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                              int64_t row_end) {
+  switch (w.dtype) {
+    case DType::Q8_0: VnniRows<DType::Q8_0>(w, x, y, row_begin, row_end); return true;
+    case DType::Q4_0: VnniRows<DType::Q4_0>(w, x, y, row_begin, row_end); return true;
+    case DType::Q4_K: VnniRows<DType::Q4_K>(w, x, y, row_begin, row_end); return true;
+    default: return false;
+  }
+}
