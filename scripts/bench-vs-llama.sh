@@ -88,6 +88,9 @@ results="$dir/vs-llama.jsonl"
 for t in "${types[@]}"; do
   model="$dir/$name-$t.gguf"
   [ -f "$model" ] || { echo "== quantizing to $t" >&2; "$facet" quantize "$source_model" "$model" "$t" >&2; }
+  # Start each type from a file read afresh (not as the quantizer's writes left it in the page
+  # cache): its first reader, facet in pair 1, maps it for huge pages (see MappedFile).
+  dd if="$model" iflag=nocache count=0 status=none 2>/dev/null || true
   for ((i = 1; i <= pairs; ++i)); do
     run_facet() {
       "$facet" bench "$model" -p "$prompt" -n "$gen" -t "$threads" -r 1 --json > "$dir/facet.json"

@@ -11,6 +11,37 @@
 #include "util/error.h"
 
 namespace facet {
+namespace {
+
+// Maps `size` bytes of fd read-only at a 2 MiB-aligned address and asks for huge pages.
+// Aligned, every file offset sits at the same place in a 2 MiB page as its address, so the
+// kernel can map page-cache folios of 2 MiB (file systems with large folios) with one entry:
+// fewer TLB misses, and a stream of weights no longer stops the hardware prefetcher at every
+// 4 KiB page. Where huge pages are not available this is an ordinary mapping.
+void* map_aligned(int fd, size_t size) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (size < kHuge) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Reserve room to slide to an aligned start, then map the file over it.
+  void* area = ::mmap(nullptr, size + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(area);
+  const uintptr_t aligned = (base + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
+  void* p = ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (p == MAP_FAILED) {
+    ::munmap(area, size + kHuge);
+    return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  // Give back the unused ends of the reservation.
+  if (aligned > base) ::munmap(area, aligned - base);
+  const uintptr_t end = aligned + size, reserved_end = base + size + kHuge;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t tail = (end + page - 1) & ~(page - 1);
+  if (reserved_end > tail) ::munmap(reinterpret_cast<void*>(tail), reserved_end - tail);
+  ::madvise(p, size, MADV_HUGEPAGE);
+  return p;
+}
+
+}  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -27,7 +58,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = map_aligned(fd, size_);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);
