@@ -45,6 +45,7 @@ void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& o
   out.scale.resize(static_cast<size_t>(n_tokens * cols / kActivationBlock));
   out.scaled_sum.resize(out.scale.size());
   out.qsum.resize(out.scale.size());
+  out.qsum16.resize(2 * out.scale.size());
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {

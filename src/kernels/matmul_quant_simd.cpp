@@ -4,7 +4,7 @@
 //
 // Activations arrive quantized to 8 bits per block of 32 (QuantizeActivations, below).
 // x86 targets (AVX2, AVX-512, AVX-512 VNNI) multiply bytes by bytes: matmul_quant_x86-inl.h;
-// with AVX-512 VNNI, Q8_0, Q4_0 and Q4_K take the 512-bit kernels of matmul_quant_vnni512-inl.h.
+// with AVX-512 VNNI, every type takes the 512-bit kernels of matmul_quant_vnni512-inl.h.
 // Other targets (the portable baseline, NEON, ...) and the types for which it is faster on AVX2
 // widen both sides to int16 (the activations come widened already) and use pairwise
 // multiply-add into int32, one f32 scale step per block: decode (one token) reads the blocks
@@ -354,8 +354,7 @@ float DotQ6_K(const BlockQ6_K* blocks, int64_t n_super, const int16_t* xq, const
 HWY_INLINE bool QuantRowsNative(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
                                 int64_t row_end) {
 #if HWY_TARGET == HWY_AVX3_DL
-  if (VnniQuantRows(w, x, y, row_begin, row_end)) return true;  // Q8_0, Q4_0, Q4_K
-  return QuantRowsBytes(w, x, y, row_begin, row_end);
+  return VnniQuantRows(w, x, y, row_begin, row_end);
 #elif HWY_TARGET == HWY_AVX3
   return QuantRowsBytes(w, x, y, row_begin, row_end);
 #else
@@ -457,6 +456,11 @@ void QuantizeActivations(const float* x, int64_t first, int64_t count, Quantized
         sum = hn::Add(sum, qi);
         hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
         hn::StoreU(hn::DemoteTo(d16, qi), d16, q16 + i);
+      }
+      for (int half = 0; half < 2; ++half) {
+        int32_t s16 = 0;
+        for (int i = 0; i < 16; ++i) s16 += q[16 * half + i];
+        out.qsum16[static_cast<size_t>((t * n_blocks + b) * 2 + half)] = s16;
       }
       for (int l = 0; l < 8; ++l) {
         paired[4 * l] = q[2 * l];

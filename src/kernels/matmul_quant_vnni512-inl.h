@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels of matmul() for Q8_0, Q4_0 and Q4_K weights, included by
+// AVX-512 VNNI kernels of matmul() for Q8_0, Q4_0, Q4_K and Q6_K weights, included by
 // matmul_quant_simd.cpp inside HWY_NAMESPACE for the AVX3_DL target only (Ice Lake and later,
 // Zen 4, Zen 5). No include guard: it belongs to that one target pass.
 //
@@ -27,23 +27,32 @@
 // kOffset * Σ x_q back out of I_b. Q4_K's nibbles are used as they are.
 template <DType kType>
 struct VnniType;
+// kSuper: a group of 8 blocks is one super-block of the type. kSubScales (Q6_K): each half of
+// a block has its own int8 scale s, and I_b = s_lo * Σ_lo (q - 32) x + s_hi * Σ_hi (q - 32) x,
+// still an exact integer (|I_b| < 2^26; its conversion to float rounds the same in both kernels).
 template <>
 struct VnniType<DType::Q8_0> {
   using Block = BlockQ8_0;
   static constexpr int32_t kOffset = 128;
-  static constexpr bool kMin = false;
+  static constexpr bool kMin = false, kSuper = false, kSubScales = false;
 };
 template <>
 struct VnniType<DType::Q4_0> {
   using Block = BlockQ4_0;
   static constexpr int32_t kOffset = 8;
-  static constexpr bool kMin = false;
+  static constexpr bool kMin = false, kSuper = false, kSubScales = false;
 };
 template <>
 struct VnniType<DType::Q4_K> {
   using Block = BlockQ4_K;
   static constexpr int32_t kOffset = 0;
-  static constexpr bool kMin = true;
+  static constexpr bool kMin = true, kSuper = true, kSubScales = false;
+};
+template <>
+struct VnniType<DType::Q6_K> {
+  using Block = BlockQ6_K;
+  static constexpr int32_t kOffset = 0;  // the -32 is taken out per half block, with its scale
+  static constexpr bool kMin = false, kSuper = true, kSubScales = true;
 };
 
 // acc + Σ over groups of 4 bytes of u[i] * s[i] (u unsigned, s signed) in 16 int32 lanes:
@@ -77,10 +86,26 @@ HWY_INLINE __m256i VnniBytes(const BlockQ4_K* blocks, int64_t g, int j) {
   return (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m) : _mm256_and_si256(v, m);
 }
 
+// Block j = 4 half + k of a Q6_K super-block: elements 128 half + 32 k + l take a nibble of
+// ql[64 half + 32 (k % 2) + l] (low for k < 2) and bits 2k, 2k+1 of qh[32 half + l]: q in 0..63.
+HWY_INLINE __m256i VnniBytes(const BlockQ6_K* blocks, int64_t g, int j) {
+  const BlockQ6_K& blk = blocks[g];
+  const int half = j / 4, k = j % 4;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.ql + 64 * half + 32 * (k % 2)));
+  const __m256i low = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * half));
+  const __m256i high = _mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * k)), m2);
+  return _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+}
+
 // Weight scales ws_b of the `count` blocks of group g (zeros after) and, for Q4_K, its o_b.
 template <class Block>
 HWY_INLINE void VnniScales(const Block* blocks, int64_t g, int count, const float* f16, __m256& ws, __m256&) {
   ws = GroupScales(blocks + 8 * g, count, f16);
+}
+HWY_INLINE void VnniScales(const BlockQ6_K* blocks, int64_t g, int, const float* f16, __m256& ws, __m256&) {
+  ws = _mm256_set1_ps(f16[blocks[g].d]);
 }
 HWY_INLINE void VnniScales(const BlockQ4_K* blocks, int64_t g, int, const float* f16, __m256& ws, __m256& wo) {
   RowQ4_K row{blocks, {}, {}};
@@ -135,6 +160,7 @@ HWY_INLINE __m256i BlockSums4x8(__m512i d03, __m512i d47) {
 
 // The byte-index vectors of vpermt2b that pull a whole group's fields out of its bytes.
 struct VnniGather {
+  const float* f16 = f16_table();  // f16 bit pattern -> f32
   alignas(64) uint8_t q4_0_lo[64], q4_0_hi[64], q4_0_d[64];
   alignas(64) uint8_t q8_0_qs[4][64], q8_0_d_lo[64], q8_0_d_hi[64];
   VnniGather() {
@@ -180,7 +206,8 @@ void VnniDecodeLayout(const int8_t* xq, int64_t cols, int8_t* out) {
 
 // Integer block sums I_b (before the offset) and weight scales of one whole group of 8 blocks
 // starting at `p`; xl: the token's activations of that group in VnniDecodeLayout order.
-HWY_INLINE __m256i VnniGroupSums(const BlockQ4_0* blocks, const int8_t* xl, const VnniGather& gi, __m256& ws, __m256&) {
+HWY_INLINE __m256i VnniGroupSums(const BlockQ4_0* blocks, const int8_t* xl, const int32_t*, const VnniGather& gi,
+                                 __m256& ws, __m256&) {
   const auto* p = reinterpret_cast<const uint8_t*>(blocks);
   const __m512i l0 = _mm512_loadu_si512(p), l1 = _mm512_loadu_si512(p + 64);
   const __m512i l2 = _mm512_maskz_loadu_epi8(0xFFFF, p + 128);  // the group's last 16 bytes
@@ -195,7 +222,8 @@ HWY_INLINE __m256i VnniGroupSums(const BlockQ4_0* blocks, const int8_t* xl, cons
   return BlockSums4x8(d03, d47);
 }
 
-HWY_INLINE __m256i VnniGroupSums(const BlockQ8_0* blocks, const int8_t* xl, const VnniGather& gi, __m256& ws, __m256&) {
+HWY_INLINE __m256i VnniGroupSums(const BlockQ8_0* blocks, const int8_t* xl, const int32_t*, const VnniGather& gi,
+                                 __m256& ws, __m256&) {
   const auto* p = reinterpret_cast<const uint8_t*>(blocks);
   __m512i l[5];
   for (int k = 0; k < 4; ++k) l[k] = _mm512_loadu_si512(p + 64 * k);
@@ -212,7 +240,8 @@ HWY_INLINE __m256i VnniGroupSums(const BlockQ8_0* blocks, const int8_t* xl, cons
   return BlockSums8(d[0], d[1], d[2], d[3]);
 }
 
-HWY_INLINE __m256i VnniGroupSums(const BlockQ4_K* block, const int8_t* xl, const VnniGather&, __m256& ws, __m256& wo) {
+HWY_INLINE __m256i VnniGroupSums(const BlockQ4_K* block, const int8_t* xl, const int32_t*, const VnniGather& gi,
+                                 __m256& ws, __m256& wo) {
   const __m512i nib = _mm512_set1_epi8(0x0F);
   const __m512i q0 = _mm512_loadu_si512(block->qs), q1 = _mm512_loadu_si512(block->qs + 64);
   const __m512i d02 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q0, nib), _mm512_loadu_si512(xl));
@@ -220,30 +249,69 @@ HWY_INLINE __m256i VnniGroupSums(const BlockQ4_K* block, const int8_t* xl, const
   const __m512i d46 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q1, nib), _mm512_loadu_si512(xl + 128));
   const __m512i d57 = Dpbusd(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q1, 4), nib), _mm512_loadu_si512(xl + 192));
   RowQ4_K row{block, {}, {}};
-  row.Start(0, 8, f16_table());
+  row.Start(0, 8, gi.f16);
   ws = row.scale;
   wo = row.offset;
   // BlockSums8 gives the blocks in the order 0 2 1 3 4 6 5 7; the same permutation restores it.
   return _mm256_permutevar8x32_epi32(BlockSums8(d02, d13, d46, d57), _mm256_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7));
 }
 
+// qsum16: Σ x_q of each 16 activations of the super-block.
+HWY_INLINE __m256i VnniGroupSums(const BlockQ6_K* block, const int8_t* xl, const int32_t* qsum16, const VnniGather& gi,
+                                 __m256& ws, __m256&) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block->scales)));
+  __m512i d[4];
+  for (int half = 0; half < 2; ++half) {
+    const __m512i a = _mm512_loadu_si512(block->ql + 64 * half);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block->qh + 32 * half));
+    const __m512i hh = Pair512(h, _mm256_srli_epi16(h, 2));  // bits 0-1 and 4-5: elements +0/+32, +64/+96
+    const __m512i q01 = _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30));
+    const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_and_si512(hh, m30));
+    d[2 * half] = Dpbusd(_mm512_setzero_si512(), q01, _mm512_loadu_si512(xl + 128 * half));
+    d[2 * half + 1] = Dpbusd(_mm512_setzero_si512(), q23, _mm512_loadu_si512(xl + 128 * half + 64));
+  }
+  // Each 4 lanes are one 16-element half block: times its scale (lanes of vector k: halves 4k..4k+3).
+  for (int k = 0; k < 4; ++k) {
+    const __m512i which = _mm512_add_epi32(_mm512_set1_epi32(4 * k),
+                                           _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    d[k] = _mm512_mullo_epi32(d[k], _mm512_permutexvar_epi32(which, scales));
+  }
+  // The -32 of every weight: 32 * Σ over the block's two halves of scale * Σ x_q.
+  const __m512i corr16 = _mm512_mullo_epi32(scales, _mm512_loadu_si512(qsum16));
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i corr = _mm512_castsi512_si256(
+      _mm512_add_epi32(_mm512_permutexvar_epi32(even, corr16), _mm512_permutexvar_epi32(odd, corr16)));
+  ws = _mm256_set1_ps(gi.f16[block->d]);
+  return _mm256_sub_epi32(BlockSums8(d[0], d[1], d[2], d[3]), _mm256_slli_epi32(corr, 5));
+}
+
+// Tree8 of two vectors at once: out[0] = Tree8(a), out[1] = Tree8(b), with the same additions.
+HWY_INLINE void Tree8Pair(__m256 a, __m256 b, float* out) {
+  const __m256 h1 = _mm256_hadd_ps(a, b);    // a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, a6+a7, b4+b5, b6+b7
+  const __m256 h2 = _mm256_hadd_ps(h1, h1);  // lanes 0, 1: the left halves of a, b; lanes 4, 5: the right
+  const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1));
+  _mm_storel_pi(reinterpret_cast<__m64*>(out), sum);
+}
+
 // Decode: one row against one token (xq as quantized, xl in VnniDecodeLayout order).
 template <DType kType>
 HWY_INLINE float VnniDecodeRow(const uint8_t* row, int64_t n_blocks, const int8_t* xq, const int8_t* xl,
-                               const float* xs, const int32_t* xqsum, const float* xsum, const float* f16,
-                               const VnniGather& gi) {
+                               const float* xs, const int32_t* xqsum, const int32_t* xqsum16, const float* xsum,
+                               const float* f16, const VnniGather& gi) {
   using T = VnniType<kType>;
   const auto* blocks = reinterpret_cast<const typename T::Block*>(row);
   const int64_t n_groups = (n_blocks + 7) / 8;
-  constexpr int64_t kGroupStride = kType == DType::Q4_K ? 1 : 8;  // blocks of the row's type per group
-  float acc = 0.0f;
-  for (int64_t g = 0; g < n_groups; ++g) {
+  constexpr int64_t kGroupStride = T::kSuper ? 1 : 8;  // blocks of the row's type per group
+  // c_b of the 8 blocks of group g.
+  auto group = [&](int64_t g) {
     const int count = static_cast<int>(std::min<int64_t>(8, n_blocks - 8 * g));
-    __m256i sums;
-    __m256 ws, wo = _mm256_setzero_ps();
+    __m256i sums = _mm256_setzero_si256();
+    __m256 ws = _mm256_setzero_ps(), wo = _mm256_setzero_ps();
     if (count == 8) {
-      sums = VnniGroupSums(blocks + kGroupStride * g, xl + 256 * g, gi, ws, wo);
-    } else {  // a row's last, shorter group (Q8_0, Q4_0): missing blocks count as zeros
+      sums = VnniGroupSums(blocks + kGroupStride * g, xl + 256 * g, xqsum16 + 16 * g, gi, ws, wo);
+    } else if constexpr (!T::kSuper) {  // a row's last, shorter group (Q8_0, Q4_0): missing blocks count as zeros
       const int8_t* x = xq + 256 * g;
       __m512i d[4];
       for (int k = 0; k < 4; ++k) {
@@ -258,12 +326,21 @@ HWY_INLINE float VnniDecodeRow(const uint8_t* row, int64_t n_blocks, const int8_
     if constexpr (T::kOffset != 0)
       sums = _mm256_sub_epi32(sums, _mm256_mullo_epi32(LoadGroupInt(xqsum + 8 * g, count), _mm256_set1_epi32(T::kOffset)));
     const __m256 sw = _mm256_mul_ps(ws, LoadGroup(xs + 8 * g, count));
-    __m256 c;
     if constexpr (T::kMin)
-      c = _mm256_fmsub_ps(_mm256_cvtepi32_ps(sums), sw, _mm256_mul_ps(wo, LoadGroup(xsum + 8 * g, count)));
+      return _mm256_fmsub_ps(_mm256_cvtepi32_ps(sums), sw, _mm256_mul_ps(wo, LoadGroup(xsum + 8 * g, count)));
     else
-      c = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), sw);
-    acc = acc + Tree8(c);
+      return _mm256_mul_ps(_mm256_cvtepi32_ps(sums), sw);
+  };
+  // The groups' trees are independent, two at a time; only their running sum is a chain, and
+  // it is added up afterwards in group order, the same additions as y = (0 + G_0) + G_1 + ...
+  float acc = 0.0f;
+  alignas(32) float trees[16];
+  for (int64_t g0 = 0; g0 < n_groups; g0 += 16) {
+    const int64_t n = std::min<int64_t>(16, n_groups - g0);
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) Tree8Pair(group(g0 + i), group(g0 + i + 1), trees + i);
+    if (i < n) trees[i] = Tree8(group(g0 + i));
+    for (int64_t j = 0; j < n; ++j) acc = acc + trees[j];
   }
   return acc;
 }
@@ -273,6 +350,7 @@ HWY_INLINE float VnniDecodeRow(const uint8_t* row, int64_t n_blocks, const int8_
 struct VnniPackedRows {
   std::vector<int32_t> q;
   std::vector<float> ws, wo;
+  std::vector<int32_t> sc;  // Q6_K: [block][half 0, 1][row] int8 scales
 };
 
 template <DType kType>
@@ -283,6 +361,7 @@ void VnniRepack(const WeightMatrix& w, int64_t row0, int n_rows, VnniPackedRows&
   p.q.assign(static_cast<size_t>(n_blocks * 128), 0);
   p.ws.assign(static_cast<size_t>(n_blocks * 16), 0.0f);
   p.wo.assign(T::kMin ? static_cast<size_t>(n_blocks * 16) : 0, 0.0f);
+  p.sc.assign(T::kSubScales ? static_cast<size_t>(n_blocks * 32) : 0, 0);
   alignas(32) int32_t bytes[8];
   alignas(32) float scales[8], mins[8];
   for (int r = 0; r < n_rows; ++r) {
@@ -299,6 +378,9 @@ void VnniRepack(const WeightMatrix& w, int64_t row0, int n_rows, VnniPackedRows&
         for (int step = 0; step < 8; ++step) p.q[static_cast<size_t>((b * 8 + step) * 16 + r)] = bytes[step];
         p.ws[static_cast<size_t>(b * 16 + r)] = scales[j];
         if constexpr (T::kMin) p.wo[static_cast<size_t>(b * 16 + r)] = mins[j];
+        if constexpr (T::kSubScales)
+          for (int half = 0; half < 2; ++half)
+            p.sc[static_cast<size_t>((b * 2 + half) * 16 + r)] = blocks[g].scales[2 * j + half];
       }
     }
   }
@@ -314,12 +396,14 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
   const float* xs[kTokens];
   const float* xsum[kTokens];
   const int32_t* xqsum[kTokens];
+  const int32_t* xqsum16[kTokens];
   __m512 acc[kTokens];
   for (int t = 0; t < kTokens; ++t) {
     xq[t] = x.token_q(t0 + t);
     xs[t] = x.token_scale(t0 + t);
     xsum[t] = x.token_sum(t0 + t);
     xqsum[t] = x.token_qsum(t0 + t);
+    xqsum16[t] = x.token_qsum16(t0 + t);
     acc[t] = _mm512_setzero_ps();
   }
   // c_b of block b for every token (zeros past the row's end).
@@ -329,12 +413,31 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
       return;
     }
     __m512i sums[kTokens];
-    for (int t = 0; t < kTokens; ++t)
-      sums[t] = T::kOffset != 0 ? _mm512_set1_epi32(-T::kOffset * xqsum[t][b]) : _mm512_setzero_si512();
     const int32_t* q = p.q.data() + b * 128;
-    _Pragma("GCC unroll 8") for (int step = 0; step < 8; ++step) {
-      const __m512i wv = _mm512_loadu_si512(q + 16 * step);
-      for (int t = 0; t < kTokens; ++t) sums[t] = DpbusdBroadcast(sums[t], wv, xq[t] + 32 * b + 4 * step);
+    if constexpr (T::kSubScales) {
+      // Each half block starts from -32 Σ x_q of its 16 activations, then meets its scale.
+      __m512i upper[kTokens];
+      for (int t = 0; t < kTokens; ++t) {
+        sums[t] = _mm512_set1_epi32(-32 * xqsum16[t][2 * b]);
+        upper[t] = _mm512_set1_epi32(-32 * xqsum16[t][2 * b + 1]);
+      }
+      _Pragma("GCC unroll 4") for (int step = 0; step < 4; ++step) {
+        const __m512i lo = _mm512_loadu_si512(q + 16 * step), hi = _mm512_loadu_si512(q + 16 * (step + 4));
+        for (int t = 0; t < kTokens; ++t) {
+          sums[t] = DpbusdBroadcast(sums[t], lo, xq[t] + 32 * b + 4 * step);
+          upper[t] = DpbusdBroadcast(upper[t], hi, xq[t] + 32 * b + 16 + 4 * step);
+        }
+      }
+      const __m512i sc_lo = _mm512_loadu_si512(p.sc.data() + 32 * b), sc_hi = _mm512_loadu_si512(p.sc.data() + 32 * b + 16);
+      for (int t = 0; t < kTokens; ++t)
+        sums[t] = _mm512_add_epi32(_mm512_mullo_epi32(sums[t], sc_lo), _mm512_mullo_epi32(upper[t], sc_hi));
+    } else {
+      for (int t = 0; t < kTokens; ++t)
+        sums[t] = T::kOffset != 0 ? _mm512_set1_epi32(-T::kOffset * xqsum[t][b]) : _mm512_setzero_si512();
+      _Pragma("GCC unroll 8") for (int step = 0; step < 8; ++step) {
+        const __m512i wv = _mm512_loadu_si512(q + 16 * step);
+        for (int t = 0; t < kTokens; ++t) sums[t] = DpbusdBroadcast(sums[t], wv, xq[t] + 32 * b + 4 * step);
+      }
     }
     const __m512 ws = _mm512_loadu_ps(p.ws.data() + 16 * b);
     for (int t = 0; t < kTokens; ++t) {
@@ -380,7 +483,7 @@ void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, in
       VnniDecodeLayout<kType>(x.token_q(t), w.cols, layout.data());
       for (int64_t r = row_begin; r < row_end; ++r)
         y[t * stride + r] = VnniDecodeRow<kType>(w.row(r), n_blocks, x.token_q(t), layout.data(), x.token_scale(t),
-                                                 x.token_qsum(t), x.token_sum(t), f16, gather);
+                                                 x.token_qsum(t), x.token_qsum16(t), x.token_sum(t), f16, gather);
     }
     return;
   }
@@ -402,6 +505,7 @@ HWY_INLINE bool VnniQuantRows(const WeightMatrix& w, const QuantizedActivations&
     case DType::Q8_0: VnniRows<DType::Q8_0>(w, x, y, row_begin, row_end); return true;
     case DType::Q4_0: VnniRows<DType::Q4_0>(w, x, y, row_begin, row_end); return true;
     case DType::Q4_K: VnniRows<DType::Q4_K>(w, x, y, row_begin, row_end); return true;
+    case DType::Q6_K: VnniRows<DType::Q6_K>(w, x, y, row_begin, row_end); return true;
     default: return false;
   }
 }

@@ -28,6 +28,7 @@ struct QuantizedActivations {
   std::vector<float> scale;         // [n_tokens, cols / 32]: x ≈ scale * q
   std::vector<float> scaled_sum;    // [n_tokens, cols / 32]: scale * Σ q, for Q4_K's min term
   std::vector<int32_t> qsum;        // [n_tokens, cols / 32]: Σ q, for the VNNI kernels' weight offsets
+  std::vector<int32_t> qsum16;      // [n_tokens, cols / 16]: Σ q per 16 (Q6_K's half blocks)
 
   const int8_t* token_q(int64_t t) const { return q.data() + t * cols; }
   const int16_t* token_q16(int64_t t) const { return q16.data() + t * cols; }
@@ -35,6 +36,7 @@ struct QuantizedActivations {
   const float* token_scale(int64_t t) const { return scale.data() + t * (cols / kActivationBlock); }
   const float* token_sum(int64_t t) const { return scaled_sum.data() + t * (cols / kActivationBlock); }
   const int32_t* token_qsum(int64_t t) const { return qsum.data() + t * (cols / kActivationBlock); }
+  const int32_t* token_qsum16(int64_t t) const { return qsum16.data() + t * (cols / 16); }
 };
 
 // Quantizes tokens [first, first + count) of x ([n_tokens, cols], cols a multiple of 32)
