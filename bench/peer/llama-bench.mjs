@@ -1,7 +1,8 @@
-// llama.cpp's speed on one GGUF file, measured the way llama-bench (and `facet bench`)
-// measure it, through the prebuilt llama.cpp libraries that the npm package node-llama-cpp
-// ships. Used by scripts/bench-vs-llama.sh; run it from a folder where node-llama-cpp is
-// installed (NODE_PATH is not read by ES modules, so the script is copied there).
+// llama.cpp's speed on one GGUF file through node-llama-cpp's JS API, the same two tests as
+// llama-bench and `facet bench`. It measures what the JS layer costs: compare its figures with
+// llama-bench's on the same file (README, Performance). scripts/bench-vs-llama.sh uses
+// llama-bench itself (bench/peer/build-llama-bench.sh). Run it from a folder where
+// node-llama-cpp is installed (NODE_PATH is not read by ES modules, so copy it there).
 //
 //   node llama-bench.mjs MODEL.gguf [-p 512] [-n 128] [-t 2] [-r 3]
 //
@@ -98,14 +99,19 @@ async function main() {
 
   const result = {model: args.model, threads: args.threads, repetitions: args.repetitions,
                   n_prompt: args.prompt, n_gen: args.gen};
+  // As llama-bench does (and facet bench), each test computes the logits of its last token
+  // only: without an output llama.cpp would skip the output projection, a quarter of the
+  // weights of a Gemma 4 E2B token. generateNext also picks the greedy token (one argmax).
+  const withLogits = (id) => [id, {generateNext: {token: true}}];
   if (args.prompt > 0) {
     const tokens = benchTokens(args.prompt, vocab);
-    result.prompt = await measure(args.prompt, () => timed(() => sequence.evaluateWithoutGeneratingNewTokens(tokens)));
+    const input = [...tokens.slice(0, -1), withLogits(tokens[tokens.length - 1])];
+    result.prompt = await measure(args.prompt, () => timed(() => sequence.controlledEvaluate(input)));
   }
   if (args.gen > 0) {
     const tokens = benchTokens(args.gen, vocab);
     result.gen = await measure(args.gen, () => timed(async () => {
-      for (const id of tokens) await sequence.evaluateWithoutGeneratingNewTokens([id]);
+      for (const id of tokens) await sequence.controlledEvaluate([withLogits(id)]);
     }));
   }
   result.prompt_tokens_per_s = result.prompt?.median ?? null;
