@@ -3,6 +3,7 @@
 #include "model/tensor_manifest.h"
 #include "tensor/convert.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace facet {
 namespace {
@@ -64,6 +65,8 @@ ModelWeights bind_weights(const ModelConfig& c, const WeightSource& source, cons
     fail(where, ": tensor output.weight found, but Gemma 4 ties the output head to token_embd");
   if (c.has_ple()) {
     w.ple_token_embd = b.tensor("per_layer_token_embd.weight");
+    // Read one row per token: keep it on small pages, or each row would bring in 2 MiB.
+    advise_sparse_reads(w.ple_token_embd.data, w.ple_token_embd.byte_size());
     w.ple_model_proj = b.matrix("per_layer_model_proj.weight");
     w.ple_proj_norm = b.vector("per_layer_proj_norm.weight");
   }

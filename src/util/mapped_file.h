@@ -34,4 +34,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Asks for small pages over [data, data + bytes) of a mapping: for a table read a few rows at a
+// time (the per-layer-embedding table), where one 2 MiB page per row touched would make most
+// of the table resident for nothing. Harmless on memory that is not a file mapping.
+void advise_sparse_reads(const void* data, size_t bytes);
+
 }  // namespace facet
