@@ -35,17 +35,26 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
-void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& out) {
+void prepare_activations(int64_t n_tokens, int64_t cols, DType weights, QuantizedActivations& out) {
   require(cols % kActivationBlock == 0, "internal: quantized matmul needs rows of 32-multiples, got ", cols);
   out.cols = cols;
   out.n_tokens = n_tokens;
-  out.q.resize(static_cast<size_t>(n_tokens * cols));
-  out.q16.resize(static_cast<size_t>(n_tokens * cols));
-  out.q_paired.resize(static_cast<size_t>(n_tokens * cols));
-  out.scale.resize(static_cast<size_t>(n_tokens * cols / kActivationBlock));
-  out.scaled_sum.resize(out.scale.size());
-  out.qsum.resize(out.scale.size());
-  out.qsum16.resize(2 * out.scale.size());
+  out.widened = matmul_needs_widened_activations(weights);
+  // Grow only: resizing up again after a smaller call would zero the new tail every time
+  // (a layer's matmuls alternate between 1536 and 6144 columns on E2B).
+  auto grow = [](auto& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  };
+  const int64_t n = n_tokens * cols, blocks = n / kActivationBlock;
+  grow(out.q, n);
+  if (out.widened) {
+    grow(out.q16, n);
+    grow(out.q_paired, n);
+  }
+  grow(out.scale, blocks);
+  grow(out.scaled_sum, blocks);
+  grow(out.qsum, blocks);
+  grow(out.qsum16, 2 * blocks);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
@@ -63,7 +72,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     // Reused between calls; a named reference so the workers' lambdas see this thread's buffer.
     thread_local QuantizedActivations buffer;
     QuantizedActivations& xq = buffer;
-    prepare_activations(n_tokens, w.cols, xq);
+    prepare_activations(n_tokens, w.cols, w.dtype, xq);
     if (parallel && n_tokens > 1)
       pool->parallel_for(n_tokens, [&](int64_t begin, int64_t end) { quantize_activations(x, begin, end - begin, xq); });
     else

@@ -418,6 +418,17 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
+// QuantRows reads q16 / q_paired for every type except those QuantRowsNative hands to the
+// VNNI kernels.
+bool NeedsWidenedActivations(DType weights) {
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3_DL
+  return !(weights == DType::Q8_0 || weights == DType::Q4_0 || weights == DType::Q4_K || weights == DType::Q6_K);
+#else
+  (void)weights;
+  return true;
+#endif
+}
+
 // The x86 byte kernels for every quantized type, whichever kernel QuantRows prefers; false
 // where this target has none (tests check them on machines without VNNI this way).
 bool QuantRowsBytesForTest(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
@@ -433,7 +444,7 @@ bool QuantRowsBytesForTest(const WeightMatrix& w, const QuantizedActivations& x,
 // Tokens [first, first + count): per block of 32, scale = max|x| / 127 and
 // q = round-to-nearest-even(x * 127 / max|x|), as the scalar definition in matmul_simd.h.
 void QuantizeActivations(const float* x, int64_t first, int64_t count, QuantizedActivations& out) {
-  const hn::CappedTag<float, 32> df;  // divides 32 on every target
+  const hn::CappedTag<float, 16> df;  // divides 16 on every target: a vector never spans two halves
   const hn::Rebind<int32_t, decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
   const hn::Rebind<int16_t, decltype(df)> d16;
@@ -448,27 +459,26 @@ void QuantizeActivations(const float* x, int64_t first, int64_t count, Quantized
       const float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
       const auto vinv = hn::Set(df, inv);
       int8_t* q = out.q.data() + t * cols + b * kActivationBlock;
-      int8_t* paired = out.q_paired.data() + t * cols + b * kActivationBlock;
-      int16_t* q16 = out.q16.data() + t * cols + b * kActivationBlock;
-      auto sum = hn::Zero(di);
+      int8_t* paired = out.widened ? out.q_paired.data() + t * cols + b * kActivationBlock : nullptr;
+      int16_t* q16 = out.widened ? out.q16.data() + t * cols + b * kActivationBlock : nullptr;
+      // Σ q of each 16-element half (integers: exact in any order).
+      int32_t half_sums[2] = {0, 0};
       for (size_t i = 0; i < kActivationBlock; i += N) {
         const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, v + i), vinv));
-        sum = hn::Add(sum, qi);
+        half_sums[i / 16] += hn::GetLane(hn::SumOfLanes(di, qi));
         hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
-        hn::StoreU(hn::DemoteTo(d16, qi), d16, q16 + i);
+        if (out.widened) hn::StoreU(hn::DemoteTo(d16, qi), d16, q16 + i);
       }
-      for (int half = 0; half < 2; ++half) {
-        int32_t s16 = 0;
-        for (int i = 0; i < 16; ++i) s16 += q[16 * half + i];
-        out.qsum16[static_cast<size_t>((t * n_blocks + b) * 2 + half)] = s16;
-      }
-      for (int l = 0; l < 8; ++l) {
-        paired[4 * l] = q[2 * l];
-        paired[4 * l + 1] = q[2 * l + 1];
-        paired[4 * l + 2] = q[16 + 2 * l];
-        paired[4 * l + 3] = q[17 + 2 * l];
-      }
-      const int32_t qsum = hn::GetLane(hn::SumOfLanes(di, sum));
+      out.qsum16[static_cast<size_t>((t * n_blocks + b) * 2)] = half_sums[0];
+      out.qsum16[static_cast<size_t>((t * n_blocks + b) * 2 + 1)] = half_sums[1];
+      if (out.widened)
+        for (int l = 0; l < 8; ++l) {
+          paired[4 * l] = q[2 * l];
+          paired[4 * l + 1] = q[2 * l + 1];
+          paired[4 * l + 2] = q[16 + 2 * l];
+          paired[4 * l + 3] = q[17 + 2 * l];
+        }
+      const int32_t qsum = half_sums[0] + half_sums[1];
       out.scale[static_cast<size_t>(t * n_blocks + b)] = scale;
       out.qsum[static_cast<size_t>(t * n_blocks + b)] = qsum;
       out.scaled_sum[static_cast<size_t>(t * n_blocks + b)] = scale * static_cast<float>(qsum);
@@ -487,10 +497,18 @@ HWY_EXPORT(QuantRows);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(QuantizeActivations);
 HWY_EXPORT(QuantRowsBytesForTest);
+HWY_EXPORT(NeedsWidenedActivations);
+
+bool matmul_needs_widened_activations(DType weights) {
+  return HWY_DYNAMIC_DISPATCH(NeedsWidenedActivations)(weights);
+}
 
 bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   QuantizedActivations xq;
-  prepare_activations(n_tokens, w.cols, xq);
+  prepare_activations(n_tokens, w.cols, w.dtype, xq);
+  xq.widened = true;  // the byte kernels below, not the ones the dispatcher prefers
+  xq.q16.resize(static_cast<size_t>(n_tokens * w.cols));
+  xq.q_paired.resize(xq.q16.size());
   quantize_activations(x, 0, n_tokens, xq);
   return HWY_DYNAMIC_DISPATCH(QuantRowsBytesForTest)(w, xq, y, 0, w.rows);
 }

@@ -20,6 +20,10 @@ struct QuantizedActivations {
   int64_t cols = 0;
   int64_t n_tokens = 0;
   std::vector<int8_t> q;            // [n_tokens, cols], each in [-127, 127]
+  // Whether q16 and q_paired below are filled: only the int16 and AVX2 paired kernels read
+  // them, and the AVX-512 VNNI kernels' types skip them (writing them cost 6% of a Q4_0
+  // prompt's time). The buffers only grow, so a call never pays to zero them.
+  bool widened = true;
   std::vector<int16_t> q16;         // q widened, for the int16 kernels (no widening per row)
   // q with each block of 32 in the order [0 1 16 17 2 3 18 19 ...]: a vpmaddwd lane's
   // elements, for the AVX2 prefill kernels that match the int16 kernels' sums (see
@@ -40,8 +44,9 @@ struct QuantizedActivations {
 };
 
 // Quantizes tokens [first, first + count) of x ([n_tokens, cols], cols a multiple of 32)
-// into `out`, which must already be sized by prepare_activations.
-void prepare_activations(int64_t n_tokens, int64_t cols, QuantizedActivations& out);
+// into `out`, which must already be sized by prepare_activations for the weights' type (it
+// decides whether the dispatched kernels need q16 and q_paired).
+void prepare_activations(int64_t n_tokens, int64_t cols, DType weights, QuantizedActivations& out);
 void quantize_activations(const float* x, int64_t first, int64_t count, QuantizedActivations& out);
 
 // y rows [row_begin, row_end) for every token; y is [n_tokens, w.rows].
@@ -54,6 +59,10 @@ void matmul_rows_quantized(const WeightMatrix& w, const QuantizedActivations& x,
 // even where the dispatcher prefers the int16 kernels for a type, single-threaded, for tests.
 // Returns false (y untouched) where the dispatched target has no byte kernels.
 bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// Whether the dispatched kernels for weights of this type read QuantizedActivations' q16 or
+// q_paired (false only where the AVX-512 VNNI kernels take the type).
+bool matmul_needs_widened_activations(DType weights);
 
 // The instruction set the dispatcher picked ("AVX2", "AVX3", ...), for benchmark labels.
 const char* matmul_simd_target();
