@@ -45,12 +45,42 @@ TEST(ThreadPool, WakesSleepingWorkers) {
   for (int i = 0; i < 5; ++i) {
     // Longer than the workers' spin time, so they have gone to sleep on the condition variable.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Each of the two chunks waits until both have started: the calling thread cannot take the
+    // second chunk while it holds the first, so both start only if the sleeping worker woke up.
+    std::atomic<int> started{0};
     std::vector<std::thread::id> who(2);
-    pool.parallel_for(2, [&](int64_t begin, int64_t) { who[static_cast<size_t>(begin)] = std::this_thread::get_id(); });
-    EXPECT_NE(who[0], who[1]) << "both chunks ran, on two threads";
+    pool.parallel_for(2, [&](int64_t begin, int64_t) {
+      who[static_cast<size_t>(begin)] = std::this_thread::get_id();
+      started.fetch_add(1);
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (started.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    });
+    EXPECT_EQ(started.load(), 2);
+    EXPECT_NE(who[0], who[1]) << "both chunks ran at once, on two threads";
   }
   // The destructor then has to wake the sleeping worker to join it.
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+TEST(ThreadPool, LateThreadTakesFewerChunks) {
+  // Chunks go to whoever asks next: while the worker is held up in its first chunk, the
+  // caller takes all the others, so a late thread does not hold up the loop by a full share.
+  ThreadPool pool(2);
+  std::atomic<int> chunks_on_caller{0}, done{0};
+  const auto caller = std::this_thread::get_id();
+  std::atomic<bool> worker_busy{false};
+  pool.parallel_for(64, [&](int64_t, int64_t) {
+    if (std::this_thread::get_id() == caller) {
+      chunks_on_caller.fetch_add(1);
+    } else if (!worker_busy.exchange(true)) {
+      // Hold the worker until the caller has finished everything else (or 10 s pass).
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (done.load() + 1 < 8 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    }
+    done.fetch_add(1);
+  });
+  EXPECT_EQ(done.load(), 8) << "64 indices in 4 chunks per thread";
+  EXPECT_GE(chunks_on_caller.load(), 7) << "the caller took every chunk the held-up worker could not";
 }
 
 }  // namespace

@@ -28,8 +28,9 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(begin, end) over disjoint chunks covering [0, n); returns when all are done.
-  // Chunks are at least `min_chunk` long so tiny loops stay on one thread.
+  // Calls fn(begin, end) over disjoint chunks covering [0, n), in any order and on any
+  // thread; returns when all are done. Chunks are at least `min_chunk` long so tiny loops stay
+  // on one thread.
   template <class F>
   void parallel_for(int64_t n, F&& fn, int64_t min_chunk = 1) {
     using Fn = std::remove_reference_t<F>;
@@ -45,8 +46,8 @@ class ThreadPool {
   };
 
   void run(Job job, int64_t n, int64_t min_chunk);
-  void worker_loop(int index);
-  void run_chunk(int index) const;
+  void worker_loop();
+  void run_chunks();  // takes chunks of the current loop until none are left
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -55,6 +56,7 @@ class ThreadPool {
   Job job_{};
   int64_t job_n_ = 0;
   int job_chunks_ = 0;
+  std::atomic<int> next_chunk_{0};  // the next chunk of the current loop to hand out
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};  // workers that have not finished the current loop
   std::atomic<bool> stop_{false};  // set before the final generation bump
