@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -40,6 +41,8 @@ void prepare_activations(int64_t n_tokens, int64_t cols, DType weights, Quantize
   out.cols = cols;
   out.n_tokens = n_tokens;
   out.widened = matmul_needs_widened_activations(weights);
+  static std::atomic<uint64_t> versions{0};
+  out.version = versions.fetch_add(1, std::memory_order_relaxed) + 1;
   // Grow only: resizing up again after a smaller call would zero the new tail every time
   // (a layer's matmuls alternate between 1536 and 6144 columns on E2B).
   auto grow = [](auto& v, int64_t n) {

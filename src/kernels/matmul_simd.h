@@ -19,6 +19,9 @@ inline constexpr int kActivationBlock = 32;
 struct QuantizedActivations {
   int64_t cols = 0;
   int64_t n_tokens = 0;
+  // Unique to each prepare_activations call (process-wide), so kernels can tell whether
+  // something they derived from these activations is still current.
+  uint64_t version = 0;
   std::vector<int8_t> q;            // [n_tokens, cols], each in [-127, 127]
   // Whether q16 and q_paired below are filled: only the int16 and AVX2 paired kernels read
   // them, and the AVX-512 VNNI kernels' types skip them (writing them cost 6% of a Q4_0
