@@ -102,15 +102,20 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   const RopeAngles& rope = ctx.rope(lc.kind);
 
   std::vector<float> a(static_cast<size_t>(n * H));
-  for (int64_t t = 0; t < n; ++t) rms_norm(&x[static_cast<size_t>(t * H)], w.attn_norm.data(), H, c.rms_eps, &a[static_cast<size_t>(t * H)]);
+  ctx.pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t)
+      rms_norm(&x[static_cast<size_t>(t * H)], w.attn_norm.data(), H, c.rms_eps, &a[static_cast<size_t>(t * H)]);
+  }, kTokensPerChunk);
 
   std::vector<float> q(static_cast<size_t>(n * q_row));
   matmul(w.q, a.data(), n, q.data(), &ctx.pool);
-  for (int64_t t = 0; t < n; ++t) {
-    float* qt = &q[static_cast<size_t>(t * q_row)];
-    for (int h = 0; h < n_heads; ++h) rms_norm(qt + h * D, w.q_norm.data(), D, c.rms_eps, qt + h * D);
-    apply_rope(qt, n_heads, rope, t);
-  }
+  ctx.pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* qt = &q[static_cast<size_t>(t * q_row)];
+      for (int h = 0; h < n_heads; ++h) rms_norm(qt + h * D, w.q_norm.data(), D, c.rms_eps, qt + h * D);
+      apply_rope(qt, n_heads, rope, t);
+    }
+  }, kTokensPerChunk);
 
   if (lc.owns_kv) {
     std::vector<float>& k = ctx.batch_k[static_cast<size_t>(layer)];
@@ -120,15 +125,17 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
     matmul(w.k, a.data(), n, k.data(), &ctx.pool);
     if (lc.k_eq_v) v = k;  // raw K projection, before k_norm and RoPE (pitfall 4)
     else matmul(w.v, a.data(), n, v.data(), &ctx.pool);
-    for (int64_t t = 0; t < n; ++t) {
-      float* kt = &k[static_cast<size_t>(t * kv_row)];
-      float* vt = &v[static_cast<size_t>(t * kv_row)];
-      for (int h = 0; h < n_kv; ++h) {
-        rms_norm(kt + h * D, w.k_norm.data(), D, c.rms_eps, kt + h * D);
-        rms_norm(vt + h * D, nullptr, D, c.rms_eps, vt + h * D);
+    ctx.pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        float* kt = &k[static_cast<size_t>(t * kv_row)];
+        float* vt = &v[static_cast<size_t>(t * kv_row)];
+        for (int h = 0; h < n_kv; ++h) {
+          rms_norm(kt + h * D, w.k_norm.data(), D, c.rms_eps, kt + h * D);
+          rms_norm(vt + h * D, nullptr, D, c.rms_eps, vt + h * D);
+        }
+        apply_rope(kt, n_kv, rope, t);
       }
-      apply_rope(kt, n_kv, rope, t);
-    }
+    }, kTokensPerChunk);
     store_rows(ctx.types.k, k, n, kv_row, ctx.stored_k[static_cast<size_t>(layer)], ctx.pool);
     store_rows(ctx.types.v, v, n, kv_row, ctx.stored_v[static_cast<size_t>(layer)], ctx.pool);
   }

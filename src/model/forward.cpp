@@ -180,12 +180,14 @@ void add_normed_residual(const ForwardContext& ctx, std::vector<float>& out, con
                          std::vector<float>& x) {
   const ModelConfig& c = ctx.model.config;
   const int64_t H = c.hidden_size;
-  for (int64_t t = 0; t < ctx.n_tokens; ++t) {
-    float* ot = &out[static_cast<size_t>(t * H)];
-    rms_norm(ot, weight.data(), H, c.rms_eps, ot);
-    float* xt = &x[static_cast<size_t>(t * H)];
-    for (int64_t i = 0; i < H; ++i) xt[i] += ot[i];
-  }
+  ctx.pool.parallel_for(ctx.n_tokens, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* ot = &out[static_cast<size_t>(t * H)];
+      rms_norm(ot, weight.data(), H, c.rms_eps, ot);
+      float* xt = &x[static_cast<size_t>(t * H)];
+      for (int64_t i = 0; i < H; ++i) xt[i] += ot[i];
+    }
+  }, kTokensPerChunk);
 }
 
 void apply_rope(float* heads, int n_heads, const RopeAngles& a, int64_t token) {

@@ -20,6 +20,11 @@ struct BatchSegment {
   int64_t count = 0;
 };
 
+// Per-token steps (norms, RoPE) of a prompt run on the pool in chunks of at least this many
+// tokens; each token's arithmetic is the same on any thread. A 512-token prompt spent about
+// 4% of its time in such loops on one core while the other waited.
+inline constexpr int64_t kTokensPerChunk = 16;
+
 // A micro-batch may hold several sequences: every matrix product runs over all their
 // tokens together (the weights are read once), attention stays within each sequence.
 struct ForwardContext {
