@@ -2,6 +2,7 @@
 // optimizer, schedule, data and checkpoint flags named as in TRL / PEFT / Unsloth]
 // [--packing: SFT examples first-fit packed into --max-seq-len sequences, each example
 // still attending only to itself (train/packing.h)]
+// [--full: every weight trained in f32, written as DIR/model.gguf]
 // Trains a LoRA adapter on the frozen model; writes DIR/adapter_config.json +
 // DIR/adapter_model.safetensors (PEFT), DIR/adapter.gguf (llama.cpp), DIR/training_log.jsonl
 // and checkpoint-N folders (every --save-steps and at the end).
@@ -11,8 +12,10 @@
 #include <filesystem>
 
 #include "cli/command.h"
+#include "cli/training_flags.h"
 #include "engine/model_files.h"
 #include "train/adapter_io.h"
+#include "train/full_model_export.h"
 #include "train/packing.h"
 #include "train/training_run.h"
 #include "util/error.h"
@@ -25,14 +28,13 @@ using namespace facet::train;
 
 struct FinetuneArgs {
   std::string model, data, eval_file, output, method = "sft", target_modules = "all-linear";
-  std::string lr_scheduler = "linear", resume_from;
+  std::string outtype = "F32";
   double eval_split = 0;
   LoraConfig lora{.rank = 8, .alpha = 16};
   TrainerOptions train;
   DataOptions data_options;
-  bool skip_long = false, resume = false, packing = false;
-  int64_t save_steps = 0, eval_steps = 0, logging_steps = 1;
-  int threads = 0;
+  RunFlags run;
+  bool skip_long = false, packing = false, full = false;
 };
 
 std::vector<LoraTarget> parse_targets(const std::string& text) {
@@ -65,7 +67,7 @@ void print_data_report(const char* what, const DataReport& report) {
 int run_finetune(FinetuneArgs& args) {
   require(args.eval_file.empty() || args.eval_split == 0, "give --eval-file or --eval-split, not both");
   args.train.method = parse_train_method(args.method);
-  args.train.scheduler = parse_lr_scheduler(args.lr_scheduler);
+  args.train.scheduler = parse_lr_scheduler(args.run.lr_scheduler);
   args.lora.targets = parse_targets(args.target_modules);
   require(args.lora.rank >= 1, "--lora-r must be at least 1");
   require(args.lora.dropout >= 0 && args.lora.dropout < 1, "--lora-dropout must be in [0, 1)");
@@ -83,9 +85,13 @@ int run_finetune(FinetuneArgs& args) {
     args.data_options.max_seq_len = model->config.max_context;
   }
   args.data_options.rules = choose_chat_rules(read_chat_template(args.model), model->config).rules;
-  ThreadPool pool(args.threads);
-  LoraModel lora = make_lora(*model, args.lora, args.train.seed);
-  Trainer trainer(*model, lora, args.train, pool);
+  ThreadPool pool(args.run.threads);
+  // --full: every weight in f32 (no adapter); otherwise a LoRA adapter on the frozen model.
+  std::unique_ptr<FullModel> full = args.full ? FullModel::copy_of(*model) : nullptr;
+  LoraModel lora = args.full ? LoraModel{} : make_lora(*model, args.lora, args.train.seed);
+  std::unique_ptr<Trainer> trainer_owner = full ? std::make_unique<Trainer>(*full, args.train, pool)
+                                                : std::make_unique<Trainer>(*model, lora, args.train, pool);
+  Trainer& trainer = *trainer_owner;
 
   DataReport report, eval_report;
   if (args.train.method == TrainMethod::Sft) {
@@ -117,17 +123,17 @@ int run_finetune(FinetuneArgs& args) {
     trainer.set_data(std::move(train), std::move(eval));
   }
 
-  RunOptions run;
-  run.output_dir = args.output;
-  run.save_steps = args.save_steps;
-  run.eval_steps = args.eval_steps;
-  run.logging_steps = args.logging_steps;
-  std::filesystem::create_directories(args.output);
-  if (args.resume || !args.resume_from.empty()) {
-    const std::string from = resume_training(trainer, run, args.resume_from);
-    std::fprintf(stderr, "resumed from %s at step %lld\n", from.c_str(), static_cast<long long>(trainer.step()));
-  } else {
-    std::remove((args.output + "/training_log.jsonl").c_str());  // a fresh run starts a fresh log
+  const RunOptions run = start_run(trainer, args.run, args.output);
+  if (full) {
+    std::fprintf(stderr, "full-parameter training: %lld parameters in %zu tensors; %lld steps (%lld warmup), %s\n",
+                 static_cast<long long>(full->parameter_count()), full->params().size(),
+                 static_cast<long long>(trainer.total_steps()), static_cast<long long>(trainer.warmup_steps()),
+                 lr_scheduler_name(args.train.scheduler));
+    run_training(trainer, run);
+    export_full_model(*full, args.output + "/model.gguf", args.outtype, args.run.threads);
+    std::fprintf(stderr, "wrote %s/model.gguf (%s), training_log.jsonl and checkpoint-%lld\n", args.output.c_str(),
+                 args.outtype.c_str(), static_cast<long long>(trainer.step()));
+    return 0;
   }
   std::fprintf(stderr, "LoRA r=%d alpha=%g on %s: %lld trainable parameters; %lld steps (%lld warmup), %s\n",
                args.lora.rank, args.lora.alpha, args.target_modules.c_str(),
@@ -171,18 +177,7 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
                   "per_layer_input_gate,per_layer_projection, or all-linear (default); MoE experts (opt-in, "
                   "PEFT target_parameters; needs --lora-dropout 0): experts.gate_up_proj,experts.down_proj");
   cmd->add_flag("--use-rslora", a->lora.use_rslora, "Scale by alpha/sqrt(r) instead of alpha/r");
-  cmd->add_option("--lr,--learning-rate", a->train.lr, "Peak learning rate (default 2e-4)");
-  cmd->add_option("--epochs,--num-train-epochs", a->train.epochs, "Epochs (default 1)");
-  cmd->add_option("--max-steps", a->train.max_steps, "Optimizer steps (overrides --epochs)");
-  cmd->add_option("--batch-size,--per-device-train-batch-size", a->train.batch_size, "Examples per micro-batch (default 1)");
-  cmd->add_option("--grad-accum,--gradient-accumulation-steps", a->train.grad_accum,
-                  "Micro-batches per optimizer step (default 4)");
-  cmd->add_option("--warmup-steps", a->train.warmup_steps, "Linear warmup steps");
-  cmd->add_option("--warmup-ratio", a->train.warmup_ratio, "Warmup as a fraction of the steps");
-  cmd->add_option("--lr-scheduler,--lr-scheduler-type", a->lr_scheduler, "linear (default), cosine or constant");
-  cmd->add_option("--weight-decay", a->train.weight_decay, "AdamW decoupled weight decay (default 0)");
-  cmd->add_option("--max-grad-norm", a->train.max_grad_norm, "Clip the global gradient norm (default 1.0, 0 = off)");
-  cmd->add_option("--seed", a->train.seed, "Seed for LoRA init, data order and dropout (default 42)");
+  add_optimizer_flags(cmd, a->train, a->run);
   cmd->add_option("--max-seq-len,--max-seq-length,--max-length", a->data_options.max_seq_len,
                   "Longer sequences are truncated; with --packing also the packed length (default 512)");
   cmd->add_flag("--packing", a->packing,
@@ -193,12 +188,12 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
                 "Loss on all tokens, not only the assistant / completion tokens");
   cmd->add_flag("--skip-bad-lines", a->data_options.skip_bad_lines,
                 "Report and skip malformed JSONL rows (default: stop at the first)");
-  cmd->add_option("--save-steps", a->save_steps, "Write a checkpoint every N steps (and always at the end)");
-  cmd->add_option("--eval-steps", a->eval_steps, "Eval loss every N steps (and at the end)");
-  cmd->add_option("--logging-steps", a->logging_steps, "Log every N steps (default 1)");
-  cmd->add_flag("--resume", a->resume, "Continue from the newest checkpoint-N in the output folder");
-  cmd->add_option("--resume-from", a->resume_from, "Continue from this checkpoint folder");
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  add_run_flags(cmd, a->run);
+  cmd->add_flag("--full", a->full,
+                "Full-parameter training: every weight in f32 instead of a LoRA adapter (SFT only; writes "
+                "OUTPUT/model.gguf; not for MoE models)");
+  cmd->add_option("--outtype", a->outtype, "--full: type of model.gguf's matrices (F32, F16, BF16, Q8_0, ...)")
+      ->capture_default_str();
   return [a] { return run_finetune(*a); };
 });
 

@@ -54,9 +54,10 @@ void norm_and_rope(float* rows, int64_t n, int heads, int64_t D, const float* we
   }
 }
 
-// Backward of norm_and_rope: given d(out) in `dy` (modified), dx += d(raw input).
+// Backward of norm_and_rope: given d(out) in `dy` (modified), dx += d(raw input) and,
+// when given, dweight += the gradient of the norm's learned scale (shared by all heads).
 void norm_and_rope_bwd(const float* raw, int64_t n, int heads, int64_t D, const float* weight, double eps,
-                       const TrainRope* rope, std::vector<float>& dy, float* dx) {
+                       const TrainRope* rope, std::vector<float>& dy, float* dx, float* dweight = nullptr) {
   for (int64_t t = 0; t < n; ++t)
     for (int h = 0; h < heads; ++h) {
       const int64_t off = (t * heads + h) * D;
@@ -65,8 +66,11 @@ void norm_and_rope_bwd(const float* raw, int64_t n, int heads, int64_t D, const 
                     &rope->cos[static_cast<size_t>(t * rope->pairs)], &rope->sin[static_cast<size_t>(t * rope->pairs)],
                     true);
       rms_norm_bwd(raw + off, weight, D, eps, &dy[static_cast<size_t>(off)], dx + off);
+      if (dweight) rms_norm_rows_weight_grad(raw + off, 1, D, eps, &dy[static_cast<size_t>(off)], dweight);
     }
 }
+
+float* data_or_null(std::vector<float>* v) { return v ? v->data() : nullptr; }
 
 }  // namespace
 
@@ -136,7 +140,7 @@ void attention_bwd(PassContext& ctx, int layer, const AttentionTape& tp, std::ve
   const TrainRope& rope = ctx.rope(lc.kind);
 
   std::vector<float> d_o(tp.o.size(), 0.0f), d_attn(tp.attn.size(), 0.0f);
-  rms_norm_rows_bwd(tp.o.data(), w.post_attn_norm.data(), s.n, s.H, c.rms_eps, dx.data(), d_o.data());
+  ctx.norm_rows_bwd(tp.o.data(), w.post_attn_norm, s.n, s.H, dx.data(), d_o.data());
   ctx.linear_grad(layer, LoraTarget::O, w.o, tp.attn.data(), s.n, d_o.data(), d_attn.data());
 
   // Softmax attention backward; one job per KV head so K/V gradient rows never collide.
@@ -158,14 +162,16 @@ void attention_bwd(PassContext& ctx, int layer, const AttentionTape& tp, std::ve
   });
 
   std::vector<float> da(tp.a.size(), 0.0f), dq_raw(tp.q_raw.size(), 0.0f);
-  norm_and_rope_bwd(tp.q_raw.data(), s.n, s.n_heads, s.D, w.q_norm.data(), c.rms_eps, &rope, dq, dq_raw.data());
+  norm_and_rope_bwd(tp.q_raw.data(), s.n, s.n_heads, s.D, w.q_norm.data(), c.rms_eps, &rope, dq, dq_raw.data(),
+                    data_or_null(ctx.grad_of(w.q_norm.data())));
   ctx.linear_grad(layer, LoraTarget::Q, w.q, tp.a.data(), s.n, dq_raw.data(), da.data());
 
   if (lc.owns_kv) {
     // Every reader (this layer and the KV-shared layers after it) has added to dk/dv by now.
     std::vector<float> dk_raw(tp.k_raw.size(), 0.0f), dv_raw(tp.v_raw.size(), 0.0f);
     std::vector<float> dk_post = dk, dv_post = dv;
-    norm_and_rope_bwd(tp.k_raw.data(), s.n, s.n_kv, s.D, w.k_norm.data(), c.rms_eps, &rope, dk_post, dk_raw.data());
+    norm_and_rope_bwd(tp.k_raw.data(), s.n, s.n_kv, s.D, w.k_norm.data(), c.rms_eps, &rope, dk_post, dk_raw.data(),
+                      data_or_null(ctx.grad_of(w.k_norm.data())));
     norm_and_rope_bwd(tp.v_raw.data(), s.n, s.n_kv, s.D, nullptr, c.rms_eps, nullptr, dv_post, dv_raw.data());
     if (lc.k_eq_v) {
       for (size_t i = 0; i < dk_raw.size(); ++i) dk_raw[i] += dv_raw[i];
@@ -174,7 +180,7 @@ void attention_bwd(PassContext& ctx, int layer, const AttentionTape& tp, std::ve
     }
     ctx.linear_grad(layer, LoraTarget::K, w.k, tp.a.data(), s.n, dk_raw.data(), da.data());
   }
-  rms_norm_rows_bwd(tp.x.data(), w.attn_norm.data(), s.n, s.H, c.rms_eps, da.data(), dx.data());
+  ctx.norm_rows_bwd(tp.x.data(), w.attn_norm, s.n, s.H, da.data(), dx.data());
 }
 
 }  // namespace facet::train

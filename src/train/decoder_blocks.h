@@ -9,6 +9,7 @@
 
 #include "model/model.h"
 #include "model/model_inputs.h"
+#include "train/full_model.h"
 #include "train/lora.h"
 #include "train/op_grad.h"
 
@@ -22,6 +23,7 @@ struct PassContext {
   PassContext(const Model& m, LoraModel* l, ThreadPool& p) : model(m), lora(l), pool(p) {}
   const Model& model;
   LoraModel* lora;  // null: base model only
+  FullModel* full = nullptr;  // full-parameter training: every weight gets its gradient
   ThreadPool& pool;
   double dropout = 0;  // LoRA dropout in effect (0 in eval)
   uint64_t dropout_seed = 0;
@@ -34,6 +36,8 @@ struct PassContext {
   // Post-norm/RoPE K and post-norm V of each KV-owning layer [n, n_kv*D], kept for the
   // whole pass because KV-shared layers read them; their gradients sum every reader's.
   std::vector<std::vector<float>> k, v, dk, dv;
+  // Full training with PLE: the gradient of `ple` (each layer's block adds its slice).
+  std::vector<float> dple;
 
   const TrainRope& rope(LayerKind kind) const { return kind == LayerKind::Sliding ? rope_sliding : rope_full; }
   const LoraWeights* adapter(int layer, LoraTarget t) const {
@@ -44,8 +48,15 @@ struct PassContext {
   }
   double lora_scale() const { return lora ? lora->config.scale() : 0.0; }
   void linear(int layer, LoraTarget t, const WeightMatrix& w, const float* x, int64_t rows, float* y) const;
+  // dx += dL/dx; in full training also dW += dy^T x.
   void linear_grad(int layer, LoraTarget t, const WeightMatrix& w, const float* x, int64_t rows, const float* dy,
                    float* dx);
+  // The gradient buffer of a trained weight the forward reads at `weight`, or null (LoRA
+  // or inference-only passes, or a weight that is not trained).
+  std::vector<float>* grad_of(const void* weight) const { return full ? full->grad_of(weight) : nullptr; }
+  // Row-wise RMSNorm backward: dx += ...; in full training also the weight's gradient.
+  void norm_rows_bwd(const float* x, const std::vector<float>& weight, int64_t rows, int64_t width, const float* dy,
+                     float* dx) const;
 };
 
 struct AttentionTape {
@@ -96,5 +107,10 @@ void ple_bwd(PassContext& ctx, int layer, const PleTape& tape, std::vector<float
 void rms_norm_rows(const float* x, const float* weight, int64_t rows, int64_t width, double eps, float* y);
 void rms_norm_rows_bwd(const float* x, const float* weight, int64_t rows, int64_t width, double eps,
                        const float* dy, float* dx);
+// dw[i] += sum over rows of dy[i] · x[i] / rms(x): the gradient of a norm's learned scale.
+void rms_norm_rows_weight_grad(const float* x, int64_t rows, int64_t width, double eps, const float* dy, float* dw);
+// dW [out, in] += dy^T x for y = W x over n rows (x [n, in], dy [n, out]), on the pool.
+void add_weight_grad(const float* x, const float* dy, int64_t n, int64_t in, int64_t out, float* dw,
+                     ThreadPool& pool);
 
 }  // namespace facet::train

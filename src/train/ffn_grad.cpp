@@ -208,7 +208,7 @@ void ffn_bwd(PassContext& ctx, int layer, const FfnTape& tp, std::vector<float>&
   const LayerWeights& w = ctx.model.weights.layers[static_cast<size_t>(layer)];
   const int64_t n = ctx.n, H = c.hidden_size;
   std::vector<float> dsum(tp.sum.size(), 0.0f);
-  rms_norm_rows_bwd(tp.sum.data(), w.post_ffw_norm.data(), n, H, c.rms_eps, dx.data(), dsum.data());
+  ctx.norm_rows_bwd(tp.sum.data(), w.post_ffw_norm, n, H, dx.data(), dsum.data());
   std::vector<float> ddense;
   if (c.has_moe()) {
     ddense.assign(dsum.size(), 0.0f);
@@ -221,7 +221,7 @@ void ffn_bwd(PassContext& ctx, int layer, const FfnTape& tp, std::vector<float>&
   }
   std::vector<float> dm(static_cast<size_t>(n * H), 0.0f);
   geglu_bwd(ctx, {w.gate, w.up, w.down, layer}, tp.dense, n, ddense.data(), dm.data());
-  rms_norm_rows_bwd(tp.x.data(), w.ffn_norm.data(), n, H, c.rms_eps, dm.data(), dx.data());
+  ctx.norm_rows_bwd(tp.x.data(), w.ffn_norm, n, H, dm.data(), dx.data());
 }
 
 }  // namespace facet::train

@@ -12,15 +12,14 @@ void sgd_step(LoraModel& lora, double lr) {
     for (size_t i = 0; i < param->size(); ++i) (*param)[i] -= static_cast<float>(lr * (*grad)[i]);
 }
 
-void AdamW::step(LoraModel& lora) {
-  auto params = lora.parameters();
+void AdamW::step(const Parameters& params) {
   if (m_.empty()) {
     for (auto& [param, grad] : params) {
       m_.emplace_back(param->size(), 0.0f);
       v_.emplace_back(param->size(), 0.0f);
     }
   }
-  require(m_.size() == params.size(), "AdamW: the adapter's parameters changed between steps");
+  require(m_.size() == params.size(), "AdamW: the trained parameters changed between steps");
   ++step_;
   const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
   const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step_));

@@ -1,4 +1,4 @@
-// Optimizers over the LoRA parameters: plain SGD and AdamW (decoupled weight decay, bias
+// Optimizers over trained parameters (LoRA adapters, or every weight in full training): plain SGD and AdamW (decoupled weight decay, bias
 // correction, as torch.optim.AdamW).
 #pragma once
 
@@ -20,8 +20,11 @@ struct AdamWOptions {
 class AdamW {
  public:
   explicit AdamW(AdamWOptions options) : options_(options) {}
+  // (value, grad) pairs, as LoraModel::parameters() and FullModel::parameters() give them.
+  using Parameters = std::vector<std::pair<std::vector<float>*, std::vector<float>*>>;
   // One update from the gradients currently in `lora` (the moments are sized on first use).
-  void step(LoraModel& lora);
+  void step(LoraModel& lora) { step(lora.parameters()); }
+  void step(const Parameters& params);
   int64_t steps() const { return step_; }
   void set_lr(double lr) { options_.lr = lr; }  // learning-rate schedules change it per step
 

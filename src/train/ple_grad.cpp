@@ -1,5 +1,8 @@
 // Per-layer-embedding block in training (spec §4.4): x += norm(proj(gelu(gate(x)) * ple_l)),
 // plus the pass context's adapted-linear helpers and row-wise norm helpers.
+#include <algorithm>
+#include <cmath>
+
 #include "kernels/elementwise.h"
 #include "train/decoder_blocks.h"
 
@@ -13,6 +16,14 @@ void PassContext::linear(int layer, LoraTarget t, const WeightMatrix& w, const f
 void PassContext::linear_grad(int layer, LoraTarget t, const WeightMatrix& w, const float* x, int64_t rows,
                               const float* dy, float* dx) {
   linear_bwd(w, adapter(layer, t), lora_scale(), dropout, {dropout_seed, layer, t}, x, rows, dy, dx, &pool);
+  if (std::vector<float>* dw = grad_of(w.data)) add_weight_grad(x, dy, rows, w.cols, w.rows, dw->data(), pool);
+}
+
+void PassContext::norm_rows_bwd(const float* x, const std::vector<float>& weight, int64_t rows, int64_t width,
+                                const float* dy, float* dx) const {
+  const double eps = model.config.rms_eps;
+  rms_norm_rows_bwd(x, weight.data(), rows, width, eps, dy, dx);
+  if (std::vector<float>* dw = grad_of(weight.data())) rms_norm_rows_weight_grad(x, rows, width, eps, dy, dw->data());
 }
 
 void rms_norm_rows(const float* x, const float* weight, int64_t rows, int64_t width, double eps, float* y) {
@@ -22,6 +33,40 @@ void rms_norm_rows(const float* x, const float* weight, int64_t rows, int64_t wi
 void rms_norm_rows_bwd(const float* x, const float* weight, int64_t rows, int64_t width, double eps,
                        const float* dy, float* dx) {
   for (int64_t t = 0; t < rows; ++t) rms_norm_bwd(x + t * width, weight, width, eps, dy + t * width, dx + t * width);
+}
+
+void rms_norm_rows_weight_grad(const float* x, int64_t rows, int64_t width, double eps, const float* dy, float* dw) {
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* xt = x + t * width;
+    const float* dyt = dy + t * width;
+    double ss = 0;
+    for (int64_t i = 0; i < width; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    const double inv = 1.0 / std::sqrt(ss / static_cast<double>(width) + eps);
+    for (int64_t i = 0; i < width; ++i) dw[i] += static_cast<float>(static_cast<double>(dyt[i]) * xt[i] * inv);
+  }
+}
+
+void add_weight_grad(const float* x, const float* dy, int64_t n, int64_t in, int64_t out, float* dw,
+                     ThreadPool& pool) {
+  // dW[o][i] = sum_t x[t][i] dy[t][o] is a matmul whose "weight" is x^T [in, n] and whose
+  // "tokens" are the rows of dy^T [out, n]; output rows are done a block at a time so the
+  // product buffer stays small even for a vocabulary-sized head.
+  std::vector<float> xt(static_cast<size_t>(in * n));
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < in; ++i) xt[static_cast<size_t>(i * n + t)] = x[t * in + i];
+  const WeightMatrix x_transposed{DType::F32, reinterpret_cast<const uint8_t*>(xt.data()), in, n};
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out, (int64_t{1} << 22) / std::max<int64_t>(1, in)));
+  std::vector<float> dyt, product;
+  for (int64_t o0 = 0; o0 < out; o0 += block) {
+    const int64_t m = std::min(block, out - o0);
+    dyt.assign(static_cast<size_t>(m * n), 0.0f);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t o = 0; o < m; ++o) dyt[static_cast<size_t>(o * n + t)] = dy[t * out + o0 + o];
+    product.resize(static_cast<size_t>(m * in));
+    matmul(x_transposed, dyt.data(), m, product.data(), &pool);
+    float* dst = dw + o0 * in;
+    for (size_t k = 0; k < product.size(); ++k) dst[k] += product[k];
+  }
 }
 
 void ple_fwd(PassContext& ctx, int layer, std::vector<float>& x, PleTape* tape) {
@@ -51,14 +96,17 @@ void ple_bwd(PassContext& ctx, int layer, const PleTape& tp, std::vector<float>&
   const LayerWeights& w = ctx.model.weights.layers[static_cast<size_t>(layer)];
   const int64_t n = ctx.n, H = c.hidden_size, P = c.ple_dim, LP = static_cast<int64_t>(c.n_layers) * P;
   std::vector<float> dproj(tp.proj.size(), 0.0f), dhidden(tp.hidden.size(), 0.0f);
-  rms_norm_rows_bwd(tp.proj.data(), w.ple_post_norm.data(), n, H, c.rms_eps, dx.data(), dproj.data());
+  ctx.norm_rows_bwd(tp.proj.data(), w.ple_post_norm, n, H, dx.data(), dproj.data());
   ctx.linear_grad(layer, LoraTarget::PleProj, w.ple_proj, tp.hidden.data(), n, dproj.data(), dhidden.data());
-  // The per-layer input is a constant here: it depends only on the frozen embeddings.
+  // The per-layer input depends only on the embeddings: constant unless they are trained
+  // (full training), when its gradient is collected in ctx.dple for the embedding step.
   std::vector<float> dgate(tp.gate.size());
+  const bool want_dple = !ctx.dple.empty();
   for (int64_t t = 0; t < n; ++t)
     for (int64_t i = 0; i < P; ++i) {
-      const size_t j = static_cast<size_t>(t * P + i);
-      dgate[j] = dhidden[j] * ctx.ple[static_cast<size_t>(t * LP + layer * P + i)] * gelu_tanh_grad(tp.gate[j]);
+      const size_t j = static_cast<size_t>(t * P + i), pj = static_cast<size_t>(t * LP + layer * P + i);
+      dgate[j] = dhidden[j] * ctx.ple[pj] * gelu_tanh_grad(tp.gate[j]);
+      if (want_dple) ctx.dple[pj] += dhidden[j] * gelu_tanh(tp.gate[j]);
     }
   ctx.linear_grad(layer, LoraTarget::PleGate, w.ple_gate, tp.x.data(), n, dgate.data(), dx.data());
 }

@@ -25,6 +25,7 @@ struct LayerTapes {
   AttentionTape attention;
   FfnTape ffn;
   PleTape ple;
+  std::vector<float> unscaled;  // the stream before the layer scalar (full training only)
 };
 
 void run_layer(PassContext& ctx, int layer, std::vector<float>& x, LayerTapes* tapes) {
@@ -32,12 +33,18 @@ void run_layer(PassContext& ctx, int layer, std::vector<float>& x, LayerTapes* t
   ffn_fwd(ctx, layer, x, tapes ? &tapes->ffn : nullptr);
   if (ctx.model.config.has_ple()) ple_fwd(ctx, layer, x, tapes ? &tapes->ple : nullptr);
   const float scalar = ctx.model.weights.layers[static_cast<size_t>(layer)].layer_scalar;
+  if (tapes && ctx.full) tapes->unscaled = x;
   for (float& v : x) v *= scalar;  // the whole stream, after the PLE add
 }
 
 // dx: gradient of the layer's output in, of its input out.
 void layer_backward(PassContext& ctx, int layer, const LayerTapes& tapes, std::vector<float>& dx) {
-  const float scalar = ctx.model.weights.layers[static_cast<size_t>(layer)].layer_scalar;
+  const float& scalar = ctx.model.weights.layers[static_cast<size_t>(layer)].layer_scalar;
+  if (std::vector<float>* dscalar = ctx.grad_of(&scalar)) {
+    double sum = 0;
+    for (size_t i = 0; i < dx.size(); ++i) sum += static_cast<double>(dx[i]) * tapes.unscaled[i];
+    (*dscalar)[0] += static_cast<float>(sum);
+  }
   for (float& v : dx) v *= scalar;
   if (ctx.model.config.has_ple()) ple_bwd(ctx, layer, tapes.ple, dx);
   ffn_bwd(ctx, layer, tapes.ffn, dx);
@@ -148,12 +155,89 @@ LossResult head_loss(const PassContext& ctx, const std::vector<float>& hidden, c
     if (!dhidden) continue;
     std::vector<float> dnormed(normed.size(), 0.0f);
     matmul_transposed_add(as_matrix(ctx.model.weights.token_embd), dlogits.data(), m, dnormed.data(), &ctx.pool);
+    if (std::vector<float>* dembd = ctx.grad_of(ctx.model.weights.token_embd.data))  // the tied head
+      add_weight_grad(normed.data(), dlogits.data(), m, H, V, dembd->data(), ctx.pool);
+    if (std::vector<float>* dnorm = ctx.grad_of(ctx.model.weights.output_norm.data()))
+      rms_norm_rows_weight_grad(h.data(), m, H, c.rms_eps, dnormed.data(), dnorm->data());
     for (int64_t i = 0; i < m; ++i) {
       const int64_t t = rows[start + static_cast<size_t>(i)];
       rms_norm_bwd(&h[static_cast<size_t>(i * H)], ctx.model.weights.output_norm.data(), H, c.rms_eps,
                    &dnormed[static_cast<size_t>(i * H)], &(*dhidden)[static_cast<size_t>(t * H)]);
     }
   }
+  return result;
+}
+
+// Backward of the embedding step (full training): the token table's rows get the scaled
+// gradient of the first layer's input and, with PLE, the per-layer inputs' gradient flows
+// into their token table, projection and norm (spec §4.1, §4.2), and from the projection
+// back into the token embeddings.
+void embedding_backward(PassContext& ctx, const std::vector<int32_t>& tokens, std::vector<float>& dx0) {
+  const ModelConfig& c = ctx.model.config;
+  const ModelWeights& w = ctx.model.weights;
+  const int64_t n = ctx.n, H = c.hidden_size;
+  if (c.has_ple()) {
+    const int64_t P = c.ple_dim, LP = static_cast<int64_t>(c.n_layers) * P;
+    const std::vector<float> x0 = embed_tokens(ctx.model, tokens);
+    std::vector<float> z(static_cast<size_t>(n * LP));  // projection × 1/√H, before the norm
+    matmul(w.ple_model_proj, x0.data(), n, z.data(), &ctx.pool);
+    const float inv_sqrt_h = static_cast<float>(1.0 / std::sqrt(static_cast<double>(H)));
+    const float sqrt_p = static_cast<float>(std::sqrt(static_cast<double>(P)));
+    const float inv_sqrt2 = static_cast<float>(1.0 / std::sqrt(2.0));
+    for (float& v : z) v *= inv_sqrt_h;
+    std::vector<float> dz(z.size(), 0.0f), dnormed(z.size());
+    std::vector<float>* dtable = ctx.grad_of(w.ple_token_embd.data);
+    for (int64_t t = 0; t < n; ++t) {
+      float* table_row = dtable ? &(*dtable)[static_cast<size_t>(tokens[static_cast<size_t>(t)] * LP)] : nullptr;
+      for (int64_t i = 0; i < LP; ++i) {
+        const float g = ctx.dple[static_cast<size_t>(t * LP + i)] * inv_sqrt2;
+        dnormed[static_cast<size_t>(t * LP + i)] = g;
+        if (table_row) table_row[i] += g * sqrt_p;
+      }
+    }
+    ctx.norm_rows_bwd(z.data(), w.ple_proj_norm, n * c.n_layers, P, dnormed.data(), dz.data());
+    for (float& v : dz) v *= inv_sqrt_h;
+    matmul_transposed_add(w.ple_model_proj, dz.data(), n, dx0.data(), &ctx.pool);
+    if (std::vector<float>* dproj = ctx.grad_of(w.ple_model_proj.data))
+      add_weight_grad(x0.data(), dz.data(), n, H, LP, dproj->data(), ctx.pool);
+  }
+  if (std::vector<float>* dembd = ctx.grad_of(w.token_embd.data)) {
+    const float scale = ctx.model.embedding_scale;
+    for (int64_t t = 0; t < n; ++t) {
+      float* row = &(*dembd)[static_cast<size_t>(tokens[static_cast<size_t>(t)] * H)];
+      for (int64_t i = 0; i < H; ++i) row[i] += dx0[static_cast<size_t>(t * H + i)] * scale;
+    }
+  }
+}
+
+// Forward with checkpoints, loss, and backward through every layer (and, in full
+// training, the embeddings), adding gradients wherever the context collects them.
+LossResult forward_backward(PassContext& ctx, const std::vector<int32_t>& tokens, const std::vector<int32_t>& targets,
+                            const PassOptions& options) {
+  const ModelConfig& c = ctx.model.config;
+  std::vector<std::vector<float>> inputs;
+  std::vector<float> hidden = run_decoder(ctx, tokens, options.segments, &inputs);
+  std::vector<float> dx(hidden.size(), 0.0f);
+  LossResult result = head_loss(ctx, hidden, targets, options, &dx);
+  if (result.n_targets == 0) return result;  // nothing to learn from: all gradients are zero
+  hidden.clear();
+
+  ctx.dk.assign(static_cast<size_t>(c.n_layers), {});
+  ctx.dv.assign(static_cast<size_t>(c.n_layers), {});
+  for (int layer = 0; layer < c.n_layers; ++layer)
+    if (c.layers[static_cast<size_t>(layer)].owns_kv) {
+      ctx.dk[static_cast<size_t>(layer)].assign(ctx.k[static_cast<size_t>(layer)].size(), 0.0f);
+      ctx.dv[static_cast<size_t>(layer)].assign(ctx.v[static_cast<size_t>(layer)].size(), 0.0f);
+    }
+  if (ctx.full && c.has_ple()) ctx.dple.assign(ctx.ple.size(), 0.0f);
+  for (int layer = c.n_layers - 1; layer >= 0; --layer) {
+    // Checkpointing: rebuild this layer's tapes from its saved input, then backprop it.
+    LayerTapes tapes;
+    std::vector<float> x = std::move(inputs[static_cast<size_t>(layer)]);
+    run_layer(ctx, layer, x, &tapes);
+    layer_backward(ctx, layer, tapes, dx);
+  }
+  if (ctx.full) embedding_backward(ctx, tokens, dx);
   return result;
 }
 
@@ -207,28 +291,17 @@ LossResult training_gradients(const Model& model, LoraModel& lora, const std::ve
   PassContext ctx(model, &lora, pool);
   if (options.training) ctx.dropout = lora.config.dropout;
   ctx.dropout_seed = options.dropout_seed;
-  std::vector<std::vector<float>> inputs;
-  std::vector<float> hidden = run_decoder(ctx, tokens, options.segments, &inputs);
-  std::vector<float> dx(hidden.size(), 0.0f);
-  LossResult result = head_loss(ctx, hidden, targets, options, &dx);
-  if (result.n_targets == 0) return result;  // nothing to learn from: all gradients are zero
-  hidden.clear();
+  return forward_backward(ctx, tokens, targets, options);
+}
 
-  ctx.dk.assign(static_cast<size_t>(c.n_layers), {});
-  ctx.dv.assign(static_cast<size_t>(c.n_layers), {});
-  for (int layer = 0; layer < c.n_layers; ++layer)
-    if (c.layers[static_cast<size_t>(layer)].owns_kv) {
-      ctx.dk[static_cast<size_t>(layer)].assign(ctx.k[static_cast<size_t>(layer)].size(), 0.0f);
-      ctx.dv[static_cast<size_t>(layer)].assign(ctx.v[static_cast<size_t>(layer)].size(), 0.0f);
-    }
-  for (int layer = c.n_layers - 1; layer >= 0; --layer) {
-    // Checkpointing: rebuild this layer's tapes from its saved input, then backprop it.
-    LayerTapes tapes;
-    std::vector<float> x = std::move(inputs[static_cast<size_t>(layer)]);
-    run_layer(ctx, layer, x, &tapes);
-    layer_backward(ctx, layer, tapes, dx);
-  }
-  return result;
+LossResult full_training_gradients(FullModel& full, const std::vector<int32_t>& tokens,
+                                   const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool) {
+  const Model& model = full.model();
+  check_input(model.config, tokens, &targets);
+  check_segments(options.segments, tokens.size());
+  PassContext ctx(model, nullptr, pool);
+  ctx.full = &full;
+  return forward_backward(ctx, tokens, targets, options);
 }
 
 }  // namespace facet::train

@@ -2,13 +2,15 @@
 // every feature of the inference path, LoRA adapters on the linear layers, next-token
 // cross-entropy over selected positions, and activation checkpointing (only each layer's
 // input and the owning layers' K/V are kept; a layer is recomputed just before its
-// backward). The base weights stay frozen in whatever dtype they are stored.
+// backward). With LoRA the base weights stay frozen in whatever dtype they are stored;
+// full-parameter training (train/full_model.h) gives every weight its gradient.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "model/model.h"
+#include "train/full_model.h"
 #include "train/lora.h"
 
 namespace facet {
@@ -59,6 +61,12 @@ LossResult training_loss(const Model& model, const LoraModel* lora, const std::v
 // micro-batches is just several calls).
 LossResult training_gradients(const Model& model, LoraModel& lora, const std::vector<int32_t>& tokens,
                               const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool);
+
+// Full-parameter training: forward and backward over `full.model()` (no adapter, no
+// dropout); returns the loss and ADDS the gradient of every weight into full's grads
+// (call zero_grad() between optimizer steps).
+LossResult full_training_gradients(FullModel& full, const std::vector<int32_t>& tokens,
+                                   const std::vector<int32_t>& targets, const PassOptions& options, ThreadPool& pool);
 
 // Targets for plain next-token training on `tokens`: targets[t] = tokens[t + 1], the last
 // position ignored.

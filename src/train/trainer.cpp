@@ -7,6 +7,7 @@
 #include <numbers>
 #include <random>
 
+#include "train/train_model.h"
 #include "util/error.h"
 
 namespace facet::train {
@@ -72,7 +73,16 @@ double scheduled_lr(LrScheduler scheduler, double lr0, int64_t step, int64_t war
   return lr0;
 }
 
+Trainer::Trainer(FullModel& full, TrainerOptions options, ThreadPool& pool) : Trainer(full.model(), nullptr, options, pool) {
+  full_ = &full;
+  require(options_.method == TrainMethod::Sft, "full-parameter training takes SFT/text data only (not --method ",
+          train_method_name(options_.method), ")");
+}
+
 Trainer::Trainer(const Model& model, LoraModel& lora, TrainerOptions options, ThreadPool& pool)
+    : Trainer(model, &lora, options, pool) {}
+
+Trainer::Trainer(const Model& model, LoraModel* lora, TrainerOptions options, ThreadPool& pool)
     : model_(model), lora_(lora), options_(options), pool_(pool), adam_(AdamWOptions{}) {
   require(options_.batch_size >= 1, "--batch-size must be at least 1");
   require(options_.grad_accum >= 1, "--grad-accum must be at least 1");
@@ -147,7 +157,7 @@ StepRecord Trainer::train_step() {
   rec.lr = scheduled_lr(options_.scheduler, options_.lr, step_, warmup_steps(), total_steps());
   const std::vector<size_t> examples = window(step_);
   const int64_t first_position = step_ * static_cast<int64_t>(examples.size());
-  lora_.zero_grad();
+  zero_grad();
   auto pass_at = [&](size_t k) {
     PassOptions pass;
     pass.training = true;
@@ -164,7 +174,9 @@ StepRecord Trainer::train_step() {
       PassOptions pass = pass_at(k);
       pass.grad_scale = 1.0 / static_cast<double>(rec.target_tokens);
       pass.segments = ex.segments;  // packed: each example attends only to itself
-      loss_sum += training_gradients(model_, lora_, ex.tokens, ex.targets(), pass, pool_).loss_sum;
+      loss_sum += (full_ ? full_training_gradients(*full_, ex.tokens, ex.targets(), pass, pool_)
+                         : training_gradients(model_, *lora_, ex.tokens, ex.targets(), pass, pool_))
+                      .loss_sum;
       rec.tokens += static_cast<int64_t>(ex.tokens.size());
     }
     rec.loss = loss_sum / static_cast<double>(rec.target_tokens);
@@ -176,7 +188,7 @@ StepRecord Trainer::train_step() {
     int wins = 0;
     for (size_t k = 0; k < examples.size(); ++k) {
       const PreferenceExample& ex = pref_train_[examples[k]];
-      const PairResult r = preference_gradients(model_, lora_, ex, ref_train_[examples[k]], pref, weight, pass_at(k), pool_);
+      const PairResult r = preference_gradients(model_, *lora_, ex, ref_train_[examples[k]], pref, weight, pass_at(k), pool_);
       rec.loss += r.loss * weight;
       rec.reward_margin += (r.chosen_reward - r.rejected_reward) * weight;
       wins += r.chosen_reward > r.rejected_reward;
@@ -186,7 +198,7 @@ StepRecord Trainer::train_step() {
     rec.reward_accuracy = static_cast<double>(wins) / static_cast<double>(examples.size());
   }
   // Global-norm clipping after the whole window, before the update (spec §6.2).
-  auto params = lora_.parameters();
+  auto params = parameters();
   double sq = 0;
   for (auto& [p, g] : params)
     for (float v : *g) sq += static_cast<double>(v) * v;
@@ -199,7 +211,8 @@ StepRecord Trainer::train_step() {
       for (float& v : *g) v *= factor;
   }
   adam_.set_lr(rec.lr);
-  adam_.step(lora_);
+  adam_.step(params);
+  if (full_) full_->sync_after_update();
   rec.step = ++step_;
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return rec;
@@ -214,7 +227,7 @@ double Trainer::evaluate() {
     int64_t n = 0;
     for (const SftExample& ex : sft_eval_) {
       pass.segments = ex.segments;
-      const LossResult r = training_loss(model_, &lora_, ex.tokens, ex.targets(), pass, pool_);
+      const LossResult r = training_loss(model_, lora_, ex.tokens, ex.targets(), pass, pool_);
       sum += r.loss_sum;
       n += r.n_targets;
     }
@@ -225,7 +238,7 @@ double Trainer::evaluate() {
   pref.beta = options_.beta;
   double total = 0;
   for (size_t i = 0; i < pref_eval_.size(); ++i)
-    total += preference_loss(model_, lora_, pref_eval_[i], ref_eval_[i], pref, pass, pool_).loss;
+    total += preference_loss(model_, *lora_, pref_eval_[i], ref_eval_[i], pref, pass, pool_).loss;
   return total / static_cast<double>(pref_eval_.size());
 }
 
@@ -247,9 +260,7 @@ uint64_t Trainer::data_fingerprint() const {
 }
 
 chat::Json Trainer::run_record() const {
-  chat::Json targets = chat::Json::array();
-  for (LoraTarget t : lora_.config.targets) targets.push_back(lora_target_name(t));
-  return {{"step", step_},
+  chat::Json record = {{"step", step_},
           {"adam_step", adam_.steps()},
           {"method", train_method_name(options_.method)},
           {"seed", options_.seed},
@@ -257,36 +268,53 @@ chat::Json Trainer::run_record() const {
           {"grad_accum", options_.grad_accum},
           {"total_steps", total_steps()},
           {"n_train", n_train()},
-          {"data_fingerprint", data_fingerprint()},
-          {"lora",
-           {{"r", lora_.config.rank},
-            {"lora_alpha", lora_.config.alpha},
-            {"lora_dropout", lora_.config.dropout},
-            {"use_rslora", lora_.config.use_rslora},
-            {"target_modules", targets}}}};
+          {"data_fingerprint", data_fingerprint()}};
+  if (full_) {
+    record["full"] = {{"parameters", full_->parameter_count()}, {"tensors", full_->params().size()}};
+  } else {
+    chat::Json targets = chat::Json::array();
+    for (LoraTarget t : lora_->config.targets) targets.push_back(lora_target_name(t));
+    record["lora"] = {{"r", lora_->config.rank},
+                      {"lora_alpha", lora_->config.alpha},
+                      {"lora_dropout", lora_->config.dropout},
+                      {"use_rslora", lora_->config.use_rslora},
+                      {"target_modules", targets}};
+  }
+  return record;
+}
+
+AdamW::Parameters Trainer::parameters() { return full_ ? full_->parameters() : lora_->parameters(); }
+
+void Trainer::zero_grad() {
+  if (full_) full_->zero_grad();
+  else lora_->zero_grad();
 }
 
 CheckpointData Trainer::checkpoint() {
   CheckpointData data;
   data.meta = run_record();
-  for (auto& [p, g] : lora_.parameters()) data.weights.push_back(*p);
+  for (auto& [p, g] : parameters()) data.weights.push_back(*p);
   data.adam = adam_.state();
   return data;
 }
 
 void Trainer::restore(const CheckpointData& data) {
   const chat::Json now = run_record();
-  for (const char* key : {"method", "seed", "batch_size", "grad_accum", "n_train", "data_fingerprint", "lora"})
+  for (const char* key : {"method", "seed", "batch_size", "grad_accum", "n_train", "data_fingerprint",
+                          full_ ? "full" : "lora"})
     require(data.meta.contains(key) && data.meta[key] == now[key], "the checkpoint was made with a different ",
             key == std::string("data_fingerprint") || key == std::string("n_train") ? "training data" : key,
             " (checkpoint: ", data.meta.value(key, chat::Json()).dump(), ", now: ", now[key].dump(), ")");
-  auto params = lora_.parameters();
-  require(params.size() == data.weights.size(), "the checkpoint has ", data.weights.size(),
-          " adapter tensors, this adapter ", params.size());
+  auto params = parameters();
+  const char* what = full_ ? "model" : "adapter";
+  require(params.size() == data.weights.size(), "the checkpoint has ", data.weights.size(), " ", what,
+          " tensors, this ", what, " ", params.size());
   for (size_t k = 0; k < params.size(); ++k)
-    require(params[k].first->size() == data.weights[k].size(), "adapter tensor ", k, " has ",
+    require(params[k].first->size() == data.weights[k].size(), what, " tensor ", k, " has ",
             data.weights[k].size(), " values in the checkpoint, ", params[k].first->size(), " here");
-  for (size_t k = 0; k < params.size(); ++k) *params[k].first = data.weights[k];
+  // Assign in place: a full model's matrices are viewed by the Model at these addresses.
+  for (size_t k = 0; k < params.size(); ++k) std::copy(data.weights[k].begin(), data.weights[k].end(), params[k].first->begin());
+  if (full_) full_->sync_after_update();
   AdamW::State state = data.adam;
   if (state.step == 0) state.m.clear(), state.v.clear();  // sized on the first step
   adam_.set_state(std::move(state));

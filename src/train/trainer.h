@@ -1,4 +1,4 @@
-// The fine-tuning loop: data order, gradient accumulation normalised by token count,
+// The training loop of `facet finetune` (LoRA) and `facet pretrain` (every weight): data order, gradient accumulation normalised by token count,
 // global-norm clipping, learning-rate schedules, AdamW, eval loss and checkpoints that
 // resume exactly (finetune spec §5.1, §6).
 //
@@ -20,6 +20,7 @@
 
 #include "train/checkpoint.h"
 #include "train/dataset.h"
+#include "train/full_model.h"
 #include "train/lora.h"
 #include "train/optimizer.h"
 #include "train/preference.h"
@@ -67,7 +68,10 @@ struct StepRecord {
 
 class Trainer {
  public:
+  // LoRA: trains the adapter on the frozen model.
   Trainer(const Model& model, LoraModel& lora, TrainerOptions options, ThreadPool& pool);
+  // Full-parameter training of every weight (SFT data only).
+  Trainer(FullModel& full, TrainerOptions options, ThreadPool& pool);
 
   void set_data(std::vector<SftExample> train, std::vector<SftExample> eval);
   void set_data(std::vector<PreferenceExample> train, std::vector<PreferenceExample> eval);
@@ -76,7 +80,8 @@ class Trainer {
   int64_t warmup_steps() const;
   int64_t step() const { return step_; }
   const Model& model() const { return model_; }
-  const LoraModel& lora() const { return lora_; }
+  const LoraModel* lora() const { return lora_; }   // null in full training
+  const FullModel* full() const { return full_; }   // null in LoRA training
   bool has_eval() const { return !sft_eval_.empty() || !pref_eval_.empty(); }
 
   StepRecord train_step();
@@ -88,13 +93,18 @@ class Trainer {
   void restore(const CheckpointData& data);
 
  private:
+  Trainer(const Model& model, LoraModel* lora, TrainerOptions options, ThreadPool& pool);
   size_t n_train() const;
   std::vector<size_t> window(int64_t step) const;  // example indices of one optimizer step
   chat::Json run_record() const;
   uint64_t data_fingerprint() const;
 
+  AdamW::Parameters parameters();
+  void zero_grad();
+
   const Model& model_;
-  LoraModel& lora_;
+  LoraModel* lora_ = nullptr;
+  FullModel* full_ = nullptr;
   TrainerOptions options_;
   ThreadPool& pool_;
   AdamW adam_;

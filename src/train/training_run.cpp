@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "train/adapter_io.h"
+#include "train/full_model_export.h"
 #include "util/error.h"
 
 namespace facet::train {
@@ -38,7 +39,14 @@ std::string format_duration(double seconds) {
 void save(Trainer& trainer, const RunOptions& options) {
   // HF-style checkpoint folders: the resumable state plus the adapter in PEFT layout.
   write_checkpoint(options.output_dir + "/checkpoint-" + std::to_string(trainer.step()), trainer.checkpoint(),
-                   [&](const std::string& tmp) { save_peft_adapter(trainer.lora(), trainer.model(), tmp); });
+                   [&](const std::string& tmp) {
+                     if (const FullModel* full = trainer.full()) {
+                       if (options.save_full_model) options.save_full_model(*full, tmp);
+                       else export_full_model(*full, tmp + "/model.gguf", "F32");
+                     } else {
+                       save_peft_adapter(*trainer.lora(), trainer.model(), tmp);
+                     }
+                   });
 }
 
 }  // namespace

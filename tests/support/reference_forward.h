@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -91,9 +92,13 @@ struct ReferenceTrace {
   std::vector<std::vector<double>> final_norm;               // [T][H]
 };
 
+// Values that stand in for some of the file's tensors (by GGUF name, same element count):
+// a gradient check moves one tensor and runs the reference again.
+using ReferenceOverrides = std::map<std::string, const std::vector<float>*>;
+
 class ReferenceModel {
  public:
-  explicit ReferenceModel(const GgufFile& file);
+  explicit ReferenceModel(const GgufFile& file, const ReferenceOverrides& overrides = {});
 
   const ReferenceConfig& config() const { return config_; }
   // positions × vocab logits (after the final soft-cap) for a whole causal sequence.

@@ -13,6 +13,9 @@ namespace {
 
 const std::string kArch = "gemma4.";
 
+// The overrides of the constructor running on this thread (see ReferenceOverrides).
+thread_local const ReferenceOverrides* current_overrides = nullptr;
+
 const GgufTensor* find_tensor(const GgufFile& file, const std::string& name) {
   return file.tensor(name);
 }
@@ -20,6 +23,14 @@ const GgufTensor* find_tensor(const GgufFile& file, const std::string& name) {
 // Flattens any tensor to doubles (F32/F16/BF16 → f32 is exact, f32 → double is exact).
 std::vector<double> tensor_values(const GgufTensor& t) {
   const TensorView& v = t.view;
+  if (current_overrides) {
+    auto it = current_overrides->find(t.name);
+    if (it != current_overrides->end()) {
+      require(static_cast<int64_t>(it->second->size()) == v.numel(), "reference: override of ", t.name, " has ",
+              it->second->size(), " values, expected ", v.numel());
+      return std::vector<double>(it->second->begin(), it->second->end());
+    }
+  }
   std::vector<double> out(static_cast<size_t>(v.numel()));
   std::vector<float> row(static_cast<size_t>(v.row_length()));
   for (int64_t r = 0; r < v.row_count(); ++r) {
@@ -164,7 +175,12 @@ std::vector<double> RefMatrix::times(const std::vector<double>& x) const {
   return y;
 }
 
-ReferenceModel::ReferenceModel(const GgufFile& file) : config_(read_config(file)) {
+ReferenceModel::ReferenceModel(const GgufFile& file, const ReferenceOverrides& overrides)
+    : config_(read_config(file)) {
+  struct Scope {  // the overrides apply while this constructor loads tensors
+    explicit Scope(const ReferenceOverrides* o) { current_overrides = o; }
+    ~Scope() { current_overrides = nullptr; }
+  } scope(overrides.empty() ? nullptr : &overrides);
   const ReferenceConfig& c = config_;
   const int64_t H = c.hidden, L = c.n_layers, P = c.ple_dim;
   token_embd_ = load_matrix(file, "token_embd.weight", c.vocab, H);
