@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Builds facet (Release) and runs it on the bundled default model.
 #
-# The default model is NOT a trained model: it is a tiny random-weight Gemma 4 decoder
-# (config models/configs/tiny-all.json: 7 layers, hidden 128, every Gemma 4 decoder
-# feature switched on) that facet generates itself on first use, so its output is
-# meaningless tokens. It shows the whole path working; point facet at a real
-# Gemma 4 GGUF file or Hugging Face folder for real text.
+# The default model (models/default/facet-brown-8m-f16.gguf) is a small Gemma 4-architecture
+# decoder that facet trained itself, from scratch, on the Brown Corpus (1961 American
+# English), then taught the chat format: 6 layers, hidden size 256, an 8192-token vocabulary,
+# 7.8 M parameters. scripts/train-default-model.sh reproduces it. It writes English, but it
+# knows little: point facet at a real Gemma 4 GGUF file or Hugging Face folder for real
+# answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh >/dev/null
-model=build/models/tiny-default.gguf
-if [ ! -f "$model" ]; then
-  mkdir -p build/models
-  build/facet make-test-model --config models/configs/tiny-all.json --out "$model" --seed 1
-fi
-build/facet info "$model"
+model=models/default/facet-brown-8m-f16.gguf
+build/facet info "$model" | head -n 8
 echo
-echo "facet run $model --tokens 2,300,301,302 -n 24 --temp 0.8 --seed 7"
-build/facet run "$model" --tokens 2,300,301,302 -n 24 --temp 0.8 --seed 7 --ignore-eos -v
+echo "\$ facet run $model -p \"The jury said\" -n 48 --temp 0.7 --seed 7"
+build/facet run "$model" -p "The jury said" -n 48 --temp 0.7 --seed 7
+echo
+echo
+echo "\$ facet run $model --chat -p \"Hello! Who are you?\""
+build/facet run "$model" --chat -p "Hello! Who are you?" -n 64
+echo

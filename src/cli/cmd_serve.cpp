@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/common.h"
 #include "cli/lora_flags.h"
 #include "server/http_server.h"
 #include "server/http_util.h"
@@ -28,6 +29,7 @@ struct ServeArgs {
   std::string keep_alive;
   LoraFlags lora;
   bool verbose = false;
+  bool no_default_model = false;
 };
 
 server::HttpServer* g_server = nullptr;
@@ -91,6 +93,12 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
           "--lora needs --model: adapters apply to the models given with --model");
   require(!o.lora_init_without_apply || !o.lora_adapters.empty(), "--lora-init-without-apply needs --lora");
 
+  // Bare `facet serve` (no --model, --models or FACET_MODELS) also offers the bundled
+  // default model, so Open WebUI / n8n users see a model that answers at once.
+  if (o.model_paths.empty() && cmd.count("--models") == 0 && env("FACET_MODELS").empty() && !args.no_default_model) {
+    const std::string bundled = bundled_default_model();
+    if (!bundled.empty()) o.model_paths.push_back(bundled);
+  }
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   server::HttpServer http(o);
   const int port = http.bind();
@@ -119,6 +127,8 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
   cmd->add_option("--host", o.host, "Address to listen on (env FACET_HOST; 0.0.0.0 for every interface)")
       ->capture_default_str();
   cmd->add_option("--port", o.port, "Port (Ollama's by default)")->capture_default_str();
+  cmd->add_flag("--no-default-model", args->no_default_model,
+                "Do not offer the bundled default model when no --model/--models is given");
   cmd->add_option("--models", o.models_dir, "Folder of .gguf files and HF model folders (env FACET_MODELS; "
                                             "default ~/.facet/models)");
   cmd->add_option("--model", o.model_paths, "Also serve this .gguf file or HF folder (repeatable)");

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "util/error.h"
 
@@ -36,6 +38,20 @@ void append_json_float(std::string& out, float value) {
   char buf[32];
   int n = std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(value));
   out.append(buf, static_cast<size_t>(n));
+}
+
+std::string bundled_default_model() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (const char* env = std::getenv("FACET_DEFAULT_MODEL"); env && *env)
+    return fs::exists(env, ec) ? std::string(env) : std::string();
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const fs::path& root : {exe.parent_path().parent_path(), exe.parent_path()}) {
+    const fs::path candidate = root / "models" / "default" / "facet-brown-8m-f16.gguf";
+    if (fs::exists(candidate, ec)) return candidate.string();
+  }
+  return "";
 }
 
 }  // namespace facet::cli

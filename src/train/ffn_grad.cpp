@@ -38,7 +38,8 @@ void geglu_fwd(PassContext& ctx, const GeGluWeights& w, const float* u, int64_t 
       expert_lora_fwd(*w.gate_up_lora, w.expert, ctx.lora_scale(), I, I, u, n, tp.up.data());
     }
   }
-  for (size_t i = 0; i < tp.gate.size(); ++i) tp.hidden[i] = gelu_tanh(tp.gate[i]) * tp.up[i];
+  tp.hidden = tp.gate;  // gelu(gate) * up, with the inference path's vectorised kernel
+  gelu_tanh_mul(tp.hidden.data(), tp.up.data(), static_cast<int64_t>(tp.hidden.size()));
   if (w.layer >= 0) {
     ctx.linear(w.layer, LoraTarget::Down, w.down, tp.hidden.data(), n, out);
   } else {
@@ -57,10 +58,11 @@ void geglu_bwd(PassContext& ctx, const GeGluWeights& w, const GeGluTape& tp, int
     matmul_transposed_add(w.down, dout, n, dh.data(), &ctx.pool);
     if (w.down_lora) expert_lora_bwd(*w.down_lora, w.expert, ctx.lora_scale(), 0, H, tp.hidden.data(), n, dout, dh.data());
   }
-  std::vector<float> dgate(dh.size()), dup(dh.size());
+  std::vector<float> dgate(dh.size()), dup = tp.gate;
+  gelu_tanh_mul(dup.data(), nullptr, static_cast<int64_t>(dup.size()));  // gelu(gate), as the forward
   for (size_t i = 0; i < dh.size(); ++i) {
     dgate[i] = dh[i] * tp.up[i] * gelu_tanh_grad(tp.gate[i]);
-    dup[i] = dh[i] * gelu_tanh(tp.gate[i]);
+    dup[i] *= dh[i];
   }
   if (w.layer >= 0) {
     ctx.linear_grad(w.layer, LoraTarget::Gate, w.gate, tp.input.data(), n, dgate.data(), du);
