@@ -27,7 +27,8 @@ prompt_ids=$(jq -c '.prompt_ids' <<<"$llama")
 llama_ids=$(jq -c '.ids' <<<"$llama")
 facet_prompt=$(printf '{"text": %s}\n' "$(jq -Rn --arg p "$prompt" '$p')" | "$facet" tokenize --vocab "$model" | jq -c '[2] + .ids')
 facet_ids=$("$facet" run "$model" --tokens "$(jq -r 'join(",")' <<<"$prompt_ids")" -n "$n" 2>/dev/null | tr -s ' ,\n' ',' | sed 's/^,//; s/,$//')
-facet_ids="[${facet_ids}]"
+# llama.cpp stops at an end-of-generation token (<eos> 1, <turn|> 106); cut facet's there too.
+facet_ids=$(jq -c '(map(. == 1 or . == 106) | index(true)) as $i | if $i == null then . else .[:$i] end' <<<"[${facet_ids}]")
 echo "prompt ids  llama.cpp $prompt_ids"
 echo "            facet     $facet_prompt"
 echo "greedy ids  llama.cpp $llama_ids"
