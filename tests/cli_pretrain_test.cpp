@@ -1,7 +1,8 @@
 // `facet pretrain` end to end on a tiny config with the synthetic vocabulary: a few hundred
 // steps of full-parameter training on sentences from a small grammar take the held-out
 // loss well below the unigram entropy of the same split (computed here, independently of
-// the model code, from token counts); the written model.gguf loads and generates; a run
+// the model code, from token counts); the written model.gguf loads and generates, and the
+// --save-hf folder gives the same logits; a run
 // cut after step 2 resumes to the uninterrupted run's exact log and weights; bad input
 // (empty or binary corpus, a corrupt checkpoint, a MoE config) is a clear error.
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 #include "chat/chat_types.h"
 #include "engine/model_files.h"
+#include "support/lora_fixtures.h"
 #include "support/paths.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
@@ -100,7 +102,7 @@ TEST(CliPretrain, LearnsBelowTheUnigramEntropyAndWritesALoadableModel) {
   const std::string train = write(dir, "train.txt", train_text), held_out = write(dir, "test.txt", test_text);
   auto r = run_command(test::facet_bin() + " pretrain --config " + tiny_config(dir) + " --data " + train +
                        " --eval-file " + held_out + " --output " + dir.file("out") +
-                       " --max-steps 150 --max-seq-len 64 --batch-size 2 --lr 3e-3 --logging-steps 50 -t 2");
+                       " --max-steps 150 --max-seq-len 64 --batch-size 2 --lr 3e-3 --logging-steps 50 -t 2 --save-hf");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto log = log_of(dir.file("out"));
   ASSERT_FALSE(log.empty());
@@ -114,6 +116,16 @@ TEST(CliPretrain, LearnsBelowTheUnigramEntropyAndWritesALoadableModel) {
   auto gen = run_command(test::facet_bin() + " run " + dir.file("out/model.gguf") + " -p \"the cat\" -n 6");
   EXPECT_EQ(gen.exit_code, 0) << gen.err;
   EXPECT_FALSE(gen.out.empty());
+
+  // --save-hf: the Hugging Face folder holds the same trained F32 weights, so it gives the
+  // GGUF's logits, and they are not the random init's.
+  const std::vector<int32_t> tokens = tok.encode("the old man found a house.");
+  const auto gguf_logits = test::logits_of(*load_model(dir.file("out/model.gguf")), tokens);
+  const auto hf_logits = test::logits_of(*load_model(dir.file("out/hf")), tokens);
+  EXPECT_LE(test::max_abs_diff(gguf_logits, hf_logits), 1e-5);
+  EXPECT_GT(test::max_abs_diff(gguf_logits, test::logits_of(*load_model(dir.file("out/init.gguf")), tokens)), 1.0);
+  EXPECT_TRUE(fs::exists(dir.file("out/hf/config.json")));
+  EXPECT_TRUE(fs::exists(dir.file("out/hf/tokenizer.json")));
 }
 
 std::string short_run(const std::string& config, const std::string& data, const std::string& out,
@@ -205,7 +217,7 @@ TEST(CliFinetuneFull, TrainsEveryWeightAndWritesAModel) {
                                  "{\"text\": \"one two three four five\"}\n"
                                  "{\"prompt\": \"Hello world,\", \"completion\": \" one two three\"}\n");
   auto r = run_command(test::facet_bin() + " finetune " + model + " --full --data " + data + " --output " +
-                       dir.file("out") + " --max-steps 6 --grad-accum 1 --lr 1e-2 --outtype F16 -t 2");
+                       dir.file("out") + " --max-steps 6 --grad-accum 1 --lr 1e-2 --outtype F16 -t 2 --save-hf");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("full-parameter training"), std::string::npos) << r.err;
   const auto log = log_of(dir.file("out"));
@@ -216,6 +228,18 @@ TEST(CliFinetuneFull, TrainsEveryWeightAndWritesAModel) {
   EXPECT_NE(info.out.find("F16"), std::string::npos) << info.out;
   auto gen = run_command(test::facet_bin() + " run " + dir.file("out/model.gguf") + " --tokens 2,313 -n 2");
   EXPECT_EQ(gen.exit_code, 0) << gen.err;
+
+  // --save-hf with --outtype F16: the HF folder is F16 too and loads to the GGUF's logits,
+  // up to the norms' rounding (safetensors holds every tensor in F16, as HF checkpoints hold
+  // one dtype; the GGUF keeps 1-D tensors in F32): a few 1e-3 here.
+  const auto tokens = test::test_tokens(512);
+  EXPECT_LE(test::max_abs_diff(test::logits_of(*load_model(dir.file("out/model.gguf")), tokens),
+                               test::logits_of(*load_model(dir.file("out/hf")), tokens)),
+            1e-2);
+  auto lora_hf = run_command(test::facet_bin() + " finetune " + model + " --data " + data + " --output " +
+                             dir.file("lora") + " --max-steps 1 --save-hf");
+  EXPECT_EQ(lora_hf.exit_code, 1);
+  EXPECT_NE(lora_hf.err.find("--save-hf needs --full"), std::string::npos) << lora_hf.err;
 
   auto dpo = run_command(test::facet_bin() + " finetune " + model + " --full --method dpo --data " + data +
                          " --output " + dir.file("dpo") + " --max-steps 1");

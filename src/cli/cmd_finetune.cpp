@@ -2,7 +2,7 @@
 // optimizer, schedule, data and checkpoint flags named as in TRL / PEFT / Unsloth]
 // [--packing: SFT examples first-fit packed into --max-seq-len sequences, each example
 // still attending only to itself (train/packing.h)]
-// [--full: every weight trained in f32, written as DIR/model.gguf]
+// [--full: every weight trained in f32, written as DIR/model.gguf (and DIR/hf with --save-hf)]
 // Trains a LoRA adapter on the frozen model; writes DIR/adapter_config.json +
 // DIR/adapter_model.safetensors (PEFT), DIR/adapter.gguf (llama.cpp), DIR/training_log.jsonl
 // and checkpoint-N folders (every --save-steps and at the end).
@@ -34,7 +34,7 @@ struct FinetuneArgs {
   TrainerOptions train;
   DataOptions data_options;
   RunFlags run;
-  bool skip_long = false, packing = false, full = false;
+  bool skip_long = false, packing = false, full = false, save_hf = false;
 };
 
 std::vector<LoraTarget> parse_targets(const std::string& text) {
@@ -71,6 +71,7 @@ int run_finetune(FinetuneArgs& args) {
   args.lora.targets = parse_targets(args.target_modules);
   require(args.lora.rank >= 1, "--lora-r must be at least 1");
   require(args.lora.dropout >= 0 && args.lora.dropout < 1, "--lora-dropout must be in [0, 1)");
+  require(!args.save_hf || args.full, "--save-hf needs --full (a LoRA run writes a PEFT adapter folder)");
   args.data_options.too_long = args.skip_long ? TooLong::Skip : TooLong::Truncate;
   // Preference pairs are scored as whole sequences (chosen vs rejected of one prompt);
   // TRL packs only SFT data too.
@@ -130,9 +131,9 @@ int run_finetune(FinetuneArgs& args) {
                  static_cast<long long>(trainer.total_steps()), static_cast<long long>(trainer.warmup_steps()),
                  lr_scheduler_name(args.train.scheduler));
     run_training(trainer, run);
-    export_full_model(*full, args.output + "/model.gguf", args.outtype, args.run.threads);
-    std::fprintf(stderr, "wrote %s/model.gguf (%s), training_log.jsonl and checkpoint-%lld\n", args.output.c_str(),
-                 args.outtype.c_str(), static_cast<long long>(trainer.step()));
+    const std::string written = export_trained_model(*full, args.output, args.outtype, args.save_hf, args.run.threads);
+    std::fprintf(stderr, "wrote %s, training_log.jsonl and checkpoint-%lld\n", written.c_str(),
+                 static_cast<long long>(trainer.step()));
     return 0;
   }
   std::fprintf(stderr, "LoRA r=%d alpha=%g on %s: %lld trainable parameters; %lld steps (%lld warmup), %s\n",
@@ -194,6 +195,8 @@ const CommandRegistration kRegistration("finetune", [](CLI::App& app) {
                 "OUTPUT/model.gguf; not for MoE models)");
   cmd->add_option("--outtype", a->outtype, "--full: type of model.gguf's matrices (F32, F16, BF16, Q8_0, ...)")
       ->capture_default_str();
+  cmd->add_flag("--save-hf", a->save_hf, "--full: also write OUTPUT/hf, a Hugging Face folder (config.json, "
+                                         "safetensors, tokenizer)");
   return [a] { return run_finetune(*a); };
 });
 

@@ -36,6 +36,7 @@ RunFlags pretrain_run_flags() {
 
 struct PretrainArgs {
   std::string config, init, data, eval_file, output, outtype = "F32";
+  bool save_hf = false;
   double eval_split = 0;
   int64_t max_seq_len = 256;
   TrainerOptions train{.lr = 1e-3, .batch_size = 4, .grad_accum = 1, .warmup_ratio = 0.02, .weight_decay = 0.01};
@@ -97,11 +98,11 @@ int run_pretrain(PretrainArgs& args) {
                static_cast<long long>(trainer.total_steps()), static_cast<long long>(trainer.warmup_steps()),
                lr_scheduler_name(args.train.scheduler));
   const double eval_loss = run_training(trainer, run);
-  export_full_model(*full, args.output + "/model.gguf", args.outtype, args.run.threads);
+  const std::string written = export_trained_model(*full, args.output, args.outtype, args.save_hf, args.run.threads);
   if (std::isfinite(eval_loss))
     std::fprintf(stderr, "eval loss %.4f (perplexity %.2f per token)\n", eval_loss, std::exp(eval_loss));
-  std::fprintf(stderr, "wrote %s/model.gguf (%s), training_log.jsonl and checkpoint-%lld\n", args.output.c_str(),
-               args.outtype.c_str(), static_cast<long long>(trainer.step()));
+  std::fprintf(stderr, "wrote %s, training_log.jsonl and checkpoint-%lld\n", written.c_str(),
+               static_cast<long long>(trainer.step()));
   return 0;
 }
 
@@ -119,6 +120,8 @@ const CommandRegistration kRegistration("pretrain", [](CLI::App& app) {
   cmd->add_option("-o,--output,--output-dir", a->output, "Output folder")->required();
   cmd->add_option("--outtype", a->outtype, "Type of model.gguf's matrices (F32, F16, BF16, Q8_0, Q4_0, ...)")
       ->capture_default_str();
+  cmd->add_flag("--save-hf", a->save_hf, "Also write OUTPUT/hf: a Hugging Face folder (config.json, safetensors, "
+                                         "tokenizer)");
   cmd->add_option("--max-seq-len,--max-seq-length,--ctx-size", a->max_seq_len, "Tokens per training window")
       ->capture_default_str();
   add_optimizer_flags(cmd, a->train, a->run);

@@ -35,4 +35,18 @@ void export_full_model(const FullModel& full, const std::string& out, const std:
                  editor_for);
 }
 
+std::string export_trained_model(const FullModel& full, const std::string& output_dir, const std::string& outtype,
+                                 bool save_hf, int threads) {
+  export_full_model(full, output_dir + "/model.gguf", outtype, threads);
+  std::string written = output_dir + "/model.gguf (" + outtype + ")";
+  if (save_hf) {
+    std::string upper = outtype;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const std::string hf_type = upper == "F32" || upper == "F16" || upper == "BF16" ? upper : "BF16";
+    export_full_model(full, output_dir + "/hf", hf_type, threads);
+    written += ", " + output_dir + "/hf (" + hf_type + " safetensors)";
+  }
+  return written;
+}
+
 }  // namespace facet::train

@@ -15,4 +15,11 @@ namespace facet::train {
 void export_full_model(const FullModel& full, const std::string& out, const std::string& outtype = "F32",
                        int threads = 0);
 
+// The end of `facet pretrain` / `facet finetune --full`: DIR/model.gguf in `outtype` and,
+// with `save_hf`, DIR/hf as a Hugging Face folder (config.json, model.safetensors,
+// tokenizer) in `outtype` when it is F32, F16 or BF16, otherwise in BF16 (the dtype Gemma 4
+// checkpoints ship in). Returns what was written, for the command's last message.
+std::string export_trained_model(const FullModel& full, const std::string& output_dir, const std::string& outtype,
+                                 bool save_hf, int threads);
+
 }  // namespace facet::train
