@@ -53,9 +53,11 @@ chat::Message message(chat::Role role, const std::string& text) {
 class ChatLoop {
  public:
   ChatLoop(const ChatArgs& args, const Model& model, const Tokenizer& tokenizer, chat::ChatRules rules,
-           int64_t context, std::atomic<bool>& interrupted)
-      : args_(args), tokenizer_(tokenizer), rules_(rules), interrupted_(interrupted),
-        generator_(model, &tokenizer, context, args.gen.threads, kRewindTokens, cache_types(args.gen)), system_(args.system), think_(args.think) {}
+           int64_t context, const DraftSetup& draft, std::atomic<bool>& interrupted)
+      : args_(args), tokenizer_(tokenizer), rules_(rules), interrupted_(interrupted), draft_(draft),
+        generator_(model, &tokenizer, context, args.gen.threads, std::max(kRewindTokens, draft.rewind_tokens()),
+                   cache_types(args.gen)),
+        system_(args.system), think_(args.think) {}
 
   // Handles one input line; false when the user asked to leave.
   bool handle(const std::string& line) {
@@ -120,6 +122,7 @@ class ChatLoop {
                               .max_tokens = args_.gen.max_tokens >= 0 ? std::min(args_.gen.max_tokens, room) : room,
                               .stop_ids = default_stop_ids(tokenizer_),
                               .cancel = &interrupted_};
+    draft_.apply(options);
     const bool ansi = use_ansi(stdout);
     AnswerPrinter printer({.content = stdout,
                            .thinking = args_.hide_thinking ? nullptr : stdout,
@@ -149,6 +152,7 @@ class ChatLoop {
   const Tokenizer& tokenizer_;
   chat::ChatRules rules_;
   std::atomic<bool>& interrupted_;
+  const DraftSetup& draft_;
   Generator generator_;
   std::string system_;
   bool think_;
@@ -169,7 +173,8 @@ int run_chat(const ChatArgs& args) {
     notice(std::string("chat rules: ") + (rules.rules == chat::ChatRules::Large ? "large" : "small") + " (" +
            rules.reason + "), context " + std::to_string(context) + " tokens");
 
-  ChatLoop loop(args, *model, tokenizer, rules.rules, context, interrupted);
+  const DraftSetup draft = make_drafter(args.gen, *model, context);
+  ChatLoop loop(args, *model, tokenizer, rules.rules, context, draft, interrupted);
   const bool interactive = ::isatty(0);
   if (interactive) std::fputs(kHelp, stderr);
   LineReader reader;

@@ -50,9 +50,11 @@ int run_token_ids(const RunArgs& args) {
   std::vector<int32_t> prompt = parse_token_list(args.tokens);
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 32;
   validate(args.gen.sampling);
-  Generator generator(*model, nullptr, context_for(args, prompt.size(), max_tokens), args.gen.threads, 0,
-                      cache_types(args.gen));
+  const int64_t context = context_for(args, prompt.size(), max_tokens);
+  const DraftSetup draft = make_drafter(args.gen, *model, context);
+  Generator generator(*model, nullptr, context, args.gen.threads, draft.rewind_tokens(), cache_types(args.gen));
   GenerationOptions options;
+  draft.apply(options);
   options.sampling = args.gen.sampling;
   options.max_tokens = max_tokens;
   if (!args.ignore_eos) options.stop_ids = {model->config.eos_id};
@@ -100,9 +102,11 @@ int run_text(const RunArgs& args) {
     prompt = tokenizer.encode(args.prompt, with_bos);
   }
 
-  Generator generator(*model, &tokenizer, context_for(args, prompt.size(), max_tokens), args.gen.threads, 0,
-                      cache_types(args.gen));
+  const int64_t context = context_for(args, prompt.size(), max_tokens);
+  const DraftSetup draft = make_drafter(args.gen, *model, context);
+  Generator generator(*model, &tokenizer, context, args.gen.threads, draft.rewind_tokens(), cache_types(args.gen));
   GenerationOptions options;
+  draft.apply(options);
   options.sampling = args.gen.sampling;
   options.max_tokens = max_tokens;
   if (!args.ignore_eos) options.stop_ids = default_stop_ids(tokenizer);

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <unistd.h>
 
+#include "util/error.h"
+
 namespace facet::cli {
 
 void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
@@ -26,12 +28,31 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
   cmd.add_option("-c,--ctx-size", flags.ctx_size, "Context size in tokens")->check(CLI::NonNegativeNumber);
   cmd.add_flag("-v,--verbose", flags.verbose, "Print timings to stderr");
   add_lora_flags(cmd, flags.lora);
+  cmd.add_option("--draft,--model-draft", flags.draft,
+                 "Speculative decoding: a draft model with the same tokenizer (.gguf or HF folder), or \"lookup\" "
+                 "(guess from earlier text in the context); the output is unchanged, only faster");
+  cmd.add_option("--draft-max", flags.draft_max, "Draft tokens checked per step at most")->capture_default_str();
   add_cache_type_flags(cmd, flags.cache_type_k, flags.cache_type_v);
 }
 
 void add_cache_type_flags(CLI::App& cmd, std::string& k, std::string& v) {
   cmd.add_option("--cache-type-k", k, "KV cache type for K (-ctk): f32, f16, bf16, q8_0, q4_0")->capture_default_str();
   cmd.add_option("--cache-type-v", v, "KV cache type for V (-ctv): f32, f16, bf16, q8_0, q4_0")->capture_default_str();
+}
+
+DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size) {
+  DraftSetup setup;
+  if (flags.draft.empty()) return setup;
+  require(flags.draft_max >= 1 && flags.draft_max <= 64, "--draft-max must be between 1 and 64 (got ",
+          flags.draft_max, ")");
+  setup.draft_max = flags.draft_max;
+  if (flags.draft == "lookup" || flags.draft == "ngram" || flags.draft == "prompt-lookup") {
+    setup.drafter = std::make_unique<PromptLookupDrafter>();
+    return setup;
+  }
+  setup.model = load_model(flags.draft);
+  setup.drafter = std::make_unique<ModelDrafter>(*setup.model, main.config, context_size, flags.draft_max, flags.threads);
+  return setup;
 }
 
 KvCacheTypes cache_types(const std::string& k, const std::string& v) {
@@ -62,7 +83,15 @@ std::string describe_timings(const GenerationResult& r) {
                 static_cast<double>(r.prefilled_tokens()) / std::max(1e-9, r.prefill_seconds),
                 static_cast<long long>(generated), r.decode_seconds,
                 static_cast<double>(generated) / std::max(1e-9, r.decode_seconds), stop_reason_name(r.stop_reason));
-  return line;
+  std::string out = line;
+  if (r.drafted_tokens > 0) {
+    std::snprintf(line, sizeof line, ", drafts accepted %lld/%lld (%.0f%%), %.2f tokens per forward pass",
+                  static_cast<long long>(r.accepted_tokens), static_cast<long long>(r.drafted_tokens),
+                  100.0 * static_cast<double>(r.accepted_tokens) / static_cast<double>(r.drafted_tokens),
+                  static_cast<double>(generated) / static_cast<double>(std::max<int64_t>(1, r.forward_steps)));
+    out += line;
+  }
+  return out;
 }
 
 bool use_ansi(std::FILE* stream) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,30 @@ struct GenerationFlags {
   LoraFlags lora;           // applied with apply_lora_flags after the model is loaded
   std::string cache_type_k = "f16";  // KV cache element types, as llama.cpp's -ctk / -ctv
   std::string cache_type_v = "f16";
+  std::string draft;        // speculative decoding: a draft model's path, or "lookup" (prompt lookup)
+  int draft_max = 8;        // draft tokens per step at most
 };
 
+// --draft: the drafter it names (none without the flag) and the model a draft-model
+// drafter runs, kept alive together.
+struct DraftSetup {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Drafter> drafter;
+  int draft_max = 0;
+  // Positions the main model's KV cache must be able to take back (rejected drafts).
+  int64_t rewind_tokens() const { return drafter ? draft_max : 0; }
+  void apply(GenerationOptions& options) const {
+    options.drafter = drafter.get();
+    options.draft_max = draft_max;
+  }
+};
+// Loads the --draft model (checked against `main`: same vocabulary) or makes the prompt
+// lookup drafter; throws Error for a bad --draft-max or an unusable model.
+DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size);
+
+
 // -n, --temp, --top-k, --top-p, --min-p, --seed, --threads, --ctx-size, --verbose, --lora,
-// --lora-scaled, -ctk/--cache-type-k, -ctv/--cache-type-v.
+// --lora-scaled, -ctk/--cache-type-k, -ctv/--cache-type-v, --draft, --draft-max.
 void add_generation_flags(CLI::App& command, GenerationFlags& flags);
 // --cache-type-k/--cache-type-v on any command (facet info uses them for its memory plan).
 void add_cache_type_flags(CLI::App& command, std::string& k, std::string& v);

@@ -50,7 +50,8 @@ Generator::Generator(const Model& model, const Tokenizer* tokenizer, int64_t con
     : model_(model),
       tokenizer_(tokenizer),
       pool_(threads),
-      cache_(model.config, context_size, rewind_tokens, cache_types) {
+      cache_(model.config, context_size, rewind_tokens, cache_types),
+      rewind_tokens_(rewind_tokens) {
   require(tokenizer == nullptr || tokenizer->vocab_size() <= model.config.vocab_size, "the tokenizer has ",
           tokenizer ? tokenizer->vocab_size() : 0, " tokens but the model only ", model.config.vocab_size,
           " (they do not belong together)");
@@ -96,6 +97,26 @@ std::vector<float> Generator::prefill(const std::vector<int32_t>& prompt, int64_
   return logits;
 }
 
+std::vector<int32_t> Generator::propose_drafts(const GenerationOptions& options, int32_t next,
+                                              const GenerationResult& result) {
+  if (options.drafter == nullptr) return {};
+  // Drafts must fit in the answer's token limit and the context, and rejected ones must
+  // be removable from the sliding-window rings (rewind_tokens positions of slack).
+  const int64_t room = std::min<int64_t>({options.draft_max, rewind_tokens_,
+                                          options.max_tokens - static_cast<int64_t>(result.tokens.size()),
+                                          cache_.context_size() - cache_.n_past() - 1});
+  if (room <= 0) return {};
+  std::vector<int32_t> sequence = cached_;
+  sequence.push_back(next);
+  std::vector<int32_t> drafts = options.drafter->propose(sequence, static_cast<int>(room));
+  if (static_cast<int64_t>(drafts.size()) > room) drafts.resize(static_cast<size_t>(room));
+  // A guess outside the vocabulary cannot be run (forward() refuses it): drop it and the rest.
+  const auto bad = std::find_if(drafts.begin(), drafts.end(),
+                                [&](int32_t id) { return id < 0 || id >= model_.config.vocab_size; });
+  drafts.erase(bad, drafts.end());
+  return drafts;
+}
+
 GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const GenerationOptions& options,
                                      const TokenCallback& on_token) {
   require(options.max_tokens >= 0, "the token limit must be >= 0 (got ", options.max_tokens, ")");
@@ -116,21 +137,36 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
   if (tokenizer_ != nullptr) detokenizer.emplace(*tokenizer_);
   const int64_t vocab = model_.config.vocab_size;
   result.stop_reason = StopReason::MaxTokens;
-  while (static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
-    if (has_logit_adjustments(options.sampling))
-      apply_penalties(options.sampling, prompt, result.tokens, std::span<float>(logits.data(), logits.size()));
-    const int32_t next = sampler.sample(logits.data(), vocab);
-    result.tokens.push_back(next);
-    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end()) {
+  // Adds a chosen token to the answer; true when it ends the generation (a stop token, or
+  // the token limit reached).
+  auto emit = [&](int32_t id) {
+    result.tokens.push_back(id);
+    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
       result.stop_reason = StopReason::StopToken;
-      result.stop_token = next;
-      break;
+      result.stop_token = id;
+      return true;
     }
     // A model whose vocabulary is larger than its tokenizer's can sample ids the
     // tokenizer cannot show; they stream as empty text.
-    if (on_token)
-      on_token(next, detokenizer && next < tokenizer_->vocab_size() ? detokenizer->feed(next) : std::string());
-    if (static_cast<int64_t>(result.tokens.size()) == options.max_tokens) break;
+    if (on_token) on_token(id, detokenizer && id < tokenizer_->vocab_size() ? detokenizer->feed(id) : std::string());
+    return static_cast<int64_t>(result.tokens.size()) == options.max_tokens;
+  };
+  auto penalise = [&](float* row) {
+    if (has_logit_adjustments(options.sampling))
+      apply_penalties(options.sampling, prompt, result.tokens, std::span<float>(row, static_cast<size_t>(vocab)));
+  };
+
+  std::optional<int32_t> corrected;  // the model's own token where it rejected a draft
+  while (static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
+    int32_t next;
+    if (corrected) {
+      next = *corrected;
+      corrected.reset();
+    } else {
+      penalise(logits.data());
+      next = sampler.sample(logits.data(), vocab);
+    }
+    if (emit(next)) break;
     if (cancelled(options.cancel)) {
       result.stop_reason = StopReason::Cancelled;
       break;
@@ -139,8 +175,50 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
       result.stop_reason = StopReason::ContextFull;
       break;
     }
-    logits = forward(model_, cache_, {next}, LogitsFor::LastToken, pool_);
-    cached_.push_back(next);
+    const std::vector<int32_t> drafts = propose_drafts(options, next, result);
+    ++result.forward_steps;
+    if (drafts.empty()) {
+      logits = forward(model_, cache_, {next}, LogitsFor::LastToken, pool_);
+      cached_.push_back(next);
+      continue;
+    }
+
+    // Run `next` and the drafts in one pass; row i holds the model's logits after run[i],
+    // i.e. its choice for where drafts[i] stands.
+    const int64_t start = cache_.n_past();
+    std::vector<int32_t> run = {next};
+    run.insert(run.end(), drafts.begin(), drafts.end());
+    std::vector<float> rows = forward(model_, cache_, run, LogitsFor::AllTokens, pool_);
+    cached_.insert(cached_.end(), run.begin(), run.end());
+    result.drafted_tokens += static_cast<int64_t>(drafts.size());
+    size_t kept = 0;
+    bool ended = false;
+    for (; kept < drafts.size(); ++kept) {
+      float* row = rows.data() + static_cast<size_t>(kept) * static_cast<size_t>(vocab);
+      penalise(row);
+      const int32_t choice = sampler.accept_or_resample(row, vocab, drafts[kept]);
+      if (choice != drafts[kept]) {
+        corrected = choice;
+        break;
+      }
+      ++result.accepted_tokens;
+      if (emit(choice)) {
+        ended = true;
+        ++kept;
+        break;
+      }
+    }
+    // The cache keeps `next` and the accepted drafts; as without drafting, a token that
+    // ends the generation is not counted as run.
+    const int64_t keep = start + 1 + static_cast<int64_t>(kept) - (ended ? 1 : 0);
+    cache_.truncate_to(keep);
+    cached_.resize(static_cast<size_t>(keep));
+    if (ended) break;
+    if (!corrected) {  // every draft accepted: the last row gives the token after them
+      const size_t last = drafts.size() * static_cast<size_t>(vocab);
+      logits.assign(rows.begin() + static_cast<std::ptrdiff_t>(last),
+                    rows.begin() + static_cast<std::ptrdiff_t>(last + static_cast<size_t>(vocab)));
+    }
   }
   // A character still incomplete at the end is shown as U+FFFD, as decode() would.
   if (detokenizer && on_token)

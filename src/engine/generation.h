@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/draft.h"
 #include "model/forward.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -25,6 +26,13 @@ struct GenerationOptions {
   int64_t max_tokens = 256;            // new tokens at most (the stop token counts)
   std::vector<int32_t> stop_ids;       // generation ends after sampling one of these
   const std::atomic<bool>* cancel = nullptr;  // checked before every forward step
+  // Speculative decoding: the drafter guesses up to `draft_max` tokens per step and the
+  // model checks them in one forward pass. The output is the same as without (greedy:
+  // token for token; sampled: the same distribution), only faster when guesses are right.
+  // Drafts are also bounded by the Generator's rewind_tokens (rejected ones are taken back
+  // out of the KV cache). Null: one token per forward pass.
+  Drafter* drafter = nullptr;
+  int draft_max = 8;
 };
 
 enum class StopReason { StopToken, MaxTokens, Cancelled, ContextFull };
@@ -38,6 +46,9 @@ struct GenerationResult {
   int64_t reused_tokens = 0;             // prompt tokens already in the KV cache
   double prefill_seconds = 0;            // running the new prompt tokens
   double decode_seconds = 0;             // sampling and running the new tokens
+  int64_t drafted_tokens = 0;            // speculative decoding: draft tokens checked ...
+  int64_t accepted_tokens = 0;           // ... and kept (the rest were the drafter's mistakes)
+  int64_t forward_steps = 0;             // forward passes after the prompt
   int64_t prefilled_tokens() const { return prompt_tokens - reused_tokens; }
 };
 
@@ -88,11 +99,14 @@ class Generator {
   // least one prompt token is run (its logits are needed) and so that the cache can
   // actually go back to it (sliding-window rings can only go back inside the window).
   int64_t reusable_prefix(const std::vector<int32_t>& prompt) const;
+  // The drafter's guesses for after `next`, cut to what this step can check.
+  std::vector<int32_t> propose_drafts(const GenerationOptions& options, int32_t next, const GenerationResult& result);
 
   const Model& model_;
   const Tokenizer* tokenizer_;
   ThreadPool pool_;
   KvCache cache_;
+  int64_t rewind_tokens_;
   std::vector<int32_t> cached_;  // the tokens whose K/V the cache holds, in order
 };
 

@@ -137,8 +137,31 @@ int32_t argmax(const float* values, int64_t n) {
 int32_t Sampler::sample(const float* logits, int64_t n) {
   require(n > 0, "no logits to sample from");
   if (options_.temperature <= 0 || options_.top_k == 1) return argmax(logits, n);
-  require(!has_nan(logits, n), "the logits contain NaN");
+  candidates(logits, n);
+  std::discrete_distribution<size_t> pick(weights_.begin(), weights_.end());
+  return ids_[pick(rng_)];
+}
 
+int32_t Sampler::accept_or_resample(const float* logits, int64_t n, int32_t draft) {
+  require(n > 0, "no logits to sample from");
+  if (options_.temperature <= 0 || options_.top_k == 1) return argmax(logits, n);
+  candidates(logits, n);
+  double total = 0, draft_weight = 0;
+  size_t draft_at = ids_.size();
+  for (size_t i = 0; i < ids_.size(); ++i) {
+    total += weights_[i];
+    if (ids_[i] == draft) draft_weight = weights_[i], draft_at = i;
+  }
+  // Keep the draft with the probability sample() would give it ...
+  if (std::uniform_real_distribution<double>(0.0, 1.0)(rng_) * total < draft_weight) return draft;
+  // ... else draw from the others: P(x) = (1 - p(draft)) * p(x) / (1 - p(draft)) = p(x).
+  if (draft_at < ids_.size()) weights_[draft_at] = 0;
+  std::discrete_distribution<size_t> pick(weights_.begin(), weights_.end());
+  return ids_[pick(rng_)];
+}
+
+void Sampler::candidates(const float* logits, int64_t n) {
+  require(!has_nan(logits, n), "the logits contain NaN");
   // Candidates sorted by logit, best first; top-k trims the list before sorting all of it.
   std::vector<int32_t>& ids = ids_;
   if (options_.top_k > 0 && options_.top_k < n) top_k_ids(logits, n, static_cast<size_t>(options_.top_k), ids);
@@ -171,13 +194,11 @@ int32_t Sampler::sample(const float* logits, int64_t n) {
     }
   }
 
-  // Temperature, then draw.
+  // Temperature: the weights the caller draws from.
   std::vector<double>& weights = weights_;
   weights.resize(ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
     weights[i] = std::exp((static_cast<double>(logits[ids[i]]) - max_logit) / options_.temperature);
-  std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
-  return ids[pick(rng_)];
 }
 
 }  // namespace facet

@@ -31,9 +31,17 @@ class Sampler {
   // Picks a token id from `n` logits. Throws Error on invalid options, and on NaN logits
   // when it draws (greedy returns max_element's pick).
   int32_t sample(const float* logits, int64_t n);
+  // Speculative decoding's acceptance rule for a drafted token (a drafter's single guess):
+  // keeps `draft` with the probability sample() gives it, otherwise draws from the rest of
+  // that distribution renormalised. The token returned has exactly sample()'s distribution
+  // (greedy: the argmax, which is the draft exactly when they agree).
+  int32_t accept_or_resample(const float* logits, int64_t n, int32_t draft);
   const SamplingOptions& options() const { return options_; }
 
  private:
+  // The filtered candidates (ids_) and their unnormalised tempered weights (weights_).
+  void candidates(const float* logits, int64_t n);
+
   SamplingOptions options_;
   std::mt19937_64 rng_;
   // Scratch kept between calls: a server samples every step, and the vocabulary-sized

@@ -1,0 +1,61 @@
+#include "engine/draft.h"
+
+#include <algorithm>
+
+#include "engine/generation.h"
+#include "sampling/sampler.h"
+#include "util/error.h"
+
+namespace facet {
+
+PromptLookupDrafter::PromptLookupDrafter(int min_ngram, int max_ngram) : min_ngram_(min_ngram), max_ngram_(max_ngram) {
+  require(min_ngram >= 1 && max_ngram >= min_ngram, "prompt lookup needs 1 <= min n-gram <= max n-gram (got ",
+          min_ngram, " and ", max_ngram, ")");
+}
+
+std::vector<int32_t> PromptLookupDrafter::propose(const std::vector<int32_t>& sequence, int max) {
+  const int64_t size = static_cast<int64_t>(sequence.size());
+  if (max <= 0) return {};
+  for (int n = std::min<int64_t>(max_ngram_, size - 1); n >= min_ngram_; --n) {
+    const auto tail = sequence.end() - n;
+    // The most recent earlier occurrence of the last n tokens that has a token after it.
+    for (int64_t start = size - n - 1; start >= 0; --start) {
+      if (!std::equal(tail, sequence.end(), sequence.begin() + start)) continue;
+      const int64_t from = start + n, to = std::min<int64_t>(size, from + max);
+      return {sequence.begin() + from, sequence.begin() + to};
+    }
+  }
+  return {};
+}
+
+ModelDrafter::ModelDrafter(const Model& draft, const ModelConfig& main, int64_t context_size, int max_draft,
+                           int threads)
+    : vocab_(std::min<int64_t>(draft.config.vocab_size, main.vocab_size)) {
+  // Gemma 4 models of every size share one 262,144-token vocabulary; a drafter with
+  // another size was made for another model family, and its ids would mean other text.
+  require(draft.config.vocab_size == main.vocab_size, "the draft model's vocabulary has ", draft.config.vocab_size,
+          " tokens but the main model's ", main.vocab_size, ": a drafter must use the main model's tokenizer");
+  require(max_draft >= 1, "--draft-max must be at least 1 (got ", max_draft, ")");
+  // f32 KV: the drafter's guesses need no extra rounding; its cache is small.
+  generator_ = std::make_unique<Generator>(draft, nullptr, context_size, threads, max_draft + 1);
+}
+
+ModelDrafter::~ModelDrafter() = default;
+
+std::vector<int32_t> ModelDrafter::propose(const std::vector<int32_t>& sequence, int max) {
+  std::vector<int32_t> drafts;
+  if (max <= 0 || sequence.empty()) return drafts;
+  std::vector<int32_t> context = sequence;
+  // Greedy drafts: prefill() reuses the prefix the cache shares with `context` (the drafts
+  // the main model rejected last step are dropped there), so each call runs the new tokens only.
+  while (static_cast<int>(drafts.size()) < max &&
+         static_cast<int64_t>(context.size()) < generator_->context_size()) {
+    const std::vector<float> logits = generator_->prefill(context);
+    const int32_t next = argmax(logits.data(), vocab_);
+    drafts.push_back(next);
+    context.push_back(next);
+  }
+  return drafts;
+}
+
+}  // namespace facet
