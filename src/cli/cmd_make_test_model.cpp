@@ -5,6 +5,10 @@
 #include <optional>
 
 #include "cli/command.h"
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/assistant.h"
 #include "model/random_model.h"
 
 namespace facet::cli {
@@ -20,7 +24,30 @@ struct MakeTestModelArgs {
   int threads = 0;
 };
 
+// A generator config whose model_type is gemma4_assistant describes a drafter.
+bool is_assistant_config(const std::string& path) {
+  std::ifstream in(path);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.value("model_type", std::string()) == "gemma4_assistant";
+}
+
+int run_make_test_assistant(const MakeTestModelArgs& args, bool gguf) {
+  AssistantGeneratorConfig g = load_assistant_generator_config(args.config_path);
+  if (!args.dtype.empty()) g.options.dtype = parse_weight_dtype(args.dtype);
+  if (args.seed) g.options.seed = *args.seed;
+  g.options.threads = args.threads;
+  const GeneratedModel m = gguf ? write_random_assistant_gguf(g.assistant, g.options, args.out)
+                                : write_random_assistant_hf(g.assistant, g.options, args.out);
+  std::fprintf(stderr, "wrote drafter %s: %lld tensors, %llu bytes, %s, seed %llu, %.2f s\n", args.out.c_str(),
+               static_cast<long long>(m.tensors), static_cast<unsigned long long>(m.bytes),
+               std::string(dtype_name(g.options.dtype)).c_str(), static_cast<unsigned long long>(g.options.seed),
+               m.seconds);
+  return 0;
+}
+
 int run_make_test_model(const MakeTestModelArgs& args) {
+  const bool is_gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
+  if (is_assistant_config(args.config_path)) return run_make_test_assistant(args, is_gguf);
   GeneratorConfig g = load_generator_config(args.config_path);
   if (!args.dtype.empty()) g.options.dtype = parse_weight_dtype(args.dtype);
   if (args.seed) g.options.seed = *args.seed;
@@ -40,7 +67,7 @@ int run_make_test_model(const MakeTestModelArgs& args) {
 
 const CommandRegistration kMakeTestModel("make-test-model", [](CLI::App& parent) {
   auto args = std::make_shared<MakeTestModelArgs>();
-  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model for tests");
+  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model (or, from a gemma4_assistant config, a drafter) for tests");
   cmd->add_option("--config", args->config_path, "generator config (HF config.json keys + seed/dtype/vocab)")
       ->required();
   cmd->add_option("--out", args->out, "output: a .gguf file, or else an HF folder")->required();

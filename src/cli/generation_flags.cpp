@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -32,6 +33,7 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
                  "Speculative decoding: a draft model with the same tokenizer (.gguf or HF folder), or \"lookup\" "
                  "(guess from earlier text in the context); the output is unchanged, only faster");
   cmd.add_option("--draft-max", flags.draft_max, "Draft tokens checked per step at most")->capture_default_str();
+  cmd.add_flag("--no-draft", flags.no_draft, "Do not use the drafter found beside the model (NAME-assistant.gguf)");
   add_cache_type_flags(cmd, flags.cache_type_k, flags.cache_type_v);
 }
 
@@ -40,18 +42,43 @@ void add_cache_type_flags(CLI::App& cmd, std::string& k, std::string& v) {
   cmd.add_option("--cache-type-v", v, "KV cache type for V (-ctv): f32, f16, bf16, q8_0, q4_0")->capture_default_str();
 }
 
+std::string default_drafter_path(const std::string& main_model_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path main(main_model_path);
+  std::vector<fs::path> candidates;
+  if (fs::is_directory(main, ec)) {
+    candidates = {main / "assistant", fs::path(main.string() + "-assistant")};
+  } else if (main.extension() == ".gguf") {
+    candidates = {main.parent_path() / (main.stem().string() + "-assistant.gguf")};
+  }
+  for (const fs::path& p : candidates)
+    if (fs::exists(p, ec) && is_assistant_model(p.string())) return p.string();
+  return "";
+}
+
 DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size) {
   DraftSetup setup;
-  if (flags.draft.empty()) return setup;
+  std::string draft = flags.draft;
+  if (draft.empty() && !flags.no_draft) draft = default_drafter_path(main.path);
+  if (draft.empty() || flags.no_draft) return setup;
   require(flags.draft_max >= 1 && flags.draft_max <= 64, "--draft-max must be between 1 and 64 (got ",
           flags.draft_max, ")");
   setup.draft_max = flags.draft_max;
-  if (flags.draft == "lookup" || flags.draft == "ngram" || flags.draft == "prompt-lookup") {
+  if (draft == "lookup" || draft == "ngram" || draft == "prompt-lookup") {
     setup.drafter = std::make_unique<PromptLookupDrafter>();
+    setup.description = "prompt lookup";
     return setup;
   }
-  setup.model = load_model(flags.draft);
+  if (is_assistant_model(draft)) {
+    setup.assistant = load_assistant(draft);
+    setup.drafter = std::make_unique<AssistantDrafter>(*setup.assistant, main.config, flags.threads);
+    setup.description = "Gemma 4 assistant " + draft;
+    return setup;
+  }
+  setup.model = load_model(draft);
   setup.drafter = std::make_unique<ModelDrafter>(*setup.model, main.config, context_size, flags.draft_max, flags.threads);
+  setup.description = "draft model " + draft;
   return setup;
 }
 

@@ -28,12 +28,15 @@ struct GenerationFlags {
   std::string cache_type_v = "f16";
   std::string draft;        // speculative decoding: a draft model's path, or "lookup" (prompt lookup)
   int draft_max = 8;        // draft tokens per step at most
+  bool no_draft = false;    // --no-draft: not even the drafter found beside the model
 };
 
 // --draft: the drafter it names (none without the flag) and the model a draft-model
 // drafter runs, kept alive together.
 struct DraftSetup {
   std::unique_ptr<Model> model;
+  std::unique_ptr<AssistantModel> assistant;
+  std::string description;  // "" without drafting; else what drafts, for -v
   std::unique_ptr<Drafter> drafter;
   int draft_max = 0;
   // Positions the main model's KV cache must be able to take back (rejected drafts).
@@ -43,9 +46,16 @@ struct DraftSetup {
     options.draft_max = draft_max;
   }
 };
-// Loads the --draft model (checked against `main`: same vocabulary) or makes the prompt
-// lookup drafter; throws Error for a bad --draft-max or an unusable model.
+// Loads the --draft model (a Gemma 4 assistant, checked against `main`'s widths, or an
+// ordinary model with the same vocabulary) or makes the prompt lookup drafter; throws Error
+// for a bad --draft-max or an unusable model. Without --draft (and without --no-draft) a
+// drafter shipped beside the main model is used: see default_drafter_path.
 DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size);
+
+// The drafter that sits beside a main model, or "": for DIR/NAME.gguf the file
+// DIR/NAME-assistant.gguf; for an HF folder DIR, DIR/assistant or DIR-assistant (each only
+// if it is a Gemma 4 assistant model).
+std::string default_drafter_path(const std::string& main_model_path);
 
 
 // -n, --temp, --top-k, --top-p, --min-p, --seed, --threads, --ctx-size, --verbose, --lora,

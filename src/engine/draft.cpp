@@ -58,4 +58,28 @@ std::vector<int32_t> ModelDrafter::propose(const std::vector<int32_t>& sequence,
   return drafts;
 }
 
+AssistantDrafter::AssistantDrafter(const AssistantModel& assistant, const ModelConfig& main, int threads)
+    : assistant_(assistant), pool_(threads) {
+  check_assistant_fits(assistant, main);
+}
+
+std::vector<int32_t> AssistantDrafter::propose_for(const DraftInput& input, int max) {
+  std::vector<int32_t> drafts;
+  // The anchor is the main model's last cached position, whose hidden state starts the chain.
+  if (max <= 0 || input.sequence.empty() || input.cache.n_past() == 0 ||
+      static_cast<int64_t>(input.hidden.size()) != assistant_.config.backbone_hidden_size)
+    return drafts;
+  const int64_t anchor = input.cache.n_past() - 1;
+  std::vector<float> hidden(input.hidden.begin(), input.hidden.end());
+  int32_t token = input.sequence.back();
+  // Greedy chain: each step feeds back its own token and projected hidden state.
+  while (static_cast<int>(drafts.size()) < max) {
+    AssistantStepResult step = assistant_step(assistant_, input.model, input.cache, token, hidden, anchor, pool_);
+    token = argmax(step.logits.data(), static_cast<int64_t>(step.logits.size()));
+    drafts.push_back(token);
+    hidden = std::move(step.hidden);
+  }
+  return drafts;
+}
+
 }  // namespace facet

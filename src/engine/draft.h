@@ -7,18 +7,36 @@
 //     where answers quote the prompt (summaries, code edits, RAG, JSON).
 //   - ModelDrafter: a smaller model with the same vocabulary (e.g. a Gemma 4 E2B drafting
 //     for a 31B, or a drafter trained by facet), run greedily with its own KV cache.
+//   - AssistantDrafter: Gemma 4's own multi-token-prediction drafters (the "-assistant"
+//     checkpoints, model/assistant.h), which read the main model's last hidden state and
+//     its KV cache instead of keeping their own.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "model/assistant.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
+#include "util/thread_pool.h"
 
 namespace facet {
 
 class Generator;
+
+// What a drafter may look at when it guesses.
+struct DraftInput {
+  // The whole context so far (prompt and answer); its last token is not yet run by the
+  // main model, every earlier one is in `cache`.
+  const std::vector<int32_t>& sequence;
+  const Model& model;                 // the main model ...
+  const KvCache& cache;               // ... its cache (sequence minus its last token) ...
+  std::span<const float> hidden;      // ... and its final normed hidden state after the
+                                      // cache's last position ([hidden size]; may be empty)
+};
 
 class Drafter {
  public:
@@ -27,6 +45,9 @@ class Drafter {
   // and answer, its last token not yet run by the main model). May return fewer or none.
   // Drafts are guesses: a drafter may return any ids below the main model's vocabulary.
   virtual std::vector<int32_t> propose(const std::vector<int32_t>& sequence, int max) = 0;
+  // The same with the main model's state at hand; what the Generator calls. By default
+  // the sequence alone decides.
+  virtual std::vector<int32_t> propose_for(const DraftInput& input, int max) { return propose(input.sequence, max); }
   virtual std::string name() const = 0;  // for logs and `facet bench`
 };
 
@@ -55,6 +76,21 @@ class ModelDrafter : public Drafter {
  private:
   std::unique_ptr<Generator> generator_;  // the drafter's cache; reuses the shared prefix each step
   int64_t vocab_;
+};
+
+class AssistantDrafter : public Drafter {
+ public:
+  // check_assistant_fits(assistant, main) must pass (else Error). The assistant must
+  // outlive the drafter.
+  AssistantDrafter(const AssistantModel& assistant, const ModelConfig& main, int threads);
+  // Needs the main model's state: without it there is nothing to draft from.
+  std::vector<int32_t> propose(const std::vector<int32_t>&, int) override { return {}; }
+  std::vector<int32_t> propose_for(const DraftInput& input, int max) override;
+  std::string name() const override { return "Gemma 4 assistant (MTP)"; }
+
+ private:
+  const AssistantModel& assistant_;
+  ThreadPool pool_;
 };
 
 }  // namespace facet

@@ -60,6 +60,7 @@ Generator::Generator(const Model& model, const Tokenizer* tokenizer, int64_t con
 void Generator::reset() {
   cache_.clear();
   cached_.clear();
+  last_hidden_.clear();
 }
 
 int64_t Generator::reusable_prefix(const std::vector<int32_t>& prompt) const {
@@ -91,7 +92,7 @@ std::vector<float> Generator::prefill(const std::vector<int32_t>& prompt, int64_
     std::vector<int32_t> chunk(prompt.begin() + static_cast<std::ptrdiff_t>(start),
                                prompt.begin() + static_cast<std::ptrdiff_t>(end));
     // forward() checks every id before touching the cache, so a throw leaves it consistent.
-    logits = forward(model_, cache_, chunk, LogitsFor::LastToken, pool_);
+    logits = forward(model_, cache_, chunk, LogitsFor::LastToken, pool_, kPrefillChunk, &last_hidden_);
     cached_.insert(cached_.end(), chunk.begin(), chunk.end());
   }
   return logits;
@@ -108,7 +109,8 @@ std::vector<int32_t> Generator::propose_drafts(const GenerationOptions& options,
   if (room <= 0) return {};
   std::vector<int32_t> sequence = cached_;
   sequence.push_back(next);
-  std::vector<int32_t> drafts = options.drafter->propose(sequence, static_cast<int>(room));
+  const DraftInput input{sequence, model_, cache_, last_hidden_};
+  std::vector<int32_t> drafts = options.drafter->propose_for(input, static_cast<int>(room));
   if (static_cast<int64_t>(drafts.size()) > room) drafts.resize(static_cast<size_t>(room));
   // A guess outside the vocabulary cannot be run (forward() refuses it): drop it and the rest.
   const auto bad = std::find_if(drafts.begin(), drafts.end(),
@@ -178,7 +180,7 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
     const std::vector<int32_t> drafts = propose_drafts(options, next, result);
     ++result.forward_steps;
     if (drafts.empty()) {
-      logits = forward(model_, cache_, {next}, LogitsFor::LastToken, pool_);
+      logits = forward(model_, cache_, {next}, LogitsFor::LastToken, pool_, 512, &last_hidden_);
       cached_.push_back(next);
       continue;
     }
@@ -188,7 +190,8 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
     const int64_t start = cache_.n_past();
     std::vector<int32_t> run = {next};
     run.insert(run.end(), drafts.begin(), drafts.end());
-    std::vector<float> rows = forward(model_, cache_, run, LogitsFor::AllTokens, pool_);
+    std::vector<float> hidden_rows;
+    std::vector<float> rows = forward(model_, cache_, run, LogitsFor::AllTokens, pool_, 512, &hidden_rows);
     cached_.insert(cached_.end(), run.begin(), run.end());
     result.drafted_tokens += static_cast<int64_t>(drafts.size());
     size_t kept = 0;
@@ -214,6 +217,9 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
     cache_.truncate_to(keep);
     cached_.resize(static_cast<size_t>(keep));
     if (ended) break;
+    const int64_t H = model_.config.hidden_size;  // the hidden state after the last kept token
+    last_hidden_.assign(hidden_rows.begin() + static_cast<std::ptrdiff_t>(kept * H),
+                        hidden_rows.begin() + static_cast<std::ptrdiff_t>((kept + 1) * H));
     if (!corrected) {  // every draft accepted: the last row gives the token after them
       const size_t last = drafts.size() * static_cast<size_t>(vocab);
       logits.assign(rows.begin() + static_cast<std::ptrdiff_t>(last),

@@ -108,6 +108,8 @@ class Generator {
   KvCache cache_;
   int64_t rewind_tokens_;
   std::vector<int32_t> cached_;  // the tokens whose K/V the cache holds, in order
+  // The final normed hidden state after the last cached token (for Gemma 4 drafters).
+  std::vector<float> last_hidden_;
 };
 
 }  // namespace facet

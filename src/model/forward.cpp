@@ -75,13 +75,16 @@ std::vector<float> run_layers(const Model& model, const std::vector<BatchSequenc
   return x;
 }
 
-// Final norm, tied output head, soft-cap for `rows` hidden states.
-void output_logits(const Model& model, const float* hidden, int64_t rows, float* logits, ThreadPool& pool) {
+// Final norm, tied output head, soft-cap for `rows` hidden states; the normed rows are
+// also copied to `normed_out` when given.
+void output_logits(const Model& model, const float* hidden, int64_t rows, float* logits, ThreadPool& pool,
+                   float* normed_out = nullptr) {
   const ModelConfig& c = model.config;
   const int64_t H = c.hidden_size;
   std::vector<float> normed(static_cast<size_t>(rows * H));
   for (int64_t t = 0; t < rows; ++t)
     rms_norm(hidden + t * H, model.weights.output_norm.data(), H, c.rms_eps, &normed[static_cast<size_t>(t * H)]);
+  if (normed_out != nullptr) std::copy(normed.begin(), normed.end(), normed_out);
   matmul(as_matrix(model.weights.token_embd), normed.data(), rows, logits, &pool);
   // The cap is a tanh per logit (a whole vocabulary per row): split over the pool's threads.
   // Every element gets the same arithmetic wherever a chunk starts, so the split changes no bit.
@@ -105,7 +108,7 @@ void check_fits(const KvCache& cache, int64_t total) {
 }  // namespace
 
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
-                           LogitsFor which, ThreadPool& pool, int64_t max_batch) {
+                           LogitsFor which, ThreadPool& pool, int64_t max_batch, std::vector<float>* final_hidden) {
   const ModelConfig& c = model.config;
   require(!tokens.empty(), "no input tokens");
   check_tokens(c, tokens);
@@ -114,15 +117,18 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   require(max_batch > 0, "micro-batch size must be positive");
 
   const int64_t V = c.vocab_size, H = c.hidden_size;
-  std::vector<float> logits(static_cast<size_t>((which == LogitsFor::AllTokens ? total : 1) * V));
+  const int64_t rows = which == LogitsFor::AllTokens ? total : 1;
+  std::vector<float> logits(static_cast<size_t>(rows * V));
+  if (final_hidden != nullptr) final_hidden->resize(static_cast<size_t>(rows * H));
+  auto normed_rows = [&](int64_t row) { return final_hidden ? &(*final_hidden)[static_cast<size_t>(row * H)] : nullptr; };
   for (int64_t start = 0; start < total; start += max_batch) {
     const int64_t n = std::min(max_batch, total - start);
     const std::span<const int32_t> chunk(tokens.data() + start, static_cast<size_t>(n));
     std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk}}, pool);
     if (which == LogitsFor::AllTokens)
-      output_logits(model, hidden.data(), n, &logits[static_cast<size_t>(start * V)], pool);
+      output_logits(model, hidden.data(), n, &logits[static_cast<size_t>(start * V)], pool, normed_rows(start));
     else if (start + n == total)
-      output_logits(model, &hidden[static_cast<size_t>((n - 1) * H)], 1, logits.data(), pool);
+      output_logits(model, &hidden[static_cast<size_t>((n - 1) * H)], 1, logits.data(), pool, normed_rows(0));
   }
   return logits;
 }

@@ -18,9 +18,11 @@ enum class LogitsFor { LastToken, AllTokens };
 // the cache and returns logits, row-major [rows, vocab] (rows = 1 or tokens.size()).
 // Long inputs are processed in micro-batches of at most `max_batch` tokens; the result
 // does not depend on the batch size. Throws Error for an out-of-range token id or when
-// the input does not fit in the cache's context.
+// the input does not fit in the cache's context. With `final_hidden`, also the final
+// normed hidden states of the same rows, [rows, hidden] (what a Gemma 4 drafter reads).
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
-                           LogitsFor which, ThreadPool& pool, int64_t max_batch = 512);
+                           LogitsFor which, ThreadPool& pool, int64_t max_batch = 512,
+                           std::vector<float>* final_hidden = nullptr);
 
 // One sequence's part of a batched step: its own cache and the tokens it runs next (one
 // when decoding, a prompt chunk when prefilling).

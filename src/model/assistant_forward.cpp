@@ -1,0 +1,161 @@
+// One draft step of a Gemma 4 drafter (see assistant.h and spec §8). Sizes are small
+// (one token, a few narrow layers), so the step is plain loops around the matmul kernels;
+// only the output head, the one large product, runs on the pool.
+#include <algorithm>
+#include <numeric>
+
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
+#include "model/assistant.h"
+#include "model/forward_context.h"
+#include "model/model_inputs.h"
+#include "tensor/convert.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace facet {
+namespace {
+
+// The target layer whose K/V a drafter layer of `kind` reads: the last one of that kind
+// that owns its KV.
+int source_layer(const ModelConfig& target, LayerKind kind) {
+  int source = -1;
+  for (int j = 0; j < target.n_layers; ++j) {
+    const LayerConfig& l = target.layers[static_cast<size_t>(j)];
+    if (l.owns_kv && l.kind == kind) source = j;
+  }
+  require(source >= 0, "the main model has no KV-owning ", layer_kind_name(kind), " layer");
+  return source;
+}
+
+// Queries (already normed and rotated) of every head over the target cache's positions
+// [lo, hi] of layer `layer`; scale 1.0 as in Gemma 4 (the q/k norms set the scale).
+std::vector<float> attend_to_target(const std::vector<float>& q, int n_heads, int64_t D, const KvCache& cache,
+                                    int layer, int n_kv, int64_t lo, int64_t hi) {
+  const KvCache::Layer& l = cache.layer(layer);
+  const int64_t count = hi - lo + 1, row = l.row;
+  std::vector<float> k(static_cast<size_t>(count * row)), v(k.size());
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t slot = KvCache::slot(l, lo + i);
+    row_to_f32(cache.types().k, l.k_row(slot), &k[static_cast<size_t>(i * row)], row);
+    row_to_f32(cache.types().v, l.v_row(slot), &v[static_cast<size_t>(i * row)], row);
+  }
+  const int group = n_heads / n_kv;
+  std::vector<float> out(static_cast<size_t>(n_heads * D), 0.0f), scores(static_cast<size_t>(count));
+  for (int h = 0; h < n_heads; ++h) {
+    const int64_t kv_offset = static_cast<int64_t>(h / group) * D;
+    const float* qh = &q[static_cast<size_t>(h * D)];
+    for (int64_t i = 0; i < count; ++i) scores[static_cast<size_t>(i)] = dot_f32(qh, &k[static_cast<size_t>(i * row + kv_offset)], D);
+    softmax(scores.data(), count);
+    float* oh = &out[static_cast<size_t>(h * D)];
+    for (int64_t i = 0; i < count; ++i) {
+      const float p = scores[static_cast<size_t>(i)];
+      const float* vi = &v[static_cast<size_t>(i * row + kv_offset)];
+      for (int64_t d = 0; d < D; ++d) oh[d] += p * vi[d];
+    }
+  }
+  return out;
+}
+
+// x += RMSNorm(out; weight)
+void add_normed(std::vector<float>& out, const std::vector<float>& weight, double eps, std::vector<float>& x) {
+  rms_norm(out.data(), weight.data(), static_cast<int64_t>(out.size()), eps, out.data());
+  for (size_t i = 0; i < x.size(); ++i) x[i] += out[i];
+}
+
+// Logits of the output head; with ordered embeddings only the chosen clusters' tokens get
+// a product (the point of the clusters: 32 × 128 rows read instead of 262,144).
+std::vector<float> output_head(const AssistantModel& a, const std::vector<float>& normed, ThreadPool& pool) {
+  const AssistantConfig& c = a.config;
+  const WeightMatrix head = as_matrix(a.weights.token_embd);
+  std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+  if (!c.ordered_embeddings) {
+    matmul(head, normed.data(), 1, logits.data(), &pool);
+    return logits;
+  }
+  std::vector<float> centroid_logits(static_cast<size_t>(c.n_centroids));
+  matmul(a.weights.centroids, normed.data(), 1, centroid_logits.data(), nullptr);
+  std::vector<int> order(static_cast<size_t>(c.n_centroids));
+  std::iota(order.begin(), order.end(), 0);
+  // Best clusters first; ties to the lower index, so the choice is deterministic.
+  std::partial_sort(order.begin(), order.begin() + c.centroid_top_k, order.end(), [&](int x, int y) {
+    const float lx = centroid_logits[static_cast<size_t>(x)], ly = centroid_logits[static_cast<size_t>(y)];
+    return lx > ly || (lx == ly && x < y);
+  });
+  const int64_t per_cluster = c.vocab_size / c.n_centroids;
+  std::vector<int32_t> ids;
+  ids.reserve(static_cast<size_t>(c.centroid_top_k * per_cluster));
+  for (int k = 0; k < c.centroid_top_k; ++k) {
+    const auto first = a.weights.token_ordering.begin() + order[static_cast<size_t>(k)] * per_cluster;
+    ids.insert(ids.end(), first, first + per_cluster);
+  }
+  std::vector<float> selected(ids.size());
+  pool.parallel_for(static_cast<int64_t>(ids.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      matmul(head.slice_rows(ids[static_cast<size_t>(i)], 1), normed.data(), 1, &selected[static_cast<size_t>(i)], nullptr);
+  }, 64);
+  const float fill = *std::min_element(selected.begin(), selected.end()) - 1.0f;
+  std::fill(logits.begin(), logits.end(), fill);
+  for (size_t i = 0; i < ids.size(); ++i) logits[static_cast<size_t>(ids[i])] = selected[i];
+  return logits;
+}
+
+}  // namespace
+
+AssistantStepResult assistant_step(const AssistantModel& a, const Model& target, const KvCache& cache, int32_t token,
+                                   std::span<const float> hidden, int64_t position, ThreadPool& pool) {
+  const AssistantConfig& c = a.config;
+  const int64_t H = c.hidden_size, Hb = c.backbone_hidden_size;
+  require(static_cast<int64_t>(hidden.size()) == Hb, "the drafter needs a hidden state of ", Hb, " values, got ",
+          hidden.size());
+  require(token >= 0 && token < c.vocab_size && token < target.config.vocab_size, "token id ", token,
+          " is out of range");
+  require(position >= 0 && position < cache.n_past(), "draft position ", position,
+          " is not in the main model's cache (", cache.n_past(), " positions)");
+
+  // [target embedding × √Hb, hidden] → pre_projection.
+  std::vector<float> input = embed_tokens(target, {token});
+  input.insert(input.end(), hidden.begin(), hidden.end());
+  std::vector<float> x(static_cast<size_t>(H));
+  matmul(a.weights.pre_projection, input.data(), 1, x.data(), nullptr);
+
+  for (int layer = 0; layer < c.n_layers; ++layer) {
+    const LayerConfig& lc = c.layers[static_cast<size_t>(layer)];
+    const AssistantLayerWeights& w = a.weights.layers[static_cast<size_t>(layer)];
+    const int64_t D = lc.head_dim;
+    std::vector<float> normed(static_cast<size_t>(H));
+    rms_norm(x.data(), w.attn_norm.data(), H, c.rms_eps, normed.data());
+    std::vector<float> q(static_cast<size_t>(c.n_heads * D));
+    matmul(w.q, normed.data(), 1, q.data(), nullptr);
+    for (int h = 0; h < c.n_heads; ++h) rms_norm(&q[static_cast<size_t>(h * D)], w.q_norm.data(), D, c.rms_eps, &q[static_cast<size_t>(h * D)]);
+    const RopeAngles angles = rope_angles(c.rope(lc.kind), position, 1);
+    apply_rope(q.data(), c.n_heads, angles, 0);
+
+    const int source = source_layer(target.config, lc.kind);
+    const int64_t lo = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, position - c.sliding_window + 1) : 0;
+    std::vector<float> attn = attend_to_target(q, c.n_heads, D, cache, source,
+                                               target.config.layers[static_cast<size_t>(source)].n_kv_heads, lo, position);
+    std::vector<float> out(static_cast<size_t>(H));
+    matmul(w.o, attn.data(), 1, out.data(), nullptr);
+    add_normed(out, w.post_attn_norm, c.rms_eps, x);
+
+    rms_norm(x.data(), w.ffn_norm.data(), H, c.rms_eps, normed.data());
+    std::vector<float> gate(static_cast<size_t>(lc.ffn_width)), up(gate.size());
+    matmul(w.gate, normed.data(), 1, gate.data(), nullptr);
+    matmul(w.up, normed.data(), 1, up.data(), nullptr);
+    gelu_tanh_mul(gate.data(), up.data(), lc.ffn_width);
+    matmul(w.down, gate.data(), 1, out.data(), nullptr);
+    add_normed(out, w.post_ffw_norm, c.rms_eps, x);
+    for (float& v : x) v *= w.layer_scalar;
+  }
+
+  std::vector<float> normed(static_cast<size_t>(H));
+  rms_norm(x.data(), a.weights.output_norm.data(), H, c.rms_eps, normed.data());
+  AssistantStepResult result;
+  result.hidden.resize(static_cast<size_t>(Hb));
+  matmul(a.weights.post_projection, normed.data(), 1, result.hidden.data(), nullptr);
+  result.logits = output_head(a, normed, pool);
+  return result;
+}
+
+}  // namespace facet
