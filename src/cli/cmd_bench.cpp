@@ -1,5 +1,6 @@
 // facet bench MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--bandwidth] [--json]
 // facet bench --bandwidth [-t THREADS] [--json]      (the memory read bandwidth alone)
+// facet bench MODEL --draft DRAFTER [--draft-max K] [--draft-acceptance R]  (speculative decoding)
 // Speed in the way llama-bench measures it, so the numbers compare directly:
 //   pp<P>: one forward pass over P prompt tokens from an empty KV cache (tokens/s = P / time);
 //   tg<N>: N single-token decode steps from an empty KV cache (tokens/s = N / time).
@@ -22,6 +23,7 @@
 #include <optional>
 #include <random>
 
+#include "cli/bench_speculative.h"
 #include "cli/command.h"
 #include "cli/machine_info.h"
 #include "cli/model_summary.h"
@@ -42,6 +44,9 @@ struct BenchArgs {
   int64_t batch = 512;
   bool json = false;
   bool bandwidth = false;
+  std::string draft;                       // speculative decoding: a drafter, as run --draft
+  int draft_max = 8;
+  std::optional<double> draft_acceptance;  // replace the drafter's guesses at this rate
 };
 
 struct Stats {
@@ -120,7 +125,8 @@ uint64_t peak_rss_bytes() {
 }
 
 void print_json(const BenchArgs& args, const Model& model, const ModelSummary& summary, int threads,
-                const std::vector<TestResult>& results, double read_bandwidth, uint64_t peak_rss) {
+                const std::vector<TestResult>& results, double read_bandwidth, uint64_t peak_rss,
+                const std::optional<SpeculativeBenchResult>& spec) {
   const MachineInfo m = machine_info();
   const BuildInfo b = build_info();
   nlohmann::json j;
@@ -136,9 +142,21 @@ void print_json(const BenchArgs& args, const Model& model, const ModelSummary& s
   j["prompt_tokens_per_s"] = nullptr;
   j["gen_tokens_per_s"] = nullptr;
   for (const TestResult& r : results) {
+    if (r.name.find(' ') != std::string::npos) continue;  // the drafting pair, below
     const bool prompt = r.name[0] == 'p';
     j[prompt ? "prompt_tokens_per_s" : "gen_tokens_per_s"] = r.stats.median;
     j[prompt ? "prompt" : "gen"] = stats_json(r.stats);
+  }
+  if (spec) {
+    j["speculative"] = {{"drafter", args.draft},
+                        {"draft_max", args.draft_max},
+                        {"set_acceptance", args.draft_acceptance ? nlohmann::json(*args.draft_acceptance) : nlohmann::json(nullptr)},
+                        {"plain", stats_json(stats_of(spec->plain_tokens_per_s))},
+                        {"drafted", stats_json(stats_of(spec->drafted_tokens_per_s))},
+                        {"drafted_tokens", spec->drafted},
+                        {"accepted_tokens", spec->accepted},
+                        {"forward_steps", spec->forward_steps},
+                        {"generated_tokens", spec->generated}};
   }
   j["gen_bytes_per_token"] = gen_bytes_per_token(model, summary);
   if (read_bandwidth > 0) {
@@ -241,13 +259,33 @@ int run_bench(const BenchArgs& args) {
     const std::vector<int32_t> tokens = bench_tokens(c, args.gen);
     measure("tg" + std::to_string(args.gen), [&] { return run_generation(*model, cache, tokens, pool); });
   }
+  std::optional<SpeculativeBenchResult> spec;
+  if (!args.draft.empty()) {
+    require(args.gen > 0, "--draft measures generation: -n must be more than 0");
+    spec = bench_speculative(*model, args.draft, args.draft_max, args.draft_acceptance, args.gen, args.repetitions,
+                             pool.size());
+    const std::string n = std::to_string(args.gen);
+    results.push_back({"tg" + n + " gen", stats_of(spec->plain_tokens_per_s)});
+    results.push_back({"tg" + n + " draft", stats_of(spec->drafted_tokens_per_s)});
+  }
   // Measured after the tests and their peak RSS, so its 1 GiB buffer counts in neither.
   const uint64_t peak_rss = peak_rss_bytes();
   const double bandwidth = args.bandwidth ? measure_read_bandwidth(pool) : 0.0;
   if (args.json)
-    print_json(args, *model, summary, pool.size(), results, bandwidth, peak_rss);
+    print_json(args, *model, summary, pool.size(), results, bandwidth, peak_rss, spec);
   else
     print_table(*model, summary, pool.size(), results, bandwidth);
+  if (spec && !args.json) {
+    const double speedup = stats_of(spec->drafted_tokens_per_s).median / stats_of(spec->plain_tokens_per_s).median;
+    std::printf("drafting (%s%s, up to %d per step): accepted %lld/%lld (%.0f%%), %.2f tokens per forward pass, "
+                "%.2fx the speed of the same generation without (medians)\n",
+                args.draft.c_str(),
+                args.draft_acceptance ? (", guesses replaced at acceptance " + std::to_string(*args.draft_acceptance).substr(0, 4)).c_str() : "",
+                args.draft_max, static_cast<long long>(spec->accepted), static_cast<long long>(spec->drafted),
+                spec->drafted > 0 ? 100.0 * static_cast<double>(spec->accepted) / static_cast<double>(spec->drafted) : 0.0,
+                spec->forward_steps > 0 ? static_cast<double>(spec->generated) / static_cast<double>(spec->forward_steps) : 0.0,
+                speedup);
+  }
   return 0;
 }
 
@@ -265,6 +303,12 @@ const CommandRegistration kRegistration("bench", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--bandwidth", args->bandwidth,
                 "Also measure the memory read bandwidth and the generation's share of its limit (alone without MODEL)");
+  cmd->add_option("--draft,--model-draft", args->draft,
+                  "Also measure generation with speculative decoding: a drafter as for facet run --draft");
+  cmd->add_option("--draft-max", args->draft_max, "Draft tokens per step at most")->capture_default_str();
+  cmd->add_option("--draft-acceptance", args->draft_acceptance,
+                  "Replace the drafter's guesses by the true continuation kept at this rate (0-1): the speed at a "
+                  "chosen acceptance (random-weight drafters never agree with their model)");
   cmd->add_flag("--json", args->json, "Print one JSON object (medians, every run, machine, build)");
   return [args] { return run_bench(*args); };
 });
