@@ -396,9 +396,13 @@ void QuantRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, i
     else PairedRows<BlockQ8_0>(w, x, t, y, row_begin, row_end);
 #endif
     const auto dot = w.dtype == DType::Q4_0 ? DotBlocks32<DType::Q4_0> : DotBlocks32<DType::Q8_0>;
-    for (; t < x.n_tokens; ++t)
-      for (int64_t r = row_begin; r < row_end; ++r)
-        y[t * w.rows + r] = dot(w.row(r), w.cols / 32, x.token_q16(t), x.token_scale(t));
+    // Rows outer, in groups that stay in L1 for the remaining tokens: a few-token pass
+    // (speculative decoding's verify) reads the weights from memory once, not per token.
+    const int64_t first_token = t;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock)
+      for (t = first_token; t < x.n_tokens; ++t)
+        for (int64_t r = r0; r < std::min(row_end, r0 + kRowBlock); ++r)
+          y[t * w.rows + r] = dot(w.row(r), w.cols / 32, x.token_q16(t), x.token_scale(t));
     return;
   }
   // Decode unpacks and uses one row at a time; prefill unpacks a block of rows once and

@@ -532,29 +532,33 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
   for (int t = 0; t < n_valid; ++t) _mm512_mask_storeu_ps(y + t * stride, rows, acc[t]);
 }
 
-// Below this many tokens the repacking costs more than it saves: rows are decoded one by one.
-constexpr int64_t kVnniPrefillMinTokens = 4;
+// Up to this many tokens (decode, and the few-token verify passes of speculative decoding)
+// the repacking costs more than it saves: rows are decoded one by one, each group of 4 rows
+// for every token while it is in L1, so the weights are read from memory once whatever the
+// token count. Each (row, token) gets the decode kernel's own sum: a token's logits do not
+// depend on how many tokens share the pass.
+constexpr int64_t kVnniSmallBatchMaxTokens = 8;
 
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
   const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
-  if (n_tokens < kVnniPrefillMinTokens) {
+  if (n_tokens <= kVnniSmallBatchMaxTokens) {
     const float* f16 = f16_table();
     static const VnniGather gather;
-    thread_local std::vector<int8_t> layout;
-    layout.resize(static_cast<size_t>(w.cols));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      VnniDecodeLayout<kType>(x.token_q(t), w.cols, layout.data());
-      const size_t row_bytes = dtype_row_bytes(w.dtype, w.cols);
-      auto rows = [&]<int kRows>(int64_t r) {
-        VnniDecodeRows<kType, kRows>(w.row(r), row_bytes, n_blocks, x.token_q(t), layout.data(), x.token_scale(t),
-                                     x.token_qsum(t), x.token_qsum16(t), x.token_sum(t), f16, gather,
-                                     y + t * stride + r);
-      };
-      int64_t r = row_begin;
-      for (; r + 4 <= row_end; r += 4) rows.template operator()<4>(r);
-      for (; r < row_end; ++r) rows.template operator()<1>(r);
-    }
+    thread_local std::vector<int8_t> layouts;
+    layouts.resize(static_cast<size_t>(n_tokens * w.cols));
+    for (int64_t t = 0; t < n_tokens; ++t) VnniDecodeLayout<kType>(x.token_q(t), w.cols, layouts.data() + t * w.cols);
+    const size_t row_bytes = dtype_row_bytes(w.dtype, w.cols);
+    auto rows = [&]<int kRows>(int64_t r, int64_t t) {
+      VnniDecodeRows<kType, kRows>(w.row(r), row_bytes, n_blocks, x.token_q(t), layouts.data() + t * w.cols,
+                                   x.token_scale(t), x.token_qsum(t), x.token_qsum16(t), x.token_sum(t), f16, gather,
+                                   y + t * stride + r);
+    };
+    int64_t r = row_begin;
+    for (; r + 4 <= row_end; r += 4)
+      for (int64_t t = 0; t < n_tokens; ++t) rows.template operator()<4>(r, t);
+    for (; r < row_end; ++r)
+      for (int64_t t = 0; t < n_tokens; ++t) rows.template operator()<1>(r, t);
     return;
   }
   thread_local VnniPackedRows packed;
