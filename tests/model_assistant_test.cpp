@@ -355,5 +355,17 @@ TEST(Assistant, DamagedFilesAreClearErrors) {
   EXPECT_NE(test::error_of([&] { load_assistant(dir.file("hf")); }).find("not a permutation"), std::string::npos);
 }
 
+TEST(Assistant, ShippedDrafterConfigsFitTheirModels) {
+  for (auto [drafter, target] : {std::pair{"gemma-4-e2b-assistant", "gemma-4-e2b"}, std::pair{"tiny-e-assistant", "tiny-e"}}) {
+    SCOPED_TRACE(drafter);
+    AssistantModel a;
+    a.path = drafter;
+    a.config = load_assistant_generator_config(test::source_dir() + "/models/configs/" + drafter + ".json").assistant;
+    const ModelConfig t = ModelConfig::from_hf_file(test::source_dir() + "/models/configs/" + target + ".json");
+    EXPECT_NO_THROW(check_assistant_fits(a, t));
+    EXPECT_EQ(a.config.backbone_hidden_size, t.hidden_size);
+  }
+}
+
 }  // namespace
 }  // namespace facet
