@@ -21,13 +21,13 @@ corpus=${CORPUS:-$here/build/default-model/corpus}
 mkdir -p "$work"
 
 # Openings: the first 8 words of every 40th long sentence (prompts from the training split, held-out ones from the test split).
-awk 'BEGIN { RS = "[.!?] " } NF >= 12 && ++n % 40 == 0 { print $1, $2, $3, $4, $5, $6, $7, $8 }' "$corpus/brown-train.txt" | head -400 > "$work/openings.txt"
-awk 'BEGIN { RS = "[.!?] " } NF >= 12 && ++n % 40 == 20 { print $1, $2, $3, $4, $5, $6, $7, $8 }' "$corpus/brown-test.txt" | head -40 > "$work/held-out.txt"
+awk 'BEGIN { RS = "[.!?] " } NF >= 12 && ++n % 40 == 0 && k++ < 400 { print $1, $2, $3, $4, $5, $6, $7, $8 }' "$corpus/brown-train.txt" > "$work/openings.txt"
+awk 'BEGIN { RS = "[.!?] " } NF >= 12 && ++n % 40 == 20 && k++ < 40 { print $1, $2, $3, $4, $5, $6, $7, $8 }' "$corpus/brown-test.txt" > "$work/held-out.txt"
 if [[ ! -s $work/generated.txt ]]; then
   seed=0
   while IFS= read -r opening; do
     seed=$((seed + 1))
-    "$facet" run "$main" -p "$opening" -n 160 --temp 0.8 --seed "$seed" -t 2 2>/dev/null >> "$work/generated.tmp"
+    "$facet" run "$main" -p "$opening" -n 160 --temp 0.8 --seed "$seed" --ignore-eos -t 2 2>/dev/null >> "$work/generated.tmp"
     echo >> "$work/generated.tmp"
   done < "$work/openings.txt"
   mv "$work/generated.tmp" "$work/generated.txt"

@@ -79,6 +79,9 @@ TEST(CliDraft, BadDraftersAreClearErrors) {
   auto max = run_command(test::facet_bin() + " run " + tiny() + " --tokens 2,5 -n 4 --draft lookup --draft-max 0");
   EXPECT_NE(max.exit_code, 0);
   EXPECT_NE(max.err.find("--draft-max must be between 1 and 64"), std::string::npos) << max.err;
+  auto serve = run_command(test::facet_bin() + " serve --port 0 --draft " + tiny());
+  EXPECT_NE(serve.exit_code, 0);
+  EXPECT_NE(serve.err.find("takes \"lookup\" or a Gemma 4 assistant"), std::string::npos) << serve.err;
   auto missing = run_command(test::facet_bin() + " run " + tiny() + " --tokens 2,5 -n 4 --draft " + dir.file("none.gguf"));
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("none.gguf"), std::string::npos) << missing.err;

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "model/assistant.h"
+#include "util/error.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
 #include "server/http_server.h"
@@ -99,6 +101,12 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
     const std::string bundled = bundled_default_model();
     if (!bundled.empty()) o.model_paths.push_back(bundled);
   }
+  require(o.draft_max >= 1 && o.draft_max <= 64, "--draft-max must be between 1 and 64 (got ", o.draft_max, ")");
+  if (!o.draft.empty() && o.draft != "lookup" && o.draft != "ngram" && o.draft != "prompt-lookup")
+    require(is_assistant_model(o.draft), o.draft,
+            ": facet serve --draft takes \"lookup\" or a Gemma 4 assistant drafter (a GGUF gemma4-assistant file or "
+            "an HF gemma4_assistant folder); a separate draft model needs a cache per request, which only "
+            "facet run/chat keep");
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   server::HttpServer http(o);
   const int port = http.bind();
@@ -144,6 +152,11 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
   cmd->add_flag("--lora-init-without-apply", o.lora_init_without_apply,
                 "Load the --lora adapters with scale 0 (turn them on with POST /lora-adapters or a request's lora)");
   cmd->add_flag("--think", o.think_default, "Thinking on when a request does not say (default off)");
+  cmd->add_option("--draft,--model-draft", o.draft,
+                  "Speculative decoding: \"lookup\", or a Gemma 4 assistant drafter (used for the models it fits); "
+                  "default: NAME-assistant.gguf beside each model");
+  cmd->add_option("--draft-max", o.draft_max, "Draft tokens checked per step at most (1-64)")->capture_default_str();
+  cmd->add_flag("--no-draft", o.no_draft, "No speculative decoding, even with a drafter beside a model");
   return [args, cmd] { return run_serve(*args, *cmd); };
 });
 

@@ -42,21 +42,6 @@ void add_cache_type_flags(CLI::App& cmd, std::string& k, std::string& v) {
   cmd.add_option("--cache-type-v", v, "KV cache type for V (-ctv): f32, f16, bf16, q8_0, q4_0")->capture_default_str();
 }
 
-std::string default_drafter_path(const std::string& main_model_path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path main(main_model_path);
-  std::vector<fs::path> candidates;
-  if (fs::is_directory(main, ec)) {
-    candidates = {main / "assistant", fs::path(main.string() + "-assistant")};
-  } else if (main.extension() == ".gguf") {
-    candidates = {main.parent_path() / (main.stem().string() + "-assistant.gguf")};
-  }
-  for (const fs::path& p : candidates)
-    if (fs::exists(p, ec) && is_assistant_model(p.string())) return p.string();
-  return "";
-}
-
 DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size) {
   DraftSetup setup;
   std::string draft = flags.draft;

@@ -52,10 +52,6 @@ struct DraftSetup {
 // drafter shipped beside the main model is used: see default_drafter_path.
 DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size);
 
-// The drafter that sits beside a main model, or "": for DIR/NAME.gguf the file
-// DIR/NAME-assistant.gguf; for an HF folder DIR, DIR/assistant or DIR-assistant (each only
-// if it is a Gemma 4 assistant model).
-std::string default_drafter_path(const std::string& main_model_path);
 
 
 // -n, --temp, --top-k, --top-p, --min-p, --seed, --threads, --ctx-size, --verbose, --lora,

@@ -1,6 +1,7 @@
 #include "engine/draft.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "engine/generation.h"
 #include "sampling/sampler.h"
@@ -56,6 +57,21 @@ std::vector<int32_t> ModelDrafter::propose(const std::vector<int32_t>& sequence,
     context.push_back(next);
   }
   return drafts;
+}
+
+std::string default_drafter_path(const std::string& main_model_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path main(main_model_path);
+  std::vector<fs::path> candidates;
+  if (fs::is_directory(main, ec)) {
+    candidates = {main / "assistant", fs::path(main.string() + "-assistant")};
+  } else if (main.extension() == ".gguf") {
+    candidates = {main.parent_path() / (main.stem().string() + "-assistant.gguf")};
+  }
+  for (const fs::path& p : candidates)
+    if (fs::exists(p, ec) && is_assistant_model(p.string())) return p.string();
+  return "";
 }
 
 AssistantDrafter::AssistantDrafter(const AssistantModel& assistant, const ModelConfig& main, int threads)

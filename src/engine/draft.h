@@ -78,6 +78,11 @@ class ModelDrafter : public Drafter {
   int64_t vocab_;
 };
 
+// The drafter that sits beside a main model, or "": for DIR/NAME.gguf the file
+// DIR/NAME-assistant.gguf; for an HF folder DIR, DIR/assistant or DIR-assistant (each only
+// if it is a Gemma 4 assistant model).
+std::string default_drafter_path(const std::string& main_model_path);
+
 class AssistantDrafter : public Drafter {
  public:
   // check_assistant_fits(assistant, main) must pass (else Error). The assistant must

@@ -46,6 +46,8 @@ struct Running {
   GenerationResult result;
   std::vector<int32_t> pending;  // tokens still to run: the rest of the prompt, or the last sampled token
   size_t pending_done = 0;       // how many of them are already in the cache
+  std::vector<int32_t> drafts;   // the drafter's guesses run after `pending` this step
+  std::vector<float> last_hidden;  // final normed hidden state after the last cached token (drafters)
   bool prefilling = true;
   Clock::time_point phase_start = Clock::now();
 };
@@ -65,7 +67,7 @@ struct Slot {
 // What one sequence runs in a step.
 struct Work {
   Slot* slot;
-  std::vector<int32_t> tokens;
+  std::vector<int32_t> tokens;  // pending tokens, then the drafts (if any)
 };
 
 // Cached tokens that `slot` can keep for `prompt` (the rules of Generator::reusable_prefix):
@@ -115,6 +117,10 @@ struct Scheduler::State {
   std::optional<std::vector<double>> applied_scales;  // what set_adapter_scales last set
   void step();
   void sample(Slot& slot, std::span<float> logits);
+  std::optional<int32_t> choose(Slot& slot, std::span<float> logits, std::optional<int32_t> draft);
+  bool emit(Slot& slot, int32_t next, int64_t cached_positions = -1);
+  std::vector<int32_t> propose_drafts(Slot& slot);
+  void verify(Slot& slot, const Work& work, float* rows, const float* hidden_rows);
   void finish(Slot& slot, StopReason reason, const std::string& error = {});
   void count(const std::function<void(SchedulerStats&)>& update) {
     std::lock_guard lock(mutex);
@@ -372,8 +378,15 @@ void Scheduler::State::step() {
   std::vector<Slot*> prefilling;
   for (auto& slot : slots) {
     if (!slot || !slot->seq) continue;
-    if (slot->seq->prefilling) prefilling.push_back(slot.get());
-    else work.push_back({slot.get(), {slot->seq->pending.begin(), slot->seq->pending.end()}});
+    if (slot->seq->prefilling) {
+      prefilling.push_back(slot.get());
+      continue;
+    }
+    Running& s = *slot->seq;
+    s.drafts = propose_drafts(*slot);
+    Work w{slot.get(), {s.pending.begin(), s.pending.end()}};
+    w.tokens.insert(w.tokens.end(), s.drafts.begin(), s.drafts.end());
+    work.push_back(std::move(w));
   }
   std::sort(prefilling.begin(), prefilling.end(), [](Slot* a, Slot* b) { return a->last_used < b->last_used; });
   int64_t budget = options.prefill_chunk;
@@ -401,8 +414,8 @@ void Scheduler::State::step() {
 
 void Scheduler::State::run_group(std::vector<Work>& work) {
   std::vector<BatchSequence> batch;
-  for (const Work& w : work) batch.push_back({&w.slot->cache, w.tokens});
-  std::vector<float> logits;
+  for (const Work& w : work) batch.push_back({&w.slot->cache, w.tokens, !w.slot->seq->drafts.empty()});
+  std::vector<float> logits, hidden;
   try {
     const std::vector<double>& scales = work.front().slot->seq->request.request.adapter_scales;
     if (options.set_adapter_scales && applied_scales != scales) {
@@ -410,7 +423,7 @@ void Scheduler::State::run_group(std::vector<Work>& work) {
       options.set_adapter_scales(scales);
       applied_scales = scales;
     }
-    logits = forward_batch(model, batch, pool);
+    logits = forward_batch(model, batch, pool, options.drafter ? &hidden : nullptr);
   } catch (const std::exception& e) {
     // Ids and lengths were checked at admission, so this is an internal failure (e.g. out
     // of memory); the caches may be half written, so they are emptied.
@@ -421,13 +434,91 @@ void Scheduler::State::run_group(std::vector<Work>& work) {
     }
     return;
   }
-  const size_t V = static_cast<size_t>(model.config.vocab_size);
+  const size_t V = static_cast<size_t>(model.config.vocab_size), H = static_cast<size_t>(model.config.hidden_size);
+  size_t row = 0;  // this sequence's first row of logits (drafted sequences have one per token)
   for (size_t i = 0; i < work.size(); ++i) {
     Slot& slot = *work[i].slot;
     Running& s = *slot.seq;
+    const size_t rows = s.drafts.empty() ? 1 : work[i].tokens.size();
+    const float* hidden_rows = hidden.empty() ? nullptr : &hidden[row * H];
     slot.cached.insert(slot.cached.end(), work[i].tokens.begin(), work[i].tokens.end());
-    s.pending_done += work[i].tokens.size();
-    if (s.pending_done == s.pending.size()) sample(slot, std::span<float>(&logits[i * V], V));
+    if (!s.prefilling) ++s.result.forward_steps;
+    if (!s.drafts.empty()) {
+      verify(slot, work[i], &logits[row * V], hidden_rows);
+    } else {
+      s.pending_done += work[i].tokens.size();
+      if (hidden_rows != nullptr) s.last_hidden.assign(hidden_rows, hidden_rows + H);
+      if (s.pending_done == s.pending.size()) sample(slot, std::span<float>(&logits[row * V], V));
+    }
+    row += rows;
+  }
+}
+
+std::vector<int32_t> Scheduler::State::propose_drafts(Slot& slot) {
+  Running& s = *slot.seq;
+  if (options.drafter == nullptr) return {};
+  // Within the answer's token limit (`pending` holds the token just sampled, already counted),
+  // the context, and what the sliding-window rings can take back.
+  const int64_t room = std::min<int64_t>({options.draft_max, options.rewind_tokens,
+                                          s.request.request.max_tokens - static_cast<int64_t>(s.result.tokens.size()),
+                                          slot.cache.context_size() - slot.cache.n_past() - 1});
+  if (room <= 0 || s.pending.size() != 1) return {};
+  std::vector<int32_t> sequence = slot.cached;
+  sequence.push_back(s.pending.front());
+  std::vector<int32_t> drafts;
+  try {
+    drafts = options.drafter->propose_for(DraftInput{sequence, model, slot.cache, s.last_hidden}, static_cast<int>(room));
+  } catch (const std::exception&) {
+    return {};  // a drafter's failure costs only the speed-up
+  }
+  if (static_cast<int64_t>(drafts.size()) > room) drafts.resize(static_cast<size_t>(room));
+  const auto bad = std::find_if(drafts.begin(), drafts.end(),
+                                [&](int32_t id) { return id < 0 || id >= model.config.vocab_size; });
+  drafts.erase(bad, drafts.end());
+  return drafts;
+}
+
+// Row k of `rows` holds the model's logits after tokens[k]: its choice where drafts[k]
+// stands. The longest agreeing prefix is kept, then the model's own token (its correction,
+// or after all drafts the next one from the last row).
+void Scheduler::State::verify(Slot& slot, const Work& work, float* rows, const float* hidden_rows) {
+  Running& s = *slot.seq;
+  const size_t V = static_cast<size_t>(model.config.vocab_size), H = static_cast<size_t>(model.config.hidden_size);
+  const std::vector<int32_t> drafts = std::move(s.drafts);
+  s.drafts.clear();
+  const int64_t start = slot.cache.n_past() - static_cast<int64_t>(work.tokens.size());
+  s.result.drafted_tokens += static_cast<int64_t>(drafts.size());
+  size_t kept = 0;
+  bool running = true;
+  std::optional<int32_t> corrected;
+  for (; kept < drafts.size(); ++kept) {
+    const std::optional<int32_t> choice = choose(slot, std::span<float>(rows + kept * V, V), drafts[kept]);
+    if (!choice) return;  // finished with an error; the slot's cache is emptied there
+    if (*choice != drafts[kept]) {
+      corrected = choice;
+      break;
+    }
+    ++s.result.accepted_tokens;
+    // The cache holds, as far as this token is concerned, `next` and the drafts before it.
+    if (!emit(slot, *choice, start + 1 + static_cast<int64_t>(kept))) {
+      running = false;
+      ++kept;
+      break;
+    }
+  }
+  // The cache keeps the sampled token and the accepted drafts; as without drafting, a token
+  // that ended the request is not counted as run.
+  const int64_t keep = start + 1 + static_cast<int64_t>(kept) - (running ? 0 : 1);
+  slot.cache.truncate_to(keep);
+  slot.cached.resize(static_cast<size_t>(keep));
+  if (!running) return;
+  if (hidden_rows != nullptr) s.last_hidden.assign(hidden_rows + kept * H, hidden_rows + (kept + 1) * H);
+  if (corrected) {
+    emit(slot, *corrected);
+  } else {
+    s.pending_done = 1;
+    s.pending.assign(1, drafts.back());
+    sample(slot, std::span<float>(rows + drafts.size() * V, V));
   }
 }
 
@@ -440,22 +531,43 @@ void Scheduler::State::sample(Slot& slot, std::span<float> logits) {
     s.phase_start = Clock::now();
   }
   if (static_cast<int64_t>(s.result.tokens.size()) >= r.max_tokens) return finish(slot, StopReason::MaxTokens);
+  if (const std::optional<int32_t> next = choose(slot, logits, std::nullopt)) emit(slot, *next);
+}
+
+// The token for one row of logits: penalties and the request's filter applied, then sampled
+// (or, with a draft, the draft kept or replaced by the acceptance rule); its log-probability
+// reported. nullopt when sampling failed (the sequence is finished then).
+std::optional<int32_t> Scheduler::State::choose(Slot& slot, std::span<float> logits, std::optional<int32_t> draft) {
+  Running& s = *slot.seq;
+  const SequenceRequest& r = s.request.request;
   int32_t next = 0;
   try {
     if (has_logit_adjustments(r.sampling)) apply_penalties(r.sampling, r.prompt, s.result.tokens, logits);
     if (r.logit_filter) r.logit_filter(logits, s.result.tokens);
-    next = s.sampler.sample(logits.data(), model.config.vocab_size);
+    next = draft ? s.sampler.accept_or_resample(logits.data(), model.config.vocab_size, *draft)
+                 : s.sampler.sample(logits.data(), model.config.vocab_size);
     if (r.top_logprobs >= 0 && r.on_logprob &&
         std::find(r.stop_ids.begin(), r.stop_ids.end(), next) == r.stop_ids.end())
       r.on_logprob(token_logprob(logits, next, r.top_logprobs));
   } catch (const std::exception& e) {
-    return finish(slot, StopReason::Cancelled, std::string("sampling failed: ") + e.what());
+    slot.cache.clear();
+    slot.cached.clear();
+    finish(slot, StopReason::Cancelled, std::string("sampling failed: ") + e.what());
+    return std::nullopt;
   }
+  return next;
+}
+
+// Adds a chosen token to the answer and streams it; false when that ends the request.
+bool Scheduler::State::emit(Slot& slot, int32_t next, int64_t cached_positions) {
+  Running& s = *slot.seq;
+  const SequenceRequest& r = s.request.request;
   s.result.tokens.push_back(next);
   count([](SchedulerStats& st) { ++st.generated_tokens; });
   if (std::find(r.stop_ids.begin(), r.stop_ids.end(), next) != r.stop_ids.end()) {
     s.result.stop_token = next;
-    return finish(slot, StopReason::StopToken);
+    finish(slot, StopReason::StopToken);
+    return false;
   }
   if (s.request.on_token) {
     // A model whose vocabulary is larger than its tokenizer's can sample ids the
@@ -465,14 +577,25 @@ void Scheduler::State::sample(Slot& slot, std::span<float> logits) {
       const bool shown = s.detokenizer && next < tokenizer->vocab_size();
       keep_going = s.request.on_token(next, shown ? s.detokenizer->feed(next) : std::string());
     } catch (const std::exception& e) {
-      return finish(slot, StopReason::Cancelled, std::string("token callback failed: ") + e.what());
+      finish(slot, StopReason::Cancelled, std::string("token callback failed: ") + e.what());
+      return false;
     }
-    if (!keep_going) return finish(slot, StopReason::Cancelled);
+    if (!keep_going) {
+      finish(slot, StopReason::Cancelled);
+      return false;
+    }
   }
-  if (static_cast<int64_t>(s.result.tokens.size()) == r.max_tokens) return finish(slot, StopReason::MaxTokens);
-  if (slot.cache.n_past() >= slot.cache.context_size()) return finish(slot, StopReason::ContextFull);
+  if (static_cast<int64_t>(s.result.tokens.size()) == r.max_tokens) {
+    finish(slot, StopReason::MaxTokens);
+    return false;
+  }
+  if ((cached_positions >= 0 ? cached_positions : slot.cache.n_past()) >= slot.cache.context_size()) {
+    finish(slot, StopReason::ContextFull);
+    return false;
+  }
   s.pending.assign(1, next);
   s.pending_done = 0;
+  return true;
 }
 
 void Scheduler::State::finish(Slot& slot, StopReason reason, const std::string& error) {

@@ -38,6 +38,13 @@ struct SchedulerOptions {
   // pass; empty when the model has no adapters. Called on the worker thread only, between
   // forward passes, so it may change what the model's matmuls read.
   std::function<void(const std::vector<double>& scales)> set_adapter_scales;
+  // Speculative decoding for every request (null: none): after each sampled token the
+  // drafter guesses up to draft_max more, checked in the same batched pass as the other
+  // sequences' steps (greedy output unchanged, sampled output keeps its distribution). It
+  // is shared by all sequences, so it must keep no per-sequence state: prompt lookup or a
+  // Gemma 4 assistant, which read everything from their DraftInput. Must outlive the scheduler.
+  Drafter* drafter = nullptr;
+  int draft_max = 8;
 };
 
 struct SequenceRequest {

@@ -133,7 +133,8 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   return logits;
 }
 
-std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool) {
+std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool,
+                                 std::vector<float>* final_hidden) {
   const ModelConfig& c = model.config;
   require(!sequences.empty(), "no sequences to run");
   // Everything is checked before any cache is touched.
@@ -150,15 +151,19 @@ std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequ
   }
   const int64_t H = c.hidden_size;
   std::vector<float> hidden = run_layers(model, sequences, pool);
-  // Only each sequence's last row goes through the output head (one product for all).
-  std::vector<float> last(sequences.size() * static_cast<size_t>(H));
-  int64_t end = 0;
-  for (size_t i = 0; i < sequences.size(); ++i) {
-    end += static_cast<int64_t>(sequences[i].tokens.size());
-    std::copy_n(&hidden[static_cast<size_t>((end - 1) * H)], H, &last[i * static_cast<size_t>(H)]);
+  // Only each sequence's last row (or, with all_rows, each of its rows) goes through the
+  // output head, in one product for all.
+  std::vector<float> rows;
+  int64_t end = 0, n_rows = 0;
+  for (const BatchSequence& s : sequences) {
+    const int64_t count = static_cast<int64_t>(s.tokens.size()), take = s.all_rows ? count : 1;
+    end += count;
+    rows.insert(rows.end(), hidden.begin() + (end - take) * H, hidden.begin() + end * H);
+    n_rows += take;
   }
-  std::vector<float> logits(sequences.size() * static_cast<size_t>(c.vocab_size));
-  output_logits(model, last.data(), static_cast<int64_t>(sequences.size()), logits.data(), pool);
+  std::vector<float> logits(static_cast<size_t>(n_rows) * static_cast<size_t>(c.vocab_size));
+  if (final_hidden != nullptr) final_hidden->resize(static_cast<size_t>(n_rows * H));
+  output_logits(model, rows.data(), n_rows, logits.data(), pool, final_hidden ? final_hidden->data() : nullptr);
   return logits;
 }
 

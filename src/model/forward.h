@@ -29,15 +29,18 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
 struct BatchSequence {
   KvCache* cache = nullptr;
   std::span<const int32_t> tokens;
+  bool all_rows = false;  // logits after every token (speculative decoding's check), not the last only
 };
 
 // One step for several sequences at once: every matrix product runs over all their tokens
 // together (the weights are read once per step, not once per sequence), attention stays
-// within each sequence's own cache. Returns the logits after each sequence's last token,
-// [sequences.size(), vocab]; each row equals what forward() gives that sequence alone.
-// The caches must be distinct. Throws Error (touching no cache) for an out-of-range id,
-// an empty token list or input that does not fit in its cache.
-std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool);
+// within each sequence's own cache. Returns the logits after each sequence's last token
+// (after every token for sequences with all_rows), rows in sequence order; each row equals
+// what forward() gives that sequence alone. With `final_hidden`, also the final normed
+// hidden states of the same rows. The caches must be distinct. Throws Error (touching no
+// cache) for an out-of-range id, an empty token list or input that does not fit in its cache.
+std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequence>& sequences, ThreadPool& pool,
+                                 std::vector<float>* final_hidden = nullptr);
 
 // The final hidden states (after the last layer and the final RMSNorm, as Hugging Face's
 // last_hidden_state), row-major [tokens, hidden]; the cache advances as in forward().

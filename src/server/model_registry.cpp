@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "engine/model_files.h"
@@ -127,6 +128,26 @@ ModelEntry ModelRegistry::find(std::string_view requested) const {
   throw_http(404, "model '" + std::string(requested) + "' not found", "model_not_found");
 }
 
+void ModelRegistry::attach_drafter(LoadedModel& loaded, SchedulerOptions& so) const {
+  if (options_.no_draft) return;
+  so.draft_max = options_.draft_max;
+  if (options_.draft == "lookup" || options_.draft == "ngram" || options_.draft == "prompt-lookup") {
+    loaded.drafter = std::make_unique<PromptLookupDrafter>();
+  } else {
+    const std::string path = options_.draft.empty() ? default_drafter_path(loaded.entry.path) : options_.draft;
+    if (path.empty()) return;
+    loaded.assistant = load_assistant(path);
+    try {
+      loaded.drafter = std::make_unique<AssistantDrafter>(*loaded.assistant, loaded.model->config, options_.threads);
+    } catch (const Error& e) {  // a --draft for another of the served models: this one runs without
+      std::fprintf(stderr, "facet serve: %s: no drafting (%s)\n", loaded.entry.name.c_str(), e.what());
+      loaded.assistant.reset();
+      return;
+    }
+  }
+  so.drafter = loaded.drafter.get();
+}
+
 std::shared_ptr<LoadedModel> ModelRegistry::acquire(const ModelEntry& entry, double* load_seconds) {
   if (load_seconds) *load_seconds = 0;
   {
@@ -157,6 +178,7 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const ModelEntry& entry, dou
     loaded->loras = loras_;
     so.set_adapter_scales = attach_server_loras(*loaded->model, *loras_);
   }
+  attach_drafter(*loaded, so);
   loaded->scheduler = std::make_unique<Scheduler>(*loaded->model, &loaded->tokenizer, so);
   loaded->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (load_seconds) *load_seconds = loaded->load_seconds;

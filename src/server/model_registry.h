@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chat/chat_types.h"
+#include "engine/draft.h"
 #include "engine/scheduler.h"
 #include "model/model.h"
 #include "server/server_options.h"
@@ -41,6 +42,9 @@ struct LoadedModel {
   Tokenizer tokenizer;
   chat::ChatRules rules = chat::ChatRules::Large;
   std::optional<std::string> chat_template;
+  // Speculative decoding (null: none); declared before the scheduler, which uses them.
+  std::unique_ptr<AssistantModel> assistant;
+  std::unique_ptr<Drafter> drafter;
   std::unique_ptr<Scheduler> scheduler;
   int64_t context_size = 0;
   double load_seconds = 0;
@@ -96,6 +100,8 @@ class ModelRegistry {
   SchedulerStats stats() const;
 
  private:
+  // The drafter the options give this model (none, prompt lookup or a Gemma 4 assistant).
+  void attach_drafter(LoadedModel& loaded, SchedulerOptions& so) const;
   struct Slot {
     std::shared_ptr<LoadedModel> model;
     std::optional<std::chrono::system_clock::time_point> expires;  // nullopt: forever

@@ -25,6 +25,11 @@ struct ServerOptions {
   int threads = 0;                 // compute threads per model; <= 0 = all cores
   double keep_alive_seconds = 300; // default keep_alive; negative = forever
   bool think_default = false;      // thinking when a request does not say
+  // Speculative decoding: "lookup" (every model), a Gemma 4 assistant drafter (the models
+  // it fits), or "" for the NAME-assistant.gguf beside each model, unless no_draft.
+  std::string draft;
+  int draft_max = 8;
+  bool no_draft = false;
   std::string version = "0.12.0";  // Ollama-like semver: clients feature-gate on it
 };
 
