@@ -8,6 +8,7 @@
 
 #include "model/assistant.h"
 #include "model/model.h"
+#include "support/drafters.h"
 #include "support/paths.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
@@ -19,26 +20,10 @@ using test::run_command;
 
 std::string tiny() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
 
-// A random drafter of `target`'s widths (two layers).
+// A random two-layer drafter of `target`'s shapes, for a main model of width `backbone`.
 void write_drafter(const ModelConfig& target, int backbone, const std::string& path) {
-  AssistantConfig a;
-  a.vocab_size = target.vocab_size;
-  a.hidden_size = 32;
+  AssistantConfig a = test::assistant_config_for(target, {LayerKind::Sliding, LayerKind::Full}, 32);
   a.backbone_hidden_size = backbone;
-  a.n_layers = 2;
-  a.n_heads = 4;
-  a.sliding_window = target.sliding_window;
-  a.rope_sliding = target.rope_sliding;
-  a.rope_full = target.rope_full;
-  for (LayerKind kind : {LayerKind::Sliding, LayerKind::Full}) {
-    LayerConfig l;
-    l.kind = kind;
-    l.head_dim = target.rope(kind).head_dim;
-    l.n_kv_heads = 1;
-    l.owns_kv = false;
-    l.ffn_width = 64;
-    a.layers.push_back(l);
-  }
   write_random_assistant_gguf(a, GeneratorOptions{}, path);
 }
 

@@ -8,11 +8,11 @@
 
 #include <condition_variable>
 #include <mutex>
-#include <random>
 
 #include "engine/draft.h"
 #include "engine/scheduler.h"
 #include "model/assistant.h"
+#include "support/drafters.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 
@@ -20,22 +20,6 @@ namespace facet {
 namespace {
 
 std::string tiny_path() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
-
-// Random guesses; its only state is its generator, which no sequence depends on.
-class RandomDrafter : public Drafter {
- public:
-  explicit RandomDrafter(int64_t vocab) : vocab_(vocab) {}
-  std::vector<int32_t> propose(const std::vector<int32_t>&, int max) override {
-    std::vector<int32_t> out;
-    for (int i = 0; i < max; ++i) out.push_back(static_cast<int32_t>(rng_() % static_cast<uint64_t>(vocab_)));
-    return out;
-  }
-  std::string name() const override { return "random"; }
-
- private:
-  int64_t vocab_;
-  std::mt19937_64 rng_{3};
-};
 
 struct Result {
   std::vector<int32_t> tokens;
@@ -120,26 +104,9 @@ TEST(SchedulerDraft, GreedyOutputIsUnchangedForEveryDrafter) {
   for (const Result& r : plain) ASSERT_FALSE(r.result.tokens.empty());
 
   PromptLookupDrafter lookup(1, 3);
-  RandomDrafter random(model->config.vocab_size);
+  test::RandomDrafter random(model->config.vocab_size, 3);
   test::TempDir dir;
-  AssistantConfig a;
-  a.vocab_size = model->config.vocab_size;
-  a.hidden_size = 32;
-  a.backbone_hidden_size = model->config.hidden_size;
-  a.n_layers = 2;
-  a.n_heads = 4;
-  a.sliding_window = model->config.sliding_window;
-  a.rope_sliding = model->config.rope_sliding;
-  a.rope_full = model->config.rope_full;
-  for (LayerKind kind : {LayerKind::Sliding, LayerKind::Full}) {
-    LayerConfig l;
-    l.kind = kind;
-    l.head_dim = model->config.rope(kind).head_dim;
-    l.n_kv_heads = 1;
-    l.owns_kv = false;
-    l.ffn_width = 64;
-    a.layers.push_back(l);
-  }
+  const AssistantConfig a = test::assistant_config_for(model->config, {LayerKind::Sliding, LayerKind::Full}, 32);
   write_random_assistant_gguf(a, GeneratorOptions{}, dir.file("assistant.gguf"));
   auto assistant_model = load_assistant(dir.file("assistant.gguf"));
   AssistantDrafter assistant(*assistant_model, model->config, 1);

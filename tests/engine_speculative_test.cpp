@@ -18,6 +18,7 @@
 #include "engine/draft.h"
 #include "engine/generation.h"
 #include "sampling/sampler.h"
+#include "support/drafters.h"
 #include "support/paths.h"
 #include "util/error.h"
 
@@ -28,22 +29,7 @@ std::string model_path(const std::string& name) { return test::data_dir() + "/mo
 
 const std::vector<int32_t> kPrompt = {2, 313, 333, 290, 301, 277, 350, 420, 312, 260, 388, 313, 333, 290};
 
-// Guesses uniformly at random: nearly every draft is rejected, which exercises the
-// rollback of the KV cache on every step.
-class RandomDrafter : public Drafter {
- public:
-  explicit RandomDrafter(int64_t vocab) : vocab_(vocab) {}
-  std::vector<int32_t> propose(const std::vector<int32_t>&, int max) override {
-    std::vector<int32_t> out;
-    for (int i = 0; i < max; ++i) out.push_back(static_cast<int32_t>(rng_() % static_cast<uint64_t>(vocab_)));
-    return out;
-  }
-  std::string name() const override { return "random"; }
-
- private:
-  int64_t vocab_;
-  std::mt19937_64 rng_{7};
-};
+using test::RandomDrafter;
 
 // Proposes the sequence a reference run produced (a perfect drafter), to test full acceptance.
 class OracleDrafter : public Drafter {

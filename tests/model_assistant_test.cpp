@@ -19,6 +19,7 @@
 #include "engine/generation.h"
 #include "model/assistant.h"
 #include "model/forward.h"
+#include "support/drafters.h"
 #include "support/error_text.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
@@ -32,26 +33,7 @@ std::string target_path() { return test::data_dir() + "/models/gemma4-tiny-e2b-l
 
 // A drafter for `target`: three layers (sliding, full, sliding) of width 48.
 AssistantConfig drafter_for(const ModelConfig& target, bool ordered) {
-  AssistantConfig a;
-  a.name = "test-drafter";
-  a.vocab_size = target.vocab_size;
-  a.hidden_size = 48;
-  a.backbone_hidden_size = target.hidden_size;
-  a.n_layers = 3;
-  a.n_heads = 4;
-  a.sliding_window = target.sliding_window;
-  a.rms_eps = 1e-6;
-  a.rope_sliding = target.rope_sliding;
-  a.rope_full = target.rope_full;
-  for (LayerKind kind : {LayerKind::Sliding, LayerKind::Full, LayerKind::Sliding}) {
-    LayerConfig l;
-    l.kind = kind;
-    l.head_dim = target.rope(kind).head_dim;
-    l.n_kv_heads = 1;
-    l.owns_kv = false;
-    l.ffn_width = 96;
-    a.layers.push_back(l);
-  }
+  AssistantConfig a = test::assistant_config_for(target, {LayerKind::Sliding, LayerKind::Full, LayerKind::Sliding}, 48);
   a.ordered_embeddings = ordered;
   a.n_centroids = ordered ? 16 : 0;
   a.centroid_top_k = ordered ? 3 : 0;
