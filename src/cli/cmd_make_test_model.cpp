@@ -31,37 +31,34 @@ bool is_assistant_config(const std::string& path) {
   return j.is_object() && j.value("model_type", std::string()) == "gemma4_assistant";
 }
 
-int run_make_test_assistant(const MakeTestModelArgs& args, bool gguf) {
-  AssistantGeneratorConfig g = load_assistant_generator_config(args.config_path);
-  if (!args.dtype.empty()) g.options.dtype = parse_weight_dtype(args.dtype);
-  if (args.seed) g.options.seed = *args.seed;
-  g.options.threads = args.threads;
-  const GeneratedModel m = gguf ? write_random_assistant_gguf(g.assistant, g.options, args.out)
-                                : write_random_assistant_hf(g.assistant, g.options, args.out);
-  std::fprintf(stderr, "wrote drafter %s: %lld tensors, %llu bytes, %s, seed %llu, %.2f s\n", args.out.c_str(),
+// The command line's --dtype/--seed/--threads over the config's.
+void apply_overrides(const MakeTestModelArgs& args, GeneratorOptions& options) {
+  if (!args.dtype.empty()) options.dtype = parse_weight_dtype(args.dtype);
+  if (args.seed) options.seed = *args.seed;
+  options.threads = args.threads;
+}
+
+void report(const char* what, const MakeTestModelArgs& args, const GeneratedModel& m, const GeneratorOptions& o) {
+  std::fprintf(stderr, "wrote %s%s: %lld tensors, %llu bytes, %s, seed %llu, %.2f s\n", what, args.out.c_str(),
                static_cast<long long>(m.tensors), static_cast<unsigned long long>(m.bytes),
-               std::string(dtype_name(g.options.dtype)).c_str(), static_cast<unsigned long long>(g.options.seed),
-               m.seconds);
-  return 0;
+               std::string(dtype_name(o.dtype)).c_str(), static_cast<unsigned long long>(o.seed), m.seconds);
 }
 
 int run_make_test_model(const MakeTestModelArgs& args) {
-  const bool is_gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
-  if (is_assistant_config(args.config_path)) return run_make_test_assistant(args, is_gguf);
+  const bool gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
+  if (is_assistant_config(args.config_path)) {
+    AssistantGeneratorConfig g = load_assistant_generator_config(args.config_path);
+    apply_overrides(args, g.options);
+    report("drafter ", args, gguf ? write_random_assistant_gguf(g.assistant, g.options, args.out)
+                                  : write_random_assistant_hf(g.assistant, g.options, args.out), g.options);
+    return 0;
+  }
   GeneratorConfig g = load_generator_config(args.config_path);
-  if (!args.dtype.empty()) g.options.dtype = parse_weight_dtype(args.dtype);
-  if (args.seed) g.options.seed = *args.seed;
+  apply_overrides(args, g.options);
   g.options.dead_kv = args.dead_kv;
   g.options.multimodal_layout = args.multimodal;
-  g.options.threads = args.threads;
-
-  const bool gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
-  const GeneratedModel m = gguf ? write_random_gguf(g.model, g.options, args.out)
-                                : write_random_hf(g.model, g.options, args.out);
-  std::fprintf(stderr, "wrote %s: %lld tensors, %llu bytes, %s, seed %llu, %.2f s\n", args.out.c_str(),
-               static_cast<long long>(m.tensors), static_cast<unsigned long long>(m.bytes),
-               std::string(dtype_name(g.options.dtype)).c_str(), static_cast<unsigned long long>(g.options.seed),
-               m.seconds);
+  report("", args, gguf ? write_random_gguf(g.model, g.options, args.out) : write_random_hf(g.model, g.options, args.out),
+         g.options);
   return 0;
 }
 

@@ -217,18 +217,7 @@ AssistantConfig AssistantConfig::from_gguf(const GgufFile& f) {
   const int d_full = get("attention.key_length");
   const int d_swa = get("attention.key_length_swa");
   c.rope_sliding = make_rope(f.get_real_or(key("rope.freq_base_swa"), 10000.0), d_swa, 1.0);
-  // Proportional RoPE of full layers as Gemma 4 (a quarter of the pairs turn); a
-  // rope_freqs tensor, when present, says which.
-  c.rope_full = make_rope(f.get_real_or(key("rope.freq_base"), 1000000.0), d_full, 0.25);
-  if (const GgufTensor* t = f.tensor("rope_freqs.weight"); t != nullptr && t->view.dtype == DType::F32 &&
-                                                          t->view.rank() == 1 && t->view.dim(0) == d_full / 2) {
-    std::vector<float> factors(static_cast<size_t>(d_full / 2));
-    std::memcpy(factors.data(), t->view.data, factors.size() * sizeof(float));
-    c.rope_full.freq_factors.clear();
-    c.rope_full.rotated_pairs = 0;
-    while (c.rope_full.rotated_pairs < d_full / 2 && factors[static_cast<size_t>(c.rope_full.rotated_pairs)] < 1e20f)
-      c.rope_full.freq_factors.push_back(factors[static_cast<size_t>(c.rope_full.rotated_pairs++)]);
-  }
+  c.rope_full = rope_from_freqs_tensor(f, f.get_real_or(key("rope.freq_base"), 1000000.0), d_full);
   const GgufValue* pattern = f.find(key("attention.sliding_window_pattern"));
   require(pattern != nullptr && pattern->is_array() && pattern->integers.size() == L, path, ": ",
           key("attention.sliding_window_pattern"), " must be an array of ", L, " bools");
@@ -416,14 +405,7 @@ AssistantGeneratorConfig load_assistant_generator_config(const std::string& path
   AssistantGeneratorConfig g;
   g.assistant = AssistantConfig::from_hf_json(j, path);
   g.assistant.name = j.value("name", std::filesystem::path(path).stem().string());
-  if (j.contains("seed")) {
-    require(j["seed"].is_number_unsigned(), path, ": \"seed\" must be a non-negative integer");
-    g.options.seed = j["seed"].get<uint64_t>();
-  }
-  if (j.contains("dtype")) {
-    require(j["dtype"].is_string(), path, ": \"dtype\" must be a string");
-    g.options.dtype = parse_weight_dtype(j["dtype"].get<std::string>());
-  }
+  read_generator_keys(j, path, g.options);
   return g;
 }
 

@@ -15,6 +15,8 @@ int to_int(int64_t v, const std::string& path, const char* key) {
   return static_cast<int>(v);
 }
 
+}  // namespace
+
 // llama.cpp encodes proportional RoPE as a factor per frequency pair: 1.0 for rotated
 // pairs, 1e30 (angle ~ 0) for the rest. We read the prefix of "real" factors.
 RopeConfig rope_from_freqs_tensor(const GgufFile& f, double theta, int head_dim) {
@@ -42,8 +44,6 @@ RopeConfig rope_from_freqs_tensor(const GgufFile& f, double theta, int head_dim)
             ": rope_freqs.weight: rotated pairs must come first (entry ", i, ")");
   return r;
 }
-
-}  // namespace
 
 ModelConfig ModelConfig::from_gguf(const GgufFile& f) {
   const std::string& path = f.path();

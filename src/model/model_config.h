@@ -85,6 +85,9 @@ struct ModelConfig {
 // Fills the derived per-layer fields (kv_source, n_kv_heads for sharers, ...) from the
 // kinds and per-kind settings. Shared by both parsers and by tests.
 void derive_kv_sharing(ModelConfig& config, const std::string& source);
+// The full layers' RoPE of a GGUF file: llama.cpp's rope_freqs.weight (1.0 for rotated
+// pairs, 1e30 for the rest) when present, else Gemma 4's default quarter rotation.
+RopeConfig rope_from_freqs_tensor(const GgufFile& file, double theta, int head_dim);
 // The proportional/default RoPE for a kind given partial_rotary_factor.
 RopeConfig make_rope(double theta, int head_dim, double partial_rotary_factor);
 

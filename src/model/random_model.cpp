@@ -71,6 +71,17 @@ DType parse_weight_dtype(const std::string& name) {
   fail("unknown weight dtype \"", name, "\" (expected f32, f16 or bf16)");
 }
 
+void read_generator_keys(const json& j, const std::string& path, GeneratorOptions& options) {
+  if (j.contains("seed")) {
+    require(j["seed"].is_number_unsigned(), path, ": \"seed\" must be a non-negative integer");
+    options.seed = j["seed"].get<uint64_t>();
+  }
+  if (j.contains("dtype")) {
+    require(j["dtype"].is_string(), path, ": \"dtype\" must be a string");
+    options.dtype = parse_weight_dtype(j["dtype"].get<std::string>());
+  }
+}
+
 GeneratorConfig load_generator_config(const std::string& path) {
   std::ifstream in(path);
   require(in.good(), path, ": cannot open");
@@ -87,14 +98,7 @@ GeneratorConfig load_generator_config(const std::string& path) {
 
   const std::filesystem::path file(path);
   g.model.name = j.value("name", file.stem().string());
-  if (j.contains("seed")) {
-    require(j["seed"].is_number_unsigned(), path, ": \"seed\" must be a non-negative integer");
-    g.options.seed = j["seed"].get<uint64_t>();
-  }
-  if (j.contains("dtype")) {
-    require(j["dtype"].is_string(), path, ": \"dtype\" must be a string");
-    g.options.dtype = parse_weight_dtype(j["dtype"].get<std::string>());
-  }
+  read_generator_keys(j, path, g.options);
   if (j.contains("vocab") && j["vocab"].is_object() && j["vocab"].contains("hf_tokenizer_json")) {
     const json& t = j["vocab"]["hf_tokenizer_json"];
     require(t.is_string(), path, ": vocab.hf_tokenizer_json must be a path");

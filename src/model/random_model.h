@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "model/model_config.h"
 #include "model/tensor_manifest.h"
 #include "tensor/dtype.h"
@@ -37,6 +39,9 @@ struct GeneratorConfig {
   GeneratorOptions options;
 };
 GeneratorConfig load_generator_config(const std::string& path);
+// The generator-only keys "seed" and "dtype" of a generator config `j` (read from `path`),
+// over `options`; shared by model and drafter configs.
+void read_generator_keys(const nlohmann::json& j, const std::string& path, GeneratorOptions& options);
 
 struct GeneratedModel {
   int64_t tensors = 0;
