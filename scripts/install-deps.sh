@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev      # unit tests
   libbenchmark-dev               # micro-benchmarks
   libsentencepiece-dev           # independent tokenizer oracle in the tests
+  libpng-dev libjpeg62-turbo-dev libwebp-dev   # images in prompts: PNG, JPEG, WebP
+  libsndfile1-dev libsamplerate0-dev           # audio in prompts: WAV, FLAC, OGG, MP3; resampling to 16 kHz
   nodejs                         # server end-to-end tests with the official npm clients
 )
 
