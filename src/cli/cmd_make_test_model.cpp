@@ -10,6 +10,8 @@
 
 #include "model/assistant.h"
 #include "model/random_model.h"
+#include "model/vision.h"
+#include "util/error.h"
 
 namespace facet::cli {
 namespace {
@@ -24,12 +26,15 @@ struct MakeTestModelArgs {
   int threads = 0;
 };
 
-// A generator config whose model_type is gemma4_assistant describes a drafter.
-bool is_assistant_config(const std::string& path) {
+// The config's model_type ("" when unreadable: the model loader then says why).
+std::string config_model_type(const std::string& path) {
   std::ifstream in(path);
   const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() && j.value("model_type", std::string()) == "gemma4_assistant";
+  return j.is_object() ? j.value("model_type", std::string()) : std::string();
 }
+
+// A generator config whose model_type is gemma4_assistant describes a drafter.
+bool is_assistant_config(const std::string& path) { return config_model_type(path) == "gemma4_assistant"; }
 
 // The command line's --dtype/--seed/--threads over the config's.
 void apply_overrides(const MakeTestModelArgs& args, GeneratorOptions& options) {
@@ -44,8 +49,25 @@ void report(const char* what, const MakeTestModelArgs& args, const GeneratedMode
                std::string(dtype_name(o.dtype)).c_str(), static_cast<unsigned long long>(o.seed), m.seconds);
 }
 
+// A gemma4_vision config: an HF vision_config plus "text_hidden_size" (the model the tower
+// feeds), "seed" and "dtype". Written as an mmproj GGUF or an HF folder.
+int run_make_test_vision(const MakeTestModelArgs& args, bool gguf) {
+  std::ifstream in(args.config_path);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  require(j.contains("text_hidden_size") && j["text_hidden_size"].is_number_integer(), args.config_path,
+          ": a gemma4_vision generator config needs \"text_hidden_size\" (the text model's width)");
+  const VisionConfig config = VisionConfig::from_hf_json(j, j["text_hidden_size"].get<int>(), args.config_path);
+  GeneratorOptions options;
+  read_generator_keys(j, args.config_path, options);
+  apply_overrides(args, options);
+  report("vision tower ", args, gguf ? write_random_mmproj(config, options, args.out)
+                                     : write_random_vision_hf(config, options, args.out), options);
+  return 0;
+}
+
 int run_make_test_model(const MakeTestModelArgs& args) {
   const bool gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
+  if (config_model_type(args.config_path) == "gemma4_vision") return run_make_test_vision(args, gguf);
   if (is_assistant_config(args.config_path)) {
     AssistantGeneratorConfig g = load_assistant_generator_config(args.config_path);
     apply_overrides(args, g.options);
@@ -64,7 +86,7 @@ int run_make_test_model(const MakeTestModelArgs& args) {
 
 const CommandRegistration kMakeTestModel("make-test-model", [](CLI::App& parent) {
   auto args = std::make_shared<MakeTestModelArgs>();
-  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model (or, from a gemma4_assistant config, a drafter) for tests");
+  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model (or, from a gemma4_assistant config, a drafter; from a gemma4_vision config, an mmproj vision tower) for tests");
   cmd->add_option("--config", args->config_path, "generator config (HF config.json keys + seed/dtype/vocab)")
       ->required();
   cmd->add_option("--out", args->out, "output: a .gguf file, or else an HF folder")->required();

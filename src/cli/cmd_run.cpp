@@ -4,6 +4,9 @@
 // streams, then a newline. With --chat, -p is one user turn rendered with the model's chat
 // template and the parsed answer is printed (thinking to stderr, dimmed on a terminal).
 // With --tokens: the new token ids are printed, space-separated, as they come.
+// facet run MODEL -p "What is in the picture?" --image cat.png [--mmproj mmproj.gguf]
+// Images go with -p as one user turn (the chat template places them before the text); the
+// vision tower comes from --mmproj or the projector found beside the model.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -13,8 +16,11 @@
 #include "cli/common.h"
 #include "cli/generation_flags.h"
 #include "engine/generation.h"
+#include "engine/media_prompt.h"
 #include "engine/model_files.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
+#include "util/thread_pool.h"
 
 namespace facet::cli {
 namespace {
@@ -27,6 +33,9 @@ struct RunArgs {
   bool think = false;
   bool hide_thinking = false;
   bool ignore_eos = false;
+  std::vector<std::string> images;
+  std::string mmproj;
+  int image_tokens = 0;
   GenerationFlags gen;
 };
 
@@ -83,12 +92,39 @@ int run_text(const RunArgs& args) {
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 256;
   validate(args.gen.sampling);
 
+  // Images: encoded first (the tower runs once per image), placed by the chat template.
+  std::vector<EncodedMedia> images;
+  if (!args.images.empty()) {
+    const std::string mmproj = args.mmproj.empty() ? default_mmproj_path(args.model) : args.mmproj;
+    require(!mmproj.empty(), "--image needs a vision projector: give --mmproj FILE (llama.cpp's mmproj GGUF) or put ",
+            "mmproj-NAME.gguf beside the model");
+    auto tower = load_vision_tower(mmproj);
+    require(tower->config.text_hidden_size == model->config.hidden_size, mmproj, ": the projector makes rows of ",
+            tower->config.text_hidden_size, " but the model's width is ", model->config.hidden_size,
+            " (it belongs to another model)");
+    ThreadPool pool(args.gen.threads);
+    for (const std::string& path : args.images) {
+      const MappedFile file(path);
+      images.push_back(encode_image_bytes(*tower, {file.data(), file.size()}, path, args.image_tokens, pool));
+      if (args.gen.verbose)
+        std::fprintf(stderr, "%s: %zu soft tokens\n", path.c_str(),
+                     images.back().soft_tokens.size() / static_cast<size_t>(model->config.hidden_size));
+    }
+  }
+
   std::vector<int32_t> prompt;
+  std::vector<PromptMedia> media;
   if (args.chat) {
     chat::RenderRequest request;
     request.messages.emplace_back();
     request.messages.back().role = chat::Role::User;
-    request.messages.back().content = chat::Content::of_text(args.prompt);
+    if (images.empty()) {
+      request.messages.back().content = chat::Content::of_text(args.prompt);
+    } else {
+      std::vector<chat::ContentPart> parts(images.size(), chat::ContentPart::of(chat::PartKind::Image));
+      parts.push_back(chat::ContentPart::of_text(args.prompt));
+      request.messages.back().content = chat::Content::of_parts(std::move(parts));
+    }
     request.enable_thinking = args.think;
     const ChatRulesChoice rules = choose_chat_rules(read_chat_template(args.model), model->config);
     if (args.gen.verbose)
@@ -96,6 +132,11 @@ int run_text(const RunArgs& args) {
                    rules.reason.c_str());
     // The rendered prompt starts with "<bos>" as text, so no BOS is added here.
     prompt = tokenizer.encode(chat::render_chat(request, rules.rules));
+    if (!images.empty()) {
+      MediaPrompt expanded = expand_image_placeholders(prompt, tokenizer, images, model->config.hidden_size);
+      prompt = std::move(expanded.tokens);
+      media = std::move(expanded.media);
+    }
   } else {
     EncodeOptions with_bos;
     with_bos.add_bos = true;
@@ -115,7 +156,8 @@ int run_text(const RunArgs& args) {
     AnswerPrinter printer({.content = stdout,
                            .thinking = args.hide_thinking ? nullptr : stderr,
                            .dim_thinking = use_ansi(stderr)});
-    result = generator.generate(prompt, options, [&](int32_t, const std::string& text) { printer.feed(text); });
+    result = generator.generate(
+        prompt, options, [&](int32_t, const std::string& text) { printer.feed(text); }, media);
     printer.finish(result.stop_reason != StopReason::StopToken);
     if (!printer.thinking().empty() && !args.hide_thinking) std::fprintf(stderr, "\n");
   } else {
@@ -138,9 +180,14 @@ const CommandRegistration kRegistration("run", [](CLI::App& app) {
   cmd->add_flag("--think", args->think, "With --chat: let the model think first (thinking goes to stderr)");
   cmd->add_flag("--hide-thinking", args->hide_thinking, "With --chat: do not print the thinking");
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating after end-of-sequence / end-of-turn tokens");
+  cmd->add_option("--image", args->images, "An image (PNG, JPEG, WebP) for the prompt; repeatable; implies --chat")
+      ->needs(prompt);
+  cmd->add_option("--mmproj", args->mmproj, "Vision projector: llama.cpp's mmproj GGUF or an HF model folder");
+  cmd->add_option("--image-tokens", args->image_tokens, "Soft tokens per image: 70, 140, 280 (default), 560 or 1120");
   add_generation_flags(*cmd, args->gen);
   return [args, prompt, tokens]() -> int {
     require(prompt->count() > 0 || tokens->count() > 0, "give a prompt with -p TEXT or --tokens IDS");
+    if (!args->images.empty()) args->chat = true;
     return prompt->count() > 0 ? run_text(*args) : run_token_ids(*args);
   };
 });

@@ -23,6 +23,47 @@ bool cancelled(const std::atomic<bool>* flag) { return flag != nullptr && flag->
 
 }  // namespace
 
+std::vector<MediaSpanKey> media_keys(const std::vector<PromptMedia>& media, int64_t hidden) {
+  std::vector<MediaSpanKey> keys;
+  for (const PromptMedia& m : media) keys.push_back({m.first, static_cast<int64_t>(m.rows.size()) / hidden, m.hash});
+  return keys;
+}
+
+int64_t prefix_before_media_change(int64_t keep, const std::vector<MediaSpanKey>& cached,
+                                   const std::vector<MediaSpanKey>& prompt) {
+  auto contains = [](const std::vector<MediaSpanKey>& list, const MediaSpanKey& m) {
+    return std::find(list.begin(), list.end(), m) != list.end();
+  };
+  for (const MediaSpanKey& m : prompt)
+    if (m.first < keep && !contains(cached, m)) keep = m.first;
+  for (const MediaSpanKey& m : cached)
+    if (m.first < keep && !contains(prompt, m)) keep = m.first;
+  return keep;
+}
+
+void check_prompt_media(const std::vector<PromptMedia>& media, int64_t n_tokens, int64_t hidden) {
+  int64_t end = 0;
+  for (const PromptMedia& m : media) {
+    const int64_t count = static_cast<int64_t>(m.rows.size()) / hidden;
+    require(count > 0 && static_cast<int64_t>(m.rows.size()) == count * hidden && m.first >= end &&
+                m.first + count <= n_tokens,
+            "media soft tokens at prompt position ", m.first, " (", m.rows.size(), " values) do not fit the ",
+            n_tokens, "-token prompt in order with rows of ", hidden);
+    end = m.first + count;
+  }
+}
+
+std::vector<EmbeddingSpan> media_spans_in(const std::vector<PromptMedia>& media, int64_t start, int64_t end,
+                                          int64_t hidden) {
+  std::vector<EmbeddingSpan> spans;
+  for (const PromptMedia& m : media) {
+    const int64_t count = static_cast<int64_t>(m.rows.size()) / hidden;
+    const int64_t b = std::max(m.first, start), e = std::min(m.first + count, end);
+    if (b < e) spans.push_back({b - start, e - b, m.rows.data() + (b - m.first) * hidden});
+  }
+  return spans;
+}
+
 const char* stop_reason_name(StopReason reason) {
   switch (reason) {
     case StopReason::StopToken: return "stop";
@@ -60,41 +101,47 @@ Generator::Generator(const Model& model, const Tokenizer* tokenizer, int64_t con
 void Generator::reset() {
   cache_.clear();
   cached_.clear();
+  cached_media_.clear();
   last_hidden_.clear();
 }
 
-int64_t Generator::reusable_prefix(const std::vector<int32_t>& prompt) const {
+int64_t Generator::reusable_prefix(const std::vector<int32_t>& prompt, const std::vector<PromptMedia>& media) const {
   const auto mismatch = std::mismatch(cached_.begin(), cached_.end(), prompt.begin(), prompt.end());
   int64_t keep = static_cast<int64_t>(mismatch.first - cached_.begin());
   keep = std::min<int64_t>(keep, static_cast<int64_t>(prompt.size()) - 1);
+  keep = prefix_before_media_change(keep, cached_media_, media_keys(media, model_.config.hidden_size));
   if (keep == static_cast<int64_t>(cached_.size())) return keep;  // a pure extension
   return keep > 0 && cache_.can_truncate_to(keep) ? keep : 0;
 }
 
 std::vector<float> Generator::prefill(const std::vector<int32_t>& prompt, int64_t* reused,
-                                      const std::atomic<bool>* cancel) {
+                                      const std::atomic<bool>* cancel, const std::vector<PromptMedia>& media) {
   require(!prompt.empty(), "the prompt is empty");
   require(static_cast<int64_t>(prompt.size()) <= cache_.context_size(), "the prompt (", prompt.size(),
           " tokens) does not fit in the context of ", cache_.context_size(), " tokens");
-  const int64_t keep = reusable_prefix(prompt);
+  const int64_t H = model_.config.hidden_size, n_prompt = static_cast<int64_t>(prompt.size());
+  check_prompt_media(media, n_prompt, H);
+  const int64_t keep = reusable_prefix(prompt, media);
   if (keep == 0) {
     reset();
   } else if (keep < static_cast<int64_t>(cached_.size())) {
     cache_.truncate_to(keep);
     cached_.resize(static_cast<size_t>(keep));
+    std::erase_if(cached_media_, [&](const MediaSpanKey& m) { return m.first + m.count > keep; });
   }
   if (reused != nullptr) *reused = keep;
 
   std::vector<float> logits;
-  for (size_t start = static_cast<size_t>(keep); start < prompt.size(); start += kPrefillChunk) {
+  for (int64_t start = keep; start < n_prompt; start += kPrefillChunk) {
     if (cancelled(cancel)) return {};
-    const size_t end = std::min(prompt.size(), start + kPrefillChunk);
-    std::vector<int32_t> chunk(prompt.begin() + static_cast<std::ptrdiff_t>(start),
-                               prompt.begin() + static_cast<std::ptrdiff_t>(end));
+    const int64_t end = std::min(n_prompt, start + kPrefillChunk);
+    std::vector<int32_t> chunk(prompt.begin() + start, prompt.begin() + end);
+    const std::vector<EmbeddingSpan> spans = media_spans_in(media, start, end, H);  // may cross chunks
     // forward() checks every id before touching the cache, so a throw leaves it consistent.
-    logits = forward(model_, cache_, chunk, LogitsFor::LastToken, pool_, kPrefillChunk, &last_hidden_);
+    logits = forward(model_, cache_, chunk, LogitsFor::LastToken, pool_, kPrefillChunk, &last_hidden_, spans);
     cached_.insert(cached_.end(), chunk.begin(), chunk.end());
   }
+  cached_media_ = media_keys(media, H);  // the cache now holds exactly the prompt
   return logits;
 }
 
@@ -120,14 +167,14 @@ std::vector<int32_t> Generator::propose_drafts(const GenerationOptions& options,
 }
 
 GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const GenerationOptions& options,
-                                     const TokenCallback& on_token) {
+                                     const TokenCallback& on_token, const std::vector<PromptMedia>& media) {
   require(options.max_tokens >= 0, "the token limit must be >= 0 (got ", options.max_tokens, ")");
   Sampler sampler(options.sampling);  // validates the options before any work
   GenerationResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
 
   const auto prefill_start = Clock::now();
-  std::vector<float> logits = prefill(prompt, &result.reused_tokens, options.cancel);
+  std::vector<float> logits = prefill(prompt, &result.reused_tokens, options.cancel, media);
   result.prefill_seconds = seconds_since(prefill_start);
   if (logits.empty()) {
     result.stop_reason = StopReason::Cancelled;

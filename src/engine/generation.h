@@ -58,6 +58,33 @@ struct GenerationResult {
 // incomplete when generation ends comes last as U+FFFD with id -1.
 using TokenCallback = std::function<void(int32_t id, const std::string& text)>;
 
+// An image's or audio clip's soft tokens in a prompt: they replace the embeddings of the
+// prompt's tokens [first, first + rows.size() / hidden) (the placeholder tokens). `hash`
+// identifies the media (its bytes) so a later prompt with the same media at the same place
+// can reuse the KV cache after it, and one with other media cannot.
+struct PromptMedia {
+  int64_t first = 0;
+  std::vector<float> rows;  // [count, hidden size of the model]
+  uint64_t hash = 0;
+};
+
+// Where media sit in a token sequence, for the prefix caches (Generator, Scheduler).
+struct MediaSpanKey {
+  int64_t first = 0, count = 0;
+  uint64_t hash = 0;
+  bool operator==(const MediaSpanKey&) const = default;
+};
+std::vector<MediaSpanKey> media_keys(const std::vector<PromptMedia>& media, int64_t hidden);
+// Placeholder tokens look alike whatever the image: `keep` cut back to the first media span
+// before it that the cache and the new prompt do not share (same place, count and hash).
+int64_t prefix_before_media_change(int64_t keep, const std::vector<MediaSpanKey>& cached,
+                                   const std::vector<MediaSpanKey>& prompt);
+// Throws Error unless the media fit a prompt of n_tokens in order, rows `hidden` wide.
+void check_prompt_media(const std::vector<PromptMedia>& media, int64_t n_tokens, int64_t hidden);
+// The media rows within prompt tokens [start, end), as spans relative to start.
+std::vector<EmbeddingSpan> media_spans_in(const std::vector<PromptMedia>& media, int64_t start, int64_t end,
+                                          int64_t hidden);
+
 // The ids that end a Gemma 4 turn, looked up by text so synthetic vocabularies work:
 // the tokenizer's EOS, "<eos>" and "<turn|>" where present; with `tools_offered` also
 // "<|tool_response>", which the model writes right after its tool calls.
@@ -79,14 +106,15 @@ class Generator {
   // Runs `prompt` (the whole sequence, BOS included) and samples after it. Throws Error
   // when the prompt is empty or does not fit in the context. On return the cache holds
   // the prompt and every sampled token except the last (which was never run).
+  // `media`: soft tokens of images/audio inside the prompt, in prompt order.
   GenerationResult generate(const std::vector<int32_t>& prompt, const GenerationOptions& options,
-                            const TokenCallback& on_token = {});
+                            const TokenCallback& on_token = {}, const std::vector<PromptMedia>& media = {});
 
   // Brings the cache to exactly `prompt` and returns the logits after its last token,
   // running only what the cache does not already hold. `reused` receives how many prompt
   // tokens were kept. A cancel flag seen between micro-batches returns an empty vector.
   std::vector<float> prefill(const std::vector<int32_t>& prompt, int64_t* reused = nullptr,
-                             const std::atomic<bool>* cancel = nullptr);
+                             const std::atomic<bool>* cancel = nullptr, const std::vector<PromptMedia>& media = {});
 
   void reset();  // forget the cached sequence
   const std::vector<int32_t>& cached_tokens() const { return cached_; }
@@ -98,7 +126,7 @@ class Generator {
   // Cached tokens that can stay for `prompt`: the shared prefix, shortened so that at
   // least one prompt token is run (its logits are needed) and so that the cache can
   // actually go back to it (sliding-window rings can only go back inside the window).
-  int64_t reusable_prefix(const std::vector<int32_t>& prompt) const;
+  int64_t reusable_prefix(const std::vector<int32_t>& prompt, const std::vector<PromptMedia>& media) const;
   // The drafter's guesses for after `next`, cut to what this step can check.
   std::vector<int32_t> propose_drafts(const GenerationOptions& options, int32_t next, const GenerationResult& result);
 
@@ -108,6 +136,7 @@ class Generator {
   KvCache cache_;
   int64_t rewind_tokens_;
   std::vector<int32_t> cached_;  // the tokens whose K/V the cache holds, in order
+  std::vector<MediaSpanKey> cached_media_;  // media among cached_ (whole spans only)
   // The final normed hidden state after the last cached token (for Gemma 4 drafters).
   std::vector<float> last_hidden_;
 };

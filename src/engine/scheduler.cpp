@@ -46,6 +46,7 @@ struct Running {
   GenerationResult result;
   std::vector<int32_t> pending;  // tokens still to run: the rest of the prompt, or the last sampled token
   size_t pending_done = 0;       // how many of them are already in the cache
+  int64_t prompt_offset = 0;     // while prefilling: the prompt index of pending[0]
   std::vector<int32_t> drafts;   // the drafter's guesses run after `pending` this step
   std::vector<float> last_hidden;  // final normed hidden state after the last cached token (drafters)
   bool prefilling = true;
@@ -60,6 +61,7 @@ struct Slot {
   KvCache cache;
   std::vector<int32_t> cached;  // the tokens whose K/V the cache holds, in order
   std::vector<double> cached_scales;  // the LoRA scales those K/V were computed under
+  std::vector<MediaSpanKey> cached_media;  // images/audio among `cached`
   std::optional<Running> seq;
   uint64_t last_used = 0;       // admission counter, for least-recently-used eviction
 };
@@ -68,17 +70,20 @@ struct Slot {
 struct Work {
   Slot* slot;
   std::vector<int32_t> tokens;  // pending tokens, then the drafts (if any)
+  std::vector<EmbeddingSpan> media = {};  // soft tokens among a prompt chunk's tokens
 };
 
 // Cached tokens that `slot` can keep for `prompt` (the rules of Generator::reusable_prefix):
 // the shared prefix, leaving at least one prompt token to run (its logits are needed), and
 // only as far back as the cache can rewind (sliding-window rings).
-int64_t reusable_prefix(const Slot& slot, const std::vector<int32_t>& prompt, const std::vector<double>& scales) {
+int64_t reusable_prefix(const Slot& slot, const SequenceRequest& request, int64_t hidden) {
+  const std::vector<int32_t>& prompt = request.prompt;
   // K/V computed with other adapter scales are other numbers: nothing carries over.
-  if (slot.cached_scales != scales) return 0;
+  if (slot.cached_scales != request.adapter_scales) return 0;
   const auto mismatch = std::mismatch(slot.cached.begin(), slot.cached.end(), prompt.begin(), prompt.end());
   int64_t keep = static_cast<int64_t>(mismatch.first - slot.cached.begin());
   keep = std::min<int64_t>(keep, static_cast<int64_t>(prompt.size()) - 1);
+  keep = prefix_before_media_change(keep, slot.cached_media, media_keys(request.media, hidden));
   if (keep == static_cast<int64_t>(slot.cached.size())) return keep;
   return keep > 0 && slot.cache.can_truncate_to(keep) ? keep : 0;
 }
@@ -150,6 +155,7 @@ std::string check_request(const ModelConfig& c, int64_t context, const SequenceR
              std::to_string(c.vocab_size) + " entries)";
   if (r.max_tokens < 0) return "the token limit must be >= 0 (got " + std::to_string(r.max_tokens) + ")";
   try {
+    check_prompt_media(r.media, static_cast<int64_t>(r.prompt.size()), c.hidden_size);
     validate(r.sampling);
   } catch (const Error& e) {
     return e.what();
@@ -310,7 +316,7 @@ Slot& Scheduler::State::choose_slot(const SequenceRequest& request, int64_t& kee
   keep = 0;
   for (auto& slot : slots)
     if (slot && !slot->seq) {
-      const int64_t k = reusable_prefix(*slot, prompt, request.adapter_scales);
+      const int64_t k = reusable_prefix(*slot, request, model.config.hidden_size);
       if (k > keep && 2 * k >= static_cast<int64_t>(slot->cached.size())) keep = k, best = slot.get();
     }
   if (best != nullptr) return *best;
@@ -322,7 +328,7 @@ Slot& Scheduler::State::choose_slot(const SequenceRequest& request, int64_t& kee
   // Every slot has been used: the least recently used idle one, keeping what it can.
   for (auto& slot : slots)
     if (!slot->seq && (best == nullptr || slot->last_used < best->last_used)) best = slot.get();
-  keep = reusable_prefix(*best, prompt, request.adapter_scales);
+  keep = reusable_prefix(*best, request, model.config.hidden_size);
   return *best;  // the caller admits only while a slot is free
 }
 
@@ -357,12 +363,16 @@ void Scheduler::State::start(Request request) {
     slot.cache.truncate_to(keep);
     slot.cached.resize(static_cast<size_t>(keep));
   }
+  // The cache will hold this prompt (a cancelled prefill leaves part of it: reuse then
+  // still asks for the same media at the same place, whose cached rows are these).
+  slot.cached_media = media_keys(request.request.media, model.config.hidden_size);
   slot.last_used = ++admissions;
   Running& s = slot.seq.emplace(std::move(request));
   if (tokenizer != nullptr) s.detokenizer.emplace(*tokenizer);
   s.result.prompt_tokens = static_cast<int64_t>(s.request.request.prompt.size());
   s.result.reused_tokens = keep;
   s.pending.assign(s.request.request.prompt.begin() + keep, s.request.request.prompt.end());
+  s.prompt_offset = keep;
   ++running;
   count([&](SchedulerStats& st) {
     st.active = running;
@@ -397,7 +407,8 @@ void Scheduler::State::step() {
     const int64_t n = std::min(budget, left);
     budget -= n;
     const auto from = s.pending.begin() + static_cast<std::ptrdiff_t>(s.pending_done);
-    work.push_back({slot, {from, from + n}});
+    const int64_t first = s.prompt_offset + static_cast<int64_t>(s.pending_done);
+    work.push_back({slot, {from, from + n}, media_spans_in(s.request.request.media, first, first + n, model.config.hidden_size)});
   }
 
   // One forward pass per set of LoRA scales (usually just one): the weights are read once
@@ -414,7 +425,7 @@ void Scheduler::State::step() {
 
 void Scheduler::State::run_group(std::vector<Work>& work) {
   std::vector<BatchSequence> batch;
-  for (const Work& w : work) batch.push_back({&w.slot->cache, w.tokens, !w.slot->seq->drafts.empty()});
+  for (const Work& w : work) batch.push_back({&w.slot->cache, w.tokens, !w.slot->seq->drafts.empty(), w.media});
   std::vector<float> logits, hidden;
   try {
     const std::vector<double>& scales = work.front().slot->seq->request.request.adapter_scales;
@@ -430,6 +441,7 @@ void Scheduler::State::run_group(std::vector<Work>& work) {
     for (Work& w : work) {
       w.slot->cache.clear();
       w.slot->cached.clear();
+      w.slot->cached_media.clear();
       finish(*w.slot, StopReason::Cancelled, std::string("generation failed: ") + e.what());
     }
     return;
@@ -552,6 +564,7 @@ std::optional<int32_t> Scheduler::State::choose(Slot& slot, std::span<float> log
   } catch (const std::exception& e) {
     slot.cache.clear();
     slot.cached.clear();
+    slot.cached_media.clear();
     finish(slot, StopReason::Cancelled, std::string("sampling failed: ") + e.what());
     return std::nullopt;
   }

@@ -49,6 +49,9 @@ struct SchedulerOptions {
 
 struct SequenceRequest {
   std::vector<int32_t> prompt;      // the whole prompt, BOS included
+  // Soft tokens of images/audio inside the prompt (media_prompt.h), in prompt order. An
+  // idle slot's cache is reused across them only for the same media at the same place.
+  std::vector<PromptMedia> media;
   SamplingOptions sampling;
   int64_t max_tokens = 256;         // new tokens at most (a stop token counts)
   std::vector<int32_t> stop_ids;    // generation ends after sampling one of these

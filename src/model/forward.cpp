@@ -31,8 +31,10 @@ std::vector<float> run_layers(const Model& model, const std::vector<BatchSequenc
   const ModelConfig& c = model.config;
   ForwardContext ctx(model, pool);
   std::vector<int32_t> tokens;
+  std::vector<EmbeddingSpan> media;  // spans re-based on the whole batch
   for (const BatchSequence& s : sequences) {
     const int64_t count = static_cast<int64_t>(s.tokens.size());
+    for (const EmbeddingSpan& m : s.media) media.push_back({ctx.n_tokens + m.first, m.count, m.rows});
     ctx.segments.push_back({s.cache, s.cache->n_past(), ctx.n_tokens, count});
     ctx.segment_of.insert(ctx.segment_of.end(), static_cast<size_t>(count), static_cast<int32_t>(ctx.segments.size() - 1));
     tokens.insert(tokens.end(), s.tokens.begin(), s.tokens.end());
@@ -44,7 +46,11 @@ std::vector<float> run_layers(const Model& model, const std::vector<BatchSequenc
   for (auto* buffers : {&ctx.batch_k, &ctx.batch_v}) buffers->resize(static_cast<size_t>(c.n_layers));
   for (auto* buffers : {&ctx.stored_k, &ctx.stored_v}) buffers->resize(static_cast<size_t>(c.n_layers));
 
+  // Media positions are looked up as the pad token (id 0), then take their soft tokens.
+  for (const EmbeddingSpan& m : media) std::fill_n(tokens.begin() + m.first, m.count, 0);
   std::vector<float> x = embed_tokens(model, tokens);
+  const int64_t H = c.hidden_size;
+  for (const EmbeddingSpan& m : media) std::copy_n(m.rows, m.count * H, x.begin() + m.first * H);
   if (c.has_ple()) ctx.ple = per_layer_inputs(model, tokens, x, pool);
 
   for (int layer = 0; layer < c.n_layers; ++layer) {
@@ -100,6 +106,26 @@ void check_tokens(const ModelConfig& c, std::span<const int32_t> tokens) {
             " is out of range (the vocabulary has ", c.vocab_size, " entries)");
 }
 
+void check_media(std::span<const EmbeddingSpan> media, int64_t n_tokens) {
+  int64_t end = 0;
+  for (const EmbeddingSpan& m : media) {
+    require(m.rows != nullptr && m.count > 0 && m.first >= end && m.first + m.count <= n_tokens,
+            "media soft tokens [", m.first, ", ", m.first + m.count, ") do not fit the ", n_tokens,
+            " input tokens in order");
+    end = m.first + m.count;
+  }
+}
+
+// The parts of `media` inside tokens [start, start + n), re-based on start.
+std::vector<EmbeddingSpan> media_in(std::span<const EmbeddingSpan> media, int64_t start, int64_t n, int64_t H) {
+  std::vector<EmbeddingSpan> out;
+  for (const EmbeddingSpan& m : media) {
+    const int64_t begin = std::max(m.first, start), end = std::min(m.first + m.count, start + n);
+    if (begin < end) out.push_back({begin - start, end - begin, m.rows + (begin - m.first) * H});
+  }
+  return out;
+}
+
 void check_fits(const KvCache& cache, int64_t total) {
   require(cache.n_past() + total <= cache.context_size(), "the input (", total, " tokens after ",
           cache.n_past(), " cached) does not fit in the context of ", cache.context_size(), " tokens");
@@ -108,12 +134,14 @@ void check_fits(const KvCache& cache, int64_t total) {
 }  // namespace
 
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
-                           LogitsFor which, ThreadPool& pool, int64_t max_batch, std::vector<float>* final_hidden) {
+                           LogitsFor which, ThreadPool& pool, int64_t max_batch, std::vector<float>* final_hidden,
+                           std::span<const EmbeddingSpan> media) {
   const ModelConfig& c = model.config;
   require(!tokens.empty(), "no input tokens");
   check_tokens(c, tokens);
   const int64_t total = static_cast<int64_t>(tokens.size());
   check_fits(cache, total);
+  check_media(media, total);
   require(max_batch > 0, "micro-batch size must be positive");
 
   const int64_t V = c.vocab_size, H = c.hidden_size;
@@ -124,7 +152,8 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   for (int64_t start = 0; start < total; start += max_batch) {
     const int64_t n = std::min(max_batch, total - start);
     const std::span<const int32_t> chunk(tokens.data() + start, static_cast<size_t>(n));
-    std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk}}, pool);
+    const std::vector<EmbeddingSpan> chunk_media = media_in(media, start, n, H);
+    std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk, false, chunk_media}}, pool);
     if (which == LogitsFor::AllTokens)
       output_logits(model, hidden.data(), n, &logits[static_cast<size_t>(start * V)], pool, normed_rows(start));
     else if (start + n == total)
@@ -144,6 +173,7 @@ std::vector<float> forward_batch(const Model& model, const std::vector<BatchSequ
     require(!s.tokens.empty(), "sequence ", i, " has no input tokens");
     check_tokens(c, s.tokens);
     check_fits(*s.cache, static_cast<int64_t>(s.tokens.size()));
+    check_media(s.media, static_cast<int64_t>(s.tokens.size()));
     for (size_t j = 0; j < i; ++j)
       require(sequences[j].cache != s.cache, "sequences ", j, " and ", i, " share a KV cache");
     const KvCacheTypes& a = s.cache->types(), &b = sequences.front().cache->types();

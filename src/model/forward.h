@@ -14,15 +14,28 @@ class ThreadPool;
 
 enum class LogitsFor { LastToken, AllTokens };
 
+// Soft tokens (an image's or an audio clip's, spec §9.3) that take the place of the
+// embeddings of tokens [first, first + count) of one call's tokens: `rows` holds count
+// rows of the model's hidden size. Those positions are embedded as the pad token (id 0)
+// for the per-layer embeddings' token part, then their rows are replaced as they are
+// (no √H scaling).
+struct EmbeddingSpan {
+  int64_t first = 0;
+  int64_t count = 0;
+  const float* rows = nullptr;
+};
+
 // Runs `tokens` at positions cache.n_past() ... through the model, appends their K/V to
 // the cache and returns logits, row-major [rows, vocab] (rows = 1 or tokens.size()).
 // Long inputs are processed in micro-batches of at most `max_batch` tokens; the result
 // does not depend on the batch size. Throws Error for an out-of-range token id or when
 // the input does not fit in the cache's context. With `final_hidden`, also the final
 // normed hidden states of the same rows, [rows, hidden] (what a Gemma 4 drafter reads).
+// `media`: soft tokens replacing some of `tokens`' embeddings (spans within the tokens,
+// not overlapping).
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                            LogitsFor which, ThreadPool& pool, int64_t max_batch = 512,
-                           std::vector<float>* final_hidden = nullptr);
+                           std::vector<float>* final_hidden = nullptr, std::span<const EmbeddingSpan> media = {});
 
 // One sequence's part of a batched step: its own cache and the tokens it runs next (one
 // when decoding, a prompt chunk when prefilling).
@@ -30,6 +43,7 @@ struct BatchSequence {
   KvCache* cache = nullptr;
   std::span<const int32_t> tokens;
   bool all_rows = false;  // logits after every token (speculative decoding's check), not the last only
+  std::span<const EmbeddingSpan> media = {};  // soft tokens within `tokens`
 };
 
 // One step for several sequences at once: every matrix product runs over all their tokens

@@ -109,8 +109,8 @@ std::vector<std::vector<double>> ReferenceModel::per_layer_inputs(int32_t token,
   return ple;
 }
 
-std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32_t>& tokens,
-                                                         ReferenceTrace* trace) const {
+std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32_t>& tokens, ReferenceTrace* trace,
+                                                         const std::map<int64_t, std::vector<double>>* media) const {
   const ReferenceConfig& c = config_;
   const int64_t T = static_cast<int64_t>(tokens.size()), H = c.hidden, L = c.n_layers;
   for (int32_t tok : tokens)
@@ -120,10 +120,17 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
   std::vector<Vec> x(static_cast<size_t>(T));
   std::vector<std::vector<Vec>> ple(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) {
-    const double* e = token_embd_.row(tokens[size_t(t)]);
+    const auto soft = media ? media->find(t) : std::map<int64_t, Vec>::const_iterator{};
+    const bool is_media = media && soft != media->end();
+    const int32_t token = is_media ? 0 : tokens[size_t(t)];  // §9.3: placeholders as pad
+    const double* e = token_embd_.row(token);
     x[size_t(t)] = Vec(e, e + H);
     for (double& v : x[size_t(t)]) v *= c.embedding_scale;
-    if (c.ple_dim > 0) ple[size_t(t)] = per_layer_inputs(tokens[size_t(t)], x[size_t(t)]);
+    if (is_media) {
+      require(static_cast<int64_t>(soft->second.size()) == H, "reference: a soft token row must be H wide");
+      x[size_t(t)] = soft->second;
+    }
+    if (c.ple_dim > 0) ple[size_t(t)] = per_layer_inputs(token, x[size_t(t)]);
   }
   if (trace) {
     *trace = ReferenceTrace{};

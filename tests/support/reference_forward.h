@@ -102,8 +102,11 @@ class ReferenceModel {
 
   const ReferenceConfig& config() const { return config_; }
   // positions × vocab logits (after the final soft-cap) for a whole causal sequence.
-  std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens,
-                                           ReferenceTrace* trace = nullptr) const;
+  // `media`: soft tokens (image/audio) by position (spec §9.3): such a position is
+  // embedded as the pad token (id 0) for the per-layer token part and its input row is
+  // the given one, as it is (no √H).
+  std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens, ReferenceTrace* trace = nullptr,
+                                           const std::map<int64_t, std::vector<double>>* media = nullptr) const;
 
  private:
   std::vector<std::vector<double>> per_layer_inputs(int32_t token,

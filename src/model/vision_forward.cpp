@@ -1,0 +1,187 @@
+// The vision tower's forward pass (spec §9.1), f32 activations: patch embedding with 2-D
+// position tables, encoder layers (sandwich norms, q/k norms with weights, scale-less v
+// norm, 2-D RoPE, bidirectional attention with scale 1, GeGLU), 3x3 average pooling ×
+// √Hv, standardisation (large towers), scale-less RMSNorm and the projection.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
+#include "model/vision.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace facet {
+namespace {
+
+WeightMatrix f32_matrix(const std::vector<float>& values, int64_t rows, int64_t cols) {
+  WeightMatrix m;
+  m.dtype = DType::F32;
+  m.data = reinterpret_cast<const uint8_t*>(values.data());
+  m.rows = rows;
+  m.cols = cols;
+  return m;
+}
+
+// y = clamp(W clamp(x)) for n rows of x.
+std::vector<float> clamped_linear(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool) {
+  const float* input = x.data();
+  std::vector<float> clamped;
+  if (std::isfinite(l.in_lo) || std::isfinite(l.in_hi)) {
+    clamped.resize(x.size());
+    for (size_t i = 0; i < x.size(); ++i) clamped[i] = std::clamp(x[i], l.in_lo, l.in_hi);
+    input = clamped.data();
+  }
+  std::vector<float> y(static_cast<size_t>(n * l.w.rows));
+  matmul(l.w, input, n, y.data(), &pool);
+  if (std::isfinite(l.out_lo) || std::isfinite(l.out_hi))
+    for (float& v : y) v = std::clamp(v, l.out_lo, l.out_hi);
+  return y;
+}
+
+// Rotate-half RoPE of one half of a head (size `half`, pairs (j, j + half/2)) at `position`.
+void rope_half(float* v, int half, double position, double theta) {
+  const int pairs = half / 2;
+  for (int j = 0; j < pairs; ++j) {
+    const double angle = position * std::pow(theta, -2.0 * j / half);
+    const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
+    const float a = v[j], b = v[j + pairs];
+    v[j] = a * c - b * s;
+    v[j + pairs] = b * c + a * s;
+  }
+}
+
+// Bidirectional attention of every patch over every patch, one head at a time; the scores
+// and the weighted sum run through matmul (queries as tokens). Returns [n, Hv].
+std::vector<float> attention(const VisionConfig& c, const std::vector<float>& q, const std::vector<float>& k,
+                             const std::vector<float>& v, int64_t n, ThreadPool& pool) {
+  const int64_t Hv = c.hidden_size, D = c.head_dim;
+  std::vector<float> out(static_cast<size_t>(n * Hv));
+  std::vector<float> qh(static_cast<size_t>(n * D)), kh(qh.size()), vt(qh.size()), part;
+  const int64_t chunk = 512;  // queries per pass: bounds the score buffer at chunk × n
+  std::vector<float> scores;
+  for (int64_t h = 0; h < c.n_heads; ++h) {
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t d = 0; d < D; ++d) {
+        qh[static_cast<size_t>(t * D + d)] = q[static_cast<size_t>(t * Hv + h * D + d)];
+        kh[static_cast<size_t>(t * D + d)] = k[static_cast<size_t>(t * Hv + h * D + d)];
+        vt[static_cast<size_t>(d * n + t)] = v[static_cast<size_t>(t * Hv + h * D + d)];
+      }
+    const WeightMatrix keys = f32_matrix(kh, n, D), values_t = f32_matrix(vt, D, n);
+    for (int64_t first = 0; first < n; first += chunk) {
+      const int64_t rows = std::min(chunk, n - first);
+      scores.resize(static_cast<size_t>(rows * n));
+      matmul(keys, qh.data() + first * D, rows, scores.data(), &pool);  // scale 1.0
+      pool.parallel_for(rows, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) softmax(scores.data() + r * n, n);
+      });
+      part.resize(static_cast<size_t>(rows * D));
+      matmul(values_t, scores.data(), rows, part.data(), &pool);
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy_n(part.data() + r * D, D, out.data() + (first + r) * Hv + h * D);
+    }
+  }
+  return out;
+}
+
+void add_normed(std::vector<float>& h, const std::vector<float>& x, const std::vector<float>& weight, int64_t n,
+                int64_t width, double eps) {
+  std::vector<float> normed(static_cast<size_t>(width));
+  for (int64_t t = 0; t < n; ++t) {
+    rms_norm(x.data() + t * width, weight.data(), width, eps, normed.data());
+    for (int64_t i = 0; i < width; ++i) h[static_cast<size_t>(t * width + i)] += normed[static_cast<size_t>(i)];
+  }
+}
+
+std::vector<float> normed_rows(const std::vector<float>& h, const std::vector<float>& weight, int64_t n, int64_t width,
+                               double eps) {
+  std::vector<float> out(h.size());
+  for (int64_t t = 0; t < n; ++t) rms_norm(h.data() + t * width, weight.data(), width, eps, out.data() + t * width);
+  return out;
+}
+
+void encoder_layer(const VisionConfig& c, const VisionLayerWeights& l, std::vector<float>& h, int64_t n, int cols,
+                   ThreadPool& pool) {
+  const int64_t Hv = c.hidden_size, D = c.head_dim;
+  const std::vector<float> x = normed_rows(h, l.ln1, n, Hv, c.rms_eps);
+  std::vector<float> q = clamped_linear(l.q, x, n, pool), k = clamped_linear(l.k, x, n, pool),
+                     v = clamped_linear(l.v, x, n, pool);
+  pool.parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const double px = static_cast<double>(t % cols), py = static_cast<double>(t / cols);
+      for (int64_t head = 0; head < c.n_heads; ++head) {
+        float* qv = q.data() + t * Hv + head * D;
+        float* kv = k.data() + t * Hv + head * D;
+        float* vv = v.data() + t * Hv + head * D;
+        rms_norm(qv, l.q_norm.data(), D, c.rms_eps, qv);
+        rms_norm(kv, l.k_norm.data(), D, c.rms_eps, kv);
+        rms_norm(vv, nullptr, D, c.rms_eps, vv);
+        // First half of the head turns with the column, second half with the row.
+        rope_half(qv, static_cast<int>(D / 2), px, c.rope_theta);
+        rope_half(qv + D / 2, static_cast<int>(D / 2), py, c.rope_theta);
+        rope_half(kv, static_cast<int>(D / 2), px, c.rope_theta);
+        rope_half(kv + D / 2, static_cast<int>(D / 2), py, c.rope_theta);
+      }
+    }
+  });
+  const std::vector<float> a = attention(c, q, k, v, n, pool);
+  add_normed(h, clamped_linear(l.out, a, n, pool), l.attn_post_norm, n, Hv, c.rms_eps);
+
+  const std::vector<float> y = normed_rows(h, l.ln2, n, Hv, c.rms_eps);
+  std::vector<float> gate = clamped_linear(l.gate, y, n, pool);
+  const std::vector<float> up = clamped_linear(l.up, y, n, pool);
+  gelu_tanh_mul(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
+  add_normed(h, clamped_linear(l.down, gate, n, pool), l.ffn_post_norm, n, Hv, c.rms_eps);
+}
+
+}  // namespace
+
+std::vector<float> encode_image(const VisionTower& tower, const ImagePatches& patches, ThreadPool& pool) {
+  const VisionConfig& c = tower.config;
+  const VisionWeights& w = tower.weights;
+  const int64_t Hv = c.hidden_size, Pv = c.patch_values(), k = c.pooling_kernel;
+  const int rows = patches.patch_rows, cols = patches.patch_cols;
+  const int64_t n = static_cast<int64_t>(rows) * cols;
+  require(rows > 0 && cols > 0 && rows % k == 0 && cols % k == 0, "image patches: a ", rows, "x", cols,
+          " grid does not pool into ", k, "x", k, " groups");
+  require(static_cast<int64_t>(patches.values.size()) == n * Pv, "image patches: expected ", n * Pv,
+          " values for ", n, " patches of ", Pv, ", found ", patches.values.size());
+  require(rows <= c.position_table_size && cols <= c.position_table_size, "image patches: a ", rows, "x", cols,
+          " grid exceeds the position table of ", c.position_table_size);
+
+  // Patch embedding: pixels in [0, 1] -> [-1, 1], the projection, position rows x and y.
+  std::vector<float> pixels(patches.values.size());
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = 2.0f * (patches.values[i] - 0.5f);
+  std::vector<float> h(static_cast<size_t>(n * Hv));
+  matmul(f32_matrix(w.patch_proj, Hv, Pv), pixels.data(), n, h.data(), &pool);
+  for (int64_t t = 0; t < n; ++t) {
+    const float* px = w.position_x.data() + (t % cols) * Hv;
+    const float* py = w.position_y.data() + (t / cols) * Hv;
+    for (int64_t i = 0; i < Hv; ++i) h[static_cast<size_t>(t * Hv + i)] += px[i] + py[i];
+  }
+
+  for (const VisionLayerWeights& layer : w.layers) encoder_layer(c, layer, h, n, cols, pool);
+
+  // k x k average pooling in row-major order of the pooled grid, then × √Hv.
+  const int prow = rows / static_cast<int>(k), pcol = cols / static_cast<int>(k);
+  const int64_t tokens = static_cast<int64_t>(prow) * pcol;
+  std::vector<float> pooled(static_cast<size_t>(tokens * Hv), 0.0f);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t target = ((t / cols) / k) * pcol + (t % cols) / k;
+    for (int64_t i = 0; i < Hv; ++i) pooled[static_cast<size_t>(target * Hv + i)] += h[static_cast<size_t>(t * Hv + i)];
+  }
+  const float scale = static_cast<float>(std::sqrt(static_cast<double>(Hv)) / static_cast<double>(k * k));
+  for (float& v : pooled) v *= scale;
+  if (c.standardize)
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t i = 0; i < Hv; ++i) {
+        float& v = pooled[static_cast<size_t>(t * Hv + i)];
+        v = (v - w.std_bias[static_cast<size_t>(i)]) * w.std_scale[static_cast<size_t>(i)];
+      }
+  for (int64_t t = 0; t < tokens; ++t) rms_norm(pooled.data() + t * Hv, nullptr, Hv, c.rms_eps, pooled.data() + t * Hv);
+  std::vector<float> out(static_cast<size_t>(tokens * c.text_hidden_size));
+  matmul(w.projection, pooled.data(), tokens, out.data(), &pool);
+  return out;
+}
+
+}  // namespace facet

@@ -1,0 +1,114 @@
+// facet run --image: a PNG made here goes through the mmproj that make-test-model writes
+// (tiny-realvocab-vision.json, real 16-px patches) into the shared real-vocabulary model;
+// the prompt holds the image's soft tokens; the projector beside the model is found by itself;
+// a corrupt image, a missing projector and a projector of another width are clear errors.
+#include <gtest/gtest.h>
+#include <png.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/paths.h"
+#include "support/run_command.h"
+#include "support/temp_dir.h"
+
+namespace facet {
+namespace {
+
+using test::run_command;
+
+std::string model_path() { return test::data_dir() + "/models/gemma4-tiny-realvocab-f16.gguf"; }
+
+// A width x height RGB PNG of a pattern chosen by `seed`.
+void write_png(const std::string& path, int width, int height, int seed) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * 3);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < 3; ++c)
+        pixels[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>((x * (seed + c) + y * (2 * seed + 1)) % 256);
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(width);
+  image.height = static_cast<png_uint_32>(height);
+  image.format = PNG_FORMAT_RGB;
+  ASSERT_NE(png_image_write_to_file(&image, path.c_str(), 0, pixels.data(), 0, nullptr), 0) << image.message;
+}
+
+class CliImage : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto r = run_command(test::facet_bin() + " make-test-model --config " + test::source_dir() +
+                               "/models/configs/tiny-realvocab-vision.json --out " + dir.file("mmproj.gguf"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    write_png(dir.file("a.png"), 100, 60, 1);
+    write_png(dir.file("b.png"), 100, 60, 7);
+  }
+  test::CommandResult run(const std::string& extra) {
+    return run_command(test::facet_bin() + " run " + model_path() + " -p 'What is this?' -n 8 --temp 0 -t 2 -v " + extra);
+  }
+  test::TempDir dir;
+};
+
+TEST_F(CliImage, AnswersWithTheImageInThePrompt) {
+  const auto a = run("--image " + dir.file("a.png") + " --mmproj " + dir.file("mmproj.gguf") + " --image-tokens 70");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  // 100x60 at a 70-token budget, HF's rule: factor sqrt(70·9·16² / 6000) = 5.185, height
+  // floor(5.185·60/48)·48 = 288, width floor(5.185·100/48)·48 = 480: 6 x 10 = 60 soft tokens.
+  EXPECT_NE(a.err.find("a.png: 60 soft tokens"), std::string::npos) << a.err;
+  const auto b = run("--image " + dir.file("b.png") + " --mmproj " + dir.file("mmproj.gguf") + " --image-tokens 70");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const auto text = run("--chat");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  // The image's placeholders are in the prompt: at a 140-token budget the same image makes
+  // factor sqrt(140·9·16² / 6000) = 7.332, 432 x 720 pixels, 9 x 15 = 135 soft tokens, so the
+  // prompt is 135 - 60 = 75 tokens longer. That the soft tokens change the logits is checked
+  // in engine_media_prompt_test.cpp.
+  const auto big = run("--image " + dir.file("a.png") + " --mmproj " + dir.file("mmproj.gguf") + " --image-tokens 140");
+  ASSERT_EQ(big.exit_code, 0) << big.err;
+  EXPECT_NE(big.err.find("a.png: 135 soft tokens"), std::string::npos) << big.err;
+  auto prompt_tokens = [](const std::string& err) {
+    const size_t at = err.find("prompt ");
+    return at == std::string::npos ? -1 : std::stoi(err.substr(at + 7));
+  };
+  EXPECT_EQ(prompt_tokens(big.err), prompt_tokens(a.err) + 75) << a.err << big.err;
+  EXPECT_EQ(prompt_tokens(b.err), prompt_tokens(a.err));
+  EXPECT_GT(prompt_tokens(a.err), prompt_tokens(text.err) + 60);
+}
+
+TEST_F(CliImage, FindsTheProjectorBesideTheModel) {
+  std::filesystem::copy_file(model_path(), dir.file("tiny.gguf"));
+  std::filesystem::copy_file(dir.file("mmproj.gguf"), dir.file("mmproj-tiny.gguf"));
+  const auto r = run_command(test::facet_bin() + " run " + dir.file("tiny.gguf") + " -p hi -n 2 -t 2 -v --image " +
+                             dir.file("a.png") + " --image-tokens 70");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("60 soft tokens"), std::string::npos) << r.err;
+}
+
+TEST_F(CliImage, BadInputIsAClearError) {
+  test::write_bytes(dir.file("bad.png"), {0x89, 'P', 'N', 'G', 1, 2, 3});
+  auto r = run("--image " + dir.file("bad.png") + " --mmproj " + dir.file("mmproj.gguf"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad.png"), std::string::npos) << r.err;
+  r = run("--image " + dir.file("a.png"));  // no projector anywhere
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--mmproj"), std::string::npos) << r.err;
+  // A projector for a 64-wide model.
+  {
+    std::ofstream config(dir.file("wide.json"));
+    config << R"({"model_type": "gemma4_vision", "text_hidden_size": 64, "hidden_size": 32,
+                 "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "head_dim": 8})";
+  }
+  const auto made = run_command(test::facet_bin() + " make-test-model --config " + dir.file("wide.json") + " --out " +
+                                dir.file("wide.gguf"));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  r = run("--image " + dir.file("a.png") + " --mmproj " + dir.file("wide.gguf"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("belongs to another model"), std::string::npos) << r.err;
+  // A text model given as the projector.
+  r = run("--image " + dir.file("a.png") + " --mmproj " + test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("not a multimodal projector"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace facet

@@ -1,0 +1,144 @@
+// Soft tokens (images, audio) in prompts (forward.h EmbeddingSpan, generation.h PromptMedia,
+// engine/media_prompt.h):
+//   - logits with soft tokens in the prompt against the float64 reference of the decoder,
+//     which embeds such positions as the pad token and takes their rows as they are (spec
+//     §9.3, §4.2), on a model with per-layer embeddings; a span split over micro-batches
+//     gives the same logits;
+//   - the prefix cache keeps what it can: the same image again reuses the prompt, another
+//     image with the same placeholder tokens does not, and the logits equal a fresh run's;
+//   - placeholders expand to <|image> + N × <|image|> + <image|> with the real tokenizer;
+//     miscounted images and misfit rows are clear errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "engine/generation.h"
+#include "engine/media_prompt.h"
+#include "engine/model_files.h"
+#include "model/forward.h"
+#include "model/random_model.h"
+#include "support/error_text.h"
+#include "support/paths.h"
+#include "support/reference_forward.h"
+#include "support/temp_dir.h"
+#include "util/thread_pool.h"
+
+namespace facet {
+namespace {
+
+std::string e2b_like() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
+
+std::vector<float> random_rows(int64_t count, int64_t width, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> rows(static_cast<size_t>(count * width));
+  for (float& v : rows) v = normal(rng);
+  return rows;
+}
+
+TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
+  auto model = load_model(e2b_like());
+  const int64_t H = model->config.hidden_size, V = model->config.vocab_size;
+  ASSERT_TRUE(model->config.has_ple());  // the pad-row rule of the per-layer embeddings is exercised
+  const std::vector<int32_t> tokens = {2, 17, 40, 99, 99, 99, 99, 41, 5, 23};
+  const std::vector<float> rows = random_rows(4, H, 3);
+  const EmbeddingSpan span{3, 4, rows.data()};
+
+  std::map<int64_t, std::vector<double>> media;
+  for (int64_t i = 0; i < 4; ++i)
+    media[3 + i] = std::vector<double>(rows.begin() + i * H, rows.begin() + (i + 1) * H);
+  auto file = GgufFile::open(e2b_like());
+  const test::ReferenceModel reference(*file);
+  const auto want = reference.forward(tokens, nullptr, &media);
+  const auto without = reference.forward(tokens);
+
+  ThreadPool pool(2);
+  for (int64_t max_batch : {int64_t{512}, int64_t{2}, int64_t{5}}) {  // 2 and 5 split the span
+    KvCache cache(model->config, 16);
+    const std::vector<float> got = forward(*model, cache, tokens, LogitsFor::AllTokens, pool, max_batch, nullptr,
+                                           std::span<const EmbeddingSpan>(&span, 1));
+    double worst = 0, moved = 0;
+    for (size_t t = 0; t < tokens.size(); ++t)
+      for (int64_t v = 0; v < V; ++v) {
+        worst = std::max(worst, std::abs(got[t * V + v] - want[t][v]));
+        moved = std::max(moved, std::abs(want[t][v] - without[t][v]));
+      }
+    EXPECT_LE(worst, 1e-4) << "max_batch " << max_batch;
+    EXPECT_GT(moved, 0.1);  // the soft tokens really change the logits
+  }
+}
+
+TEST(MediaPrompt, PrefixCacheTellsImagesApart) {
+  auto model = load_model(e2b_like());
+  const int64_t H = model->config.hidden_size;
+  const std::vector<int32_t> prompt = {2, 17, 40, 99, 99, 99, 41, 5, 23};
+  PromptMedia a{3, random_rows(3, H, 1), 111}, b{3, random_rows(3, H, 2), 222};
+  auto last_logits = [&](Generator& g, const PromptMedia& m, int64_t* reused) {
+    return g.prefill(prompt, reused, nullptr, {m});
+  };
+  Generator g(*model, nullptr, 32);
+  int64_t reused = -1;
+  const std::vector<float> first = last_logits(g, a, &reused);
+  EXPECT_EQ(reused, 0);
+  // The same image again: everything before the last token is reused, same logits.
+  EXPECT_EQ(last_logits(g, a, &reused), first);
+  EXPECT_EQ(reused, static_cast<int64_t>(prompt.size()) - 1);
+  // Another image behind the same placeholder tokens: the cache is kept only up to it.
+  const std::vector<float> other = last_logits(g, b, &reused);
+  EXPECT_LE(reused, 3);
+  Generator fresh(*model, nullptr, 32);
+  EXPECT_EQ(other, last_logits(fresh, b, nullptr));
+  EXPECT_NE(other, first);
+  // And back to the first image.
+  EXPECT_EQ(last_logits(g, a, &reused), first);
+  EXPECT_LE(reused, 3);
+  // Text only after an image prompt: the placeholders are text tokens now, not the image.
+  const std::vector<float> text_only = g.prefill(prompt, &reused, nullptr, {});
+  EXPECT_LE(reused, 3);
+  Generator fresh_text(*model, nullptr, 32);
+  EXPECT_EQ(text_only, fresh_text.prefill(prompt, nullptr, nullptr, {}));
+}
+
+TEST(MediaPrompt, BadSpansAreClearErrors) {
+  auto model = load_model(e2b_like());
+  const int64_t H = model->config.hidden_size;
+  Generator g(*model, nullptr, 32);
+  const std::vector<int32_t> prompt = {2, 17, 40, 99, 41};
+  EXPECT_NE(test::error_of([&] { g.prefill(prompt, nullptr, nullptr, {PromptMedia{3, random_rows(4, H, 1), 1}}); })
+                .find("do not fit"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { g.prefill(prompt, nullptr, nullptr, {PromptMedia{1, std::vector<float>(H + 1), 1}}); })
+                .find("do not fit"),
+            std::string::npos);
+}
+
+TEST(MediaPrompt, PlaceholdersExpandWithTheRealTokenizer) {
+  const std::string path = test::data_dir() + "/models/gemma4-tiny-realvocab-f16.gguf";
+  const Tokenizer tokenizer = load_model_tokenizer(path);
+  const int32_t begin = *tokenizer.find_piece("<|image>"), soft = *tokenizer.find_piece("<|image|>"),
+                end = *tokenizer.find_piece("<image|>");
+  EXPECT_EQ(begin, 255999);  // spec §9.3
+  EXPECT_EQ(soft, 258880);
+  EXPECT_EQ(end, 258882);
+  const int64_t H = 4;
+  const std::vector<int32_t> tokens = {2, 10, soft, 11, soft, 12};
+  EncodedMedia one{std::vector<float>(2 * H, 1.0f), 7}, two{std::vector<float>(3 * H, 2.0f), 8};
+  const MediaPrompt p = expand_image_placeholders(tokens, tokenizer, {one, two}, H);
+  const std::vector<int32_t> want = {2, 10, begin, soft, soft, end, 11, begin, soft, soft, soft, end, 12};
+  EXPECT_EQ(p.tokens, want);
+  ASSERT_EQ(p.media.size(), 2u);
+  EXPECT_EQ(p.media[0].first, 3);
+  EXPECT_EQ(p.media[1].first, 8);
+  EXPECT_EQ(p.media[1].hash, 8u);
+  EXPECT_NE(test::error_of([&] { expand_image_placeholders(tokens, tokenizer, {one}, H); }).find("more image places"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { expand_image_placeholders(tokens, tokenizer, {one, two, one}, H); })
+                .find("3 image(s) given"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { expand_image_placeholders(tokens, tokenizer, {one, two}, 5); }).find("width"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace facet
