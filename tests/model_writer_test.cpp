@@ -17,12 +17,13 @@ namespace facet {
 namespace {
 
 // Every decoder config (drafter configs, model_type gemma4_assistant, are tested in
-// model_assistant_test.cpp, vision tower configs in model_vision_test.cpp).
+// model_assistant_test.cpp, vision and audio tower configs in model_vision_test.cpp and
+// model_audio_test.cpp).
 std::vector<std::string> all_config_paths() {
   std::vector<std::string> paths;
   for (const auto& e : std::filesystem::directory_iterator(test::source_dir() + "/models/configs"))
     if (e.path().extension() == ".json" && !e.path().stem().string().ends_with("-assistant") &&
-        !e.path().stem().string().ends_with("-vision"))
+        !e.path().stem().string().ends_with("-vision") && !e.path().stem().string().ends_with("-audio"))
       paths.push_back(e.path().string());
   std::sort(paths.begin(), paths.end());
   return paths;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/assistant.h"
+#include "model/audio.h"
 #include "model/random_model.h"
 #include "model/vision.h"
 #include "util/error.h"
@@ -65,9 +66,26 @@ int run_make_test_vision(const MakeTestModelArgs& args, bool gguf) {
   return 0;
 }
 
+// A gemma4_audio config: an HF audio_config plus "text_hidden_size", "seed" and "dtype".
+// Written as an mmproj GGUF (projector gemma4a) or an HF folder.
+int run_make_test_audio(const MakeTestModelArgs& args, bool gguf) {
+  std::ifstream in(args.config_path);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  require(j.contains("text_hidden_size") && j["text_hidden_size"].is_number_integer(), args.config_path,
+          ": a gemma4_audio generator config needs \"text_hidden_size\" (the text model's width)");
+  const AudioConfig config = AudioConfig::from_hf_json(j, j["text_hidden_size"].get<int>(), args.config_path);
+  GeneratorOptions options;
+  read_generator_keys(j, args.config_path, options);
+  apply_overrides(args, options);
+  report("audio tower ", args, gguf ? write_random_audio_mmproj(config, options, args.out)
+                                    : write_random_audio_hf(config, options, args.out), options);
+  return 0;
+}
+
 int run_make_test_model(const MakeTestModelArgs& args) {
   const bool gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
   if (config_model_type(args.config_path) == "gemma4_vision") return run_make_test_vision(args, gguf);
+  if (config_model_type(args.config_path) == "gemma4_audio") return run_make_test_audio(args, gguf);
   if (is_assistant_config(args.config_path)) {
     AssistantGeneratorConfig g = load_assistant_generator_config(args.config_path);
     apply_overrides(args, g.options);
@@ -86,7 +104,7 @@ int run_make_test_model(const MakeTestModelArgs& args) {
 
 const CommandRegistration kMakeTestModel("make-test-model", [](CLI::App& parent) {
   auto args = std::make_shared<MakeTestModelArgs>();
-  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model (or, from a gemma4_assistant config, a drafter; from a gemma4_vision config, an mmproj vision tower) for tests");
+  CLI::App* cmd = parent.add_subcommand("make-test-model", "Write a random-weight Gemma 4 model (or, from a gemma4_assistant config, a drafter; from a gemma4_vision or gemma4_audio config, an mmproj vision or audio tower) for tests");
   cmd->add_option("--config", args->config_path, "generator config (HF config.json keys + seed/dtype/vocab)")
       ->required();
   cmd->add_option("--out", args->out, "output: a .gguf file, or else an HF folder")->required();
