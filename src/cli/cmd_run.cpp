@@ -8,6 +8,7 @@
 // Images go with -p as one user turn (the chat template places them before the text); the
 // vision tower comes from --mmproj or the projector found beside the model.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 
 #include "chat/render.h"
@@ -105,10 +106,12 @@ int run_text(const RunArgs& args) {
     ThreadPool pool(args.gen.threads);
     for (const std::string& path : args.images) {
       const MappedFile file(path);
+      const auto start = std::chrono::steady_clock::now();
       images.push_back(encode_image_bytes(*tower, {file.data(), file.size()}, path, args.image_tokens, pool));
       if (args.gen.verbose)
-        std::fprintf(stderr, "%s: %zu soft tokens\n", path.c_str(),
-                     images.back().soft_tokens.size() / static_cast<size_t>(model->config.hidden_size));
+        std::fprintf(stderr, "%s: %zu soft tokens, encoded in %.2f s\n", path.c_str(),
+                     images.back().soft_tokens.size() / static_cast<size_t>(model->config.hidden_size),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
   }
 
