@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <png.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -108,6 +109,36 @@ TEST_F(CliImage, BadInputIsAClearError) {
   r = run("--image " + dir.file("a.png") + " --mmproj " + test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("not a multimodal projector"), std::string::npos) << r.err;
+}
+
+// A 16-bit PCM mono WAV of a 440 Hz tone, `seconds` long at `rate` Hz, header written out.
+void write_wav(const std::string& path, double seconds, int rate) {
+  const uint32_t n = static_cast<uint32_t>(seconds * rate);
+  std::vector<uint8_t> b;
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i))); };
+  auto u16 = [&](uint16_t v) { for (int i = 0; i < 2; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i))); };
+  auto tag = [&](const char* t) { b.insert(b.end(), t, t + 4); };
+  tag("RIFF"); u32(36 + 2 * n); tag("WAVE");
+  tag("fmt "); u32(16); u16(1); u16(1); u32(static_cast<uint32_t>(rate)); u32(static_cast<uint32_t>(2 * rate)); u16(2); u16(16);
+  tag("data"); u32(2 * n);
+  for (uint32_t i = 0; i < n; ++i)
+    u16(static_cast<uint16_t>(static_cast<int16_t>(12000 * std::sin(2 * M_PI * 440.0 * i / rate))));
+  test::write_bytes(path, b);
+}
+
+TEST_F(CliImage, AnswersWithAudioInThePrompt) {
+  const auto made = run_command(test::facet_bin() + " make-test-model --config " + test::source_dir() +
+                                "/models/configs/tiny-realvocab-audio.json --out " + dir.file("audio.gguf"));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  // 2 s at 44.1 kHz: resampled to 16 kHz, 25 soft tokens a second (one per 40 ms).
+  write_wav(dir.file("tone.wav"), 2.0, 44100);
+  const auto r = run("--audio " + dir.file("tone.wav") + " --mmproj " + dir.file("audio.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("tone.wav: 50 soft tokens"), std::string::npos) << r.err;
+  // An image needs a vision tower, which this projector lacks.
+  const auto no_vision = run("--image " + dir.file("a.png") + " --mmproj " + dir.file("audio.gguf"));
+  EXPECT_NE(no_vision.exit_code, 0);
+  EXPECT_NE(no_vision.err.find("vision"), std::string::npos) << no_vision.err;
 }
 
 }  // namespace

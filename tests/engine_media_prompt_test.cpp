@@ -134,9 +134,26 @@ TEST(MediaPrompt, PlaceholdersExpandWithTheRealTokenizer) {
   EXPECT_NE(test::error_of([&] { expand_image_placeholders(tokens, tokenizer, {one}, H); }).find("more image places"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { expand_image_placeholders(tokens, tokenizer, {one, two, one}, H); })
-                .find("3 image(s) given"),
+                .find("3 image input(s) given"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { expand_image_placeholders(tokens, tokenizer, {one, two}, 5); }).find("width"),
+            std::string::npos);
+
+  // Audio places take the audio clips, in their own order (spec §9.3 ids).
+  const int32_t abegin = *tokenizer.find_piece("<|audio>"), asoft = *tokenizer.find_piece("<|audio|>"),
+                aend = *tokenizer.find_piece("<audio|>");
+  EXPECT_EQ(abegin, 256000);
+  EXPECT_EQ(asoft, 258881);
+  EXPECT_EQ(aend, 258883);
+  EncodedMedia clip{std::vector<float>(2 * H, 3.0f), 9, MediaKind::Audio};
+  const MediaPrompt mixed = expand_media_placeholders({2, asoft, soft, 12}, tokenizer, {one, clip}, H);
+  EXPECT_EQ(mixed.tokens, (std::vector<int32_t>{2, abegin, asoft, asoft, aend, begin, soft, soft, end, 12}));
+  ASSERT_EQ(mixed.media.size(), 2u);
+  EXPECT_EQ(mixed.media[0].hash, 9u);  // the clip comes first in the prompt
+  EXPECT_EQ(mixed.media[0].first, 2);
+  EXPECT_EQ(mixed.media[1].first, 6);
+  EXPECT_NE(test::error_of([&] { expand_media_placeholders({2, asoft, 12}, tokenizer, {one, clip}, H); })
+                .find("1 image input(s) given but the prompt has 0 image place(s)"),
             std::string::npos);
 }
 

@@ -4,9 +4,9 @@
 // streams, then a newline. With --chat, -p is one user turn rendered with the model's chat
 // template and the parsed answer is printed (thinking to stderr, dimmed on a terminal).
 // With --tokens: the new token ids are printed, space-separated, as they come.
-// facet run MODEL -p "What is in the picture?" --image cat.png [--mmproj mmproj.gguf]
-// Images go with -p as one user turn (the chat template places them before the text); the
-// vision tower comes from --mmproj or the projector found beside the model.
+// facet run MODEL -p "What is in the picture?" --image cat.png [--audio clip.wav] [--mmproj mmproj.gguf]
+// Images and audio go with -p as one user turn (the chat template places them before the
+// text); the towers come from --mmproj or the projector found beside the model.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +35,7 @@ struct RunArgs {
   bool hide_thinking = false;
   bool ignore_eos = false;
   std::vector<std::string> images;
+  std::vector<std::string> audio;
   std::string mmproj;
   int image_tokens = 0;
   GenerationFlags gen;
@@ -93,25 +94,37 @@ int run_text(const RunArgs& args) {
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 256;
   validate(args.gen.sampling);
 
-  // Images: encoded first (the tower runs once per image), placed by the chat template.
-  std::vector<EncodedMedia> images;
-  if (!args.images.empty()) {
+  // Images and audio: encoded first (a tower runs once per item), placed by the chat template.
+  std::vector<EncodedMedia> encoded;
+  if (!args.images.empty() || !args.audio.empty()) {
     const std::string mmproj = args.mmproj.empty() ? default_mmproj_path(args.model) : args.mmproj;
-    require(!mmproj.empty(), "--image needs a vision projector: give --mmproj FILE (llama.cpp's mmproj GGUF) or put ",
-            "mmproj-NAME.gguf beside the model");
-    auto tower = load_vision_tower(mmproj);
-    require(tower->config.text_hidden_size == model->config.hidden_size, mmproj, ": the projector makes rows of ",
-            tower->config.text_hidden_size, " but the model's width is ", model->config.hidden_size,
-            " (it belongs to another model)");
+    require(!mmproj.empty(), "--image and --audio need a projector: give --mmproj FILE (llama.cpp's mmproj GGUF) or ",
+            "put mmproj-NAME.gguf beside the model");
     ThreadPool pool(args.gen.threads);
-    for (const std::string& path : args.images) {
-      const MappedFile file(path);
-      const auto start = std::chrono::steady_clock::now();
-      images.push_back(encode_image_bytes(*tower, {file.data(), file.size()}, path, args.image_tokens, pool));
-      if (args.gen.verbose)
-        std::fprintf(stderr, "%s: %zu soft tokens, encoded in %.2f s\n", path.c_str(),
-                     images.back().soft_tokens.size() / static_cast<size_t>(model->config.hidden_size),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    auto encode_all = [&](const std::vector<std::string>& paths, int tower_width, auto&& encode) {
+      require(tower_width == model->config.hidden_size, mmproj, ": the projector makes rows of ", tower_width,
+              " but the model's width is ", model->config.hidden_size, " (it belongs to another model)");
+      for (const std::string& path : paths) {
+        const MappedFile file(path);
+        const auto start = std::chrono::steady_clock::now();
+        encoded.push_back(encode({file.data(), file.size()}, path));
+        if (args.gen.verbose)
+          std::fprintf(stderr, "%s: %zu soft tokens, encoded in %.2f s\n", path.c_str(),
+                       encoded.back().soft_tokens.size() / static_cast<size_t>(model->config.hidden_size),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    };
+    if (!args.images.empty()) {
+      auto tower = load_vision_tower(mmproj);
+      encode_all(args.images, tower->config.text_hidden_size, [&](std::span<const uint8_t> bytes, const std::string& what) {
+        return encode_image_bytes(*tower, bytes, what, args.image_tokens, pool);
+      });
+    }
+    if (!args.audio.empty()) {
+      auto tower = load_audio_tower(mmproj);
+      encode_all(args.audio, tower->config.text_hidden_size, [&](std::span<const uint8_t> bytes, const std::string& what) {
+        return encode_audio_bytes(*tower, bytes, what, pool);
+      });
     }
   }
 
@@ -121,10 +134,12 @@ int run_text(const RunArgs& args) {
     chat::RenderRequest request;
     request.messages.emplace_back();
     request.messages.back().role = chat::Role::User;
-    if (images.empty()) {
+    if (encoded.empty()) {
       request.messages.back().content = chat::Content::of_text(args.prompt);
-    } else {
-      std::vector<chat::ContentPart> parts(images.size(), chat::ContentPart::of(chat::PartKind::Image));
+    } else {  // media before the text, images then audio, as clients send them
+      std::vector<chat::ContentPart> parts;
+      for (const EncodedMedia& m : encoded)
+        parts.push_back(chat::ContentPart::of(m.kind == MediaKind::Image ? chat::PartKind::Image : chat::PartKind::Audio));
       parts.push_back(chat::ContentPart::of_text(args.prompt));
       request.messages.back().content = chat::Content::of_parts(std::move(parts));
     }
@@ -135,8 +150,8 @@ int run_text(const RunArgs& args) {
                    rules.reason.c_str());
     // The rendered prompt starts with "<bos>" as text, so no BOS is added here.
     prompt = tokenizer.encode(chat::render_chat(request, rules.rules));
-    if (!images.empty()) {
-      MediaPrompt expanded = expand_image_placeholders(prompt, tokenizer, images, model->config.hidden_size);
+    if (!encoded.empty()) {
+      MediaPrompt expanded = expand_media_placeholders(prompt, tokenizer, encoded, model->config.hidden_size);
       prompt = std::move(expanded.tokens);
       media = std::move(expanded.media);
     }
@@ -185,12 +200,14 @@ const CommandRegistration kRegistration("run", [](CLI::App& app) {
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating after end-of-sequence / end-of-turn tokens");
   cmd->add_option("--image", args->images, "An image (PNG, JPEG, WebP) for the prompt; repeatable; implies --chat")
       ->needs(prompt);
-  cmd->add_option("--mmproj", args->mmproj, "Vision projector: llama.cpp's mmproj GGUF or an HF model folder");
+  cmd->add_option("--audio", args->audio, "An audio clip (WAV, FLAC, OGG, MP3; first 30 s) for the prompt; repeatable; implies --chat")
+      ->needs(prompt);
+  cmd->add_option("--mmproj", args->mmproj, "Vision/audio projector: llama.cpp's mmproj GGUF or an HF model folder");
   cmd->add_option("--image-tokens", args->image_tokens, "Soft tokens per image: 70, 140, 280 (default), 560 or 1120");
   add_generation_flags(*cmd, args->gen);
   return [args, prompt, tokens]() -> int {
     require(prompt->count() > 0 || tokens->count() > 0, "give a prompt with -p TEXT or --tokens IDS");
-    if (!args->images.empty()) args->chat = true;
+    if (!args->images.empty() || !args->audio.empty()) args->chat = true;
     return prompt->count() > 0 ? run_text(*args) : run_token_ids(*args);
   };
 });

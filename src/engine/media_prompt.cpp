@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "media/audio.h"
+#include "media/audio_features.h"
 #include "media/image.h"
 #include "media/image_preprocess.h"
 #include "util/error.h"
@@ -28,34 +30,79 @@ EncodedMedia encode_image_bytes(const VisionTower& tower, std::span<const uint8_
   return out;
 }
 
-MediaPrompt expand_image_placeholders(const std::vector<int32_t>& tokens, const Tokenizer& tokenizer,
-                                      const std::vector<EncodedMedia>& images, int64_t hidden) {
-  const std::optional<int32_t> begin = tokenizer.find_piece("<|image>"), soft = tokenizer.find_piece("<|image|>"),
-                               end = tokenizer.find_piece("<image|>");
+namespace {
+
+// The three tokens of a media kind, looked up by text (synthetic vocabularies may lack them).
+struct MediaTokens {
+  const char* name;
+  std::optional<int32_t> begin, soft, end;
+};
+
+MediaTokens media_tokens(const Tokenizer& t, MediaKind kind) {
+  if (kind == MediaKind::Image)
+    return {"image", t.find_piece("<|image>"), t.find_piece("<|image|>"), t.find_piece("<image|>")};
+  return {"audio", t.find_piece("<|audio>"), t.find_piece("<|audio|>"), t.find_piece("<audio|>")};
+}
+
+}  // namespace
+
+MediaPrompt expand_media_placeholders(const std::vector<int32_t>& tokens, const Tokenizer& tokenizer,
+                                      const std::vector<EncodedMedia>& media, int64_t hidden) {
+  const MediaKind kinds[2] = {MediaKind::Image, MediaKind::Audio};
+  MediaTokens marks[2] = {media_tokens(tokenizer, kinds[0]), media_tokens(tokenizer, kinds[1])};
+  std::vector<const EncodedMedia*> items[2];
+  for (const EncodedMedia& m : media) items[m.kind == MediaKind::Image ? 0 : 1].push_back(&m);
+  size_t next[2] = {0, 0};
   MediaPrompt out;
-  size_t next = 0;
   for (int32_t id : tokens) {
-    if (!soft || id != *soft) {
+    int k = -1;
+    for (int i = 0; i < 2; ++i)
+      if (marks[i].soft && id == *marks[i].soft) k = i;
+    if (k < 0) {
       out.tokens.push_back(id);
       continue;
     }
-    require(next < images.size(), "the prompt has more image places (", next + 1, "+) than images (", images.size(), ")");
-    require(begin && end, "the model's tokenizer has no <|image> / <image|> tokens: it cannot take images");
-    const EncodedMedia& image = images[next++];
-    const int64_t count = static_cast<int64_t>(image.soft_tokens.size()) / hidden;
-    require(count > 0 && count * hidden == static_cast<int64_t>(image.soft_tokens.size()), "image ", next,
+    const MediaTokens& mark = marks[k];
+    require(next[k] < items[k].size(), "the prompt has more ", mark.name, " places (", next[k] + 1, "+) than ",
+            mark.name, " inputs (", items[k].size(), ")");
+    require(mark.begin && mark.end, "the model's tokenizer has no begin/end ", mark.name, " tokens: it cannot take ",
+            mark.name, " input");
+    const EncodedMedia& item = *items[k][next[k]++];
+    const int64_t count = static_cast<int64_t>(item.soft_tokens.size()) / hidden;
+    require(count > 0 && count * hidden == static_cast<int64_t>(item.soft_tokens.size()), mark.name, " ", next[k],
             ": its soft tokens are not rows of the model's width ", hidden, " (the projector belongs to another model)");
-    out.tokens.push_back(*begin);
+    out.tokens.push_back(*mark.begin);
     PromptMedia m;
     m.first = static_cast<int64_t>(out.tokens.size());
-    m.rows = image.soft_tokens;
-    m.hash = image.hash;
+    m.rows = item.soft_tokens;
+    m.hash = item.hash;
     out.media.push_back(std::move(m));
-    out.tokens.insert(out.tokens.end(), static_cast<size_t>(count), *soft);
-    out.tokens.push_back(*end);
+    out.tokens.insert(out.tokens.end(), static_cast<size_t>(count), *mark.soft);
+    out.tokens.push_back(*mark.end);
   }
-  require(next == images.size(), images.size(), " image(s) given but the prompt has ", next,
-          " image place(s)", soft ? "" : " (the model's tokenizer has no <|image|> token)");
+  for (int k = 0; k < 2; ++k)
+    require(next[k] == items[k].size(), items[k].size(), " ", marks[k].name, " input(s) given but the prompt has ",
+            next[k], " ", marks[k].name, " place(s)",
+            marks[k].soft ? "" : std::string(" (the model's tokenizer has no <|") + marks[k].name + "|> token)");
+  return out;
+}
+
+MediaPrompt expand_image_placeholders(const std::vector<int32_t>& tokens, const Tokenizer& tokenizer,
+                                      const std::vector<EncodedMedia>& images, int64_t hidden) {
+  for (const EncodedMedia& m : images) require(m.kind == MediaKind::Image, "expand_image_placeholders: not an image");
+  return expand_media_placeholders(tokens, tokenizer, images, hidden);
+}
+
+EncodedMedia encode_audio_bytes(const AudioTower& tower, std::span<const uint8_t> bytes, const std::string& what,
+                                ThreadPool& pool) {
+  AudioClip clip = decode_audio(bytes, what);
+  const AudioFeatureConfig config;
+  if (clip.sample_rate != config.sample_rate) clip = resample(clip, config.sample_rate);
+  const AudioFeatures features = audio_features(clip, config);
+  EncodedMedia out;
+  out.soft_tokens = encode_audio(tower, features, pool);
+  out.hash = media_hash(bytes, 0x617564696fULL);  // "audio"
+  out.kind = MediaKind::Audio;
   return out;
 }
 
