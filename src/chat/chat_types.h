@@ -27,9 +27,22 @@ enum class PartKind { Text, Image, Audio, Video, Other };
 struct ContentPart {
   PartKind kind = PartKind::Text;
   std::string text;  // PartKind::Text only
+  // Image / audio / video: the file's bytes and the MIME type the client named (may be
+  // empty; decoders sniff the bytes). Filled only when a request is read with
+  // RequestParseOptions::keep_media (render_request.h); the template needs no bytes.
+  std::string data;
+  std::string mime;
 
-  static ContentPart of_text(std::string text) { return {PartKind::Text, std::move(text)}; }
-  static ContentPart of(PartKind kind) { return {kind, {}}; }
+  static ContentPart of_text(std::string text) {
+    ContentPart part;
+    part.text = std::move(text);
+    return part;
+  }
+  static ContentPart of(PartKind kind) {
+    ContentPart part;
+    part.kind = kind;
+    return part;
+  }
 };
 
 // Message content as the client sent it. The template treats a plain string, a list of

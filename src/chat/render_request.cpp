@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "chat/jinja_values.h"
+#include "chat/request_media.h"
 #include "util/error.h"
 
 namespace facet::chat {
@@ -57,7 +58,7 @@ PartKind part_kind(const std::string& type) {
   return PartKind::Other;
 }
 
-std::vector<ContentPart> parse_parts(const Json& list, const std::string& where) {
+std::vector<ContentPart> parse_parts(const Json& list, const std::string& where, const RequestParseOptions& options) {
   std::vector<ContentPart> parts;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string part_where = where + "[" + std::to_string(i) + "]";
@@ -72,19 +73,35 @@ std::vector<ContentPart> parse_parts(const Json& list, const std::string& where)
       parts.push_back(ContentPart::of_text(*text));
     } else {
       parts.push_back(ContentPart::of(kind));
+      if (options.keep_media && kind != PartKind::Other) read_part_media(part, parts.back(), part_where);
     }
   }
   return parts;
 }
 
-Content parse_content(const Json& message, Role role, const std::string& where) {
+// Ollama's "images" become image parts ahead of the text, where the template puts them.
+Content with_leading_images(Content content, std::vector<ContentPart> images) {
+  if (images.empty()) return content;
+  if (content.form == Content::Form::Text) images.push_back(ContentPart::of_text(std::move(content.text)));
+  else if (content.form == Content::Form::Parts)
+    images.insert(images.end(), std::make_move_iterator(content.parts.begin()),
+                  std::make_move_iterator(content.parts.end()));
+  return Content::of_parts(std::move(images));
+}
+
+Content parse_content(const Json& message, Role role, const std::string& where, const RequestParseOptions& options) {
+  std::vector<ContentPart> images;
+  if (const Json* list = find(message, "images"); list && options.keep_media)
+    images = image_parts_from_list(*list, where + ".images");
   const Json* content = find(message, "content");
-  if (!content) return {};
-  if (content->is_string()) return Content::of_text(content->get<std::string>());
-  if (content->is_array()) return Content::of_parts(parse_parts(*content, where + ".content"));
+  if (!content) return with_leading_images({}, std::move(images));
+  if (content->is_string()) return with_leading_images(Content::of_text(content->get<std::string>()), std::move(images));
+  if (content->is_array())
+    return with_leading_images(Content::of_parts(parse_parts(*content, where + ".content", options)), std::move(images));
   // A tool may return structured data; the template renders it in Gemma's syntax.
   require(role == Role::Tool, where, ".content must be a string or a list of content parts, got ",
           content->dump());
+  require(images.empty(), where, ": a tool result with structured content cannot carry images");
   return Content::of_json(*content);
 }
 
@@ -116,12 +133,12 @@ std::string parse_reasoning(const Json& message, const std::string& where) {
   return {};
 }
 
-Message parse_message(const Json& json, size_t index) {
+Message parse_message(const Json& json, size_t index, const RequestParseOptions& options) {
   std::string where = "messages[" + std::to_string(index) + "]";
   require(json.is_object(), where, " must be an object with a role");
   Message message;
   message.role = parse_role(json, where);
-  message.content = parse_content(json, message.role, where);
+  message.content = parse_content(json, message.role, where, options);
 
   const Json* calls = find(json, "tool_calls");
   if (calls) {
@@ -204,7 +221,7 @@ bool thinking_requested(const Json& body, bool fallback) {
   return fallback;
 }
 
-RenderRequest render_request_from_json(const Json& body) {
+RenderRequest render_request_from_json(const Json& body, const RequestParseOptions& options) {
   require(body.is_object(), "the request must be a JSON object with \"messages\"");
   require(nesting_depth(body) <= kMaxNesting, "the request is nested more than ", kMaxNesting, " levels deep");
   const Json* messages = find(body, "messages");
@@ -212,7 +229,7 @@ RenderRequest render_request_from_json(const Json& body) {
   require(!messages->empty(), "\"messages\" is empty");
 
   RenderRequest request;
-  for (size_t i = 0; i < messages->size(); ++i) request.messages.push_back(parse_message((*messages)[i], i));
+  for (size_t i = 0; i < messages->size(); ++i) request.messages.push_back(parse_message((*messages)[i], i, options));
   if (const Json* tools = find(body, "tools")) {
     require(tools->is_array(), "\"tools\" must be a list of function definitions");
     for (size_t i = 0; i < tools->size(); ++i) request.tools.push_back(parse_tool((*tools)[i], i));

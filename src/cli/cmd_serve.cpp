@@ -1,6 +1,7 @@
 // facet serve [--host 127.0.0.1] [--port 11434] [--models DIR] [--model PATH ...]
 //             [--lora PATH[:SCALE] ...] [--lora-init-without-apply]
 //             [--api-key KEY] [--ctx-size N] [--parallel N] [--max-queue N] [--max-body BYTES]
+//             [--mmproj FILE] [--image-tokens N]
 // Serves the Ollama API (/api/*) and the OpenAI API (/v1/*) on one port. Environment:
 // FACET_HOST (host or host:port, like OLLAMA_HOST), FACET_MODELS, FACET_API_KEY,
 // FACET_KEEP_ALIVE; flags win over the environment.
@@ -15,6 +16,7 @@
 
 #include "cli/command.h"
 #include "model/assistant.h"
+#include "model/vision.h"
 #include "util/error.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
@@ -107,6 +109,15 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
             ": facet serve --draft takes \"lookup\" or a Gemma 4 assistant drafter (a GGUF gemma4-assistant file or "
             "an HF gemma4_assistant folder); a separate draft model needs a cache per request, which only "
             "facet run/chat keep");
+  if (!o.mmproj.empty()) {
+    require(o.model_paths.size() == 1, "--mmproj goes with one --model (other models use the mmproj-NAME.gguf ",
+            "beside them)");
+    require(has_vision_tower(o.mmproj), "--mmproj ", o.mmproj,
+            ": not a vision projector (expected llama.cpp's mmproj GGUF or an HF folder with a vision_config)");
+  }
+  require(o.image_tokens == 0 || o.image_tokens == 70 || o.image_tokens == 140 || o.image_tokens == 280 ||
+              o.image_tokens == 560 || o.image_tokens == 1120,
+          "--image-tokens must be 70, 140, 280, 560 or 1120 (Gemma 4's image budgets), got ", o.image_tokens);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   server::HttpServer http(o);
   const int port = http.bind();
@@ -157,6 +168,10 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
                   "default: NAME-assistant.gguf beside each model");
   cmd->add_option("--draft-max", o.draft_max, "Draft tokens checked per step at most (1-64)")->capture_default_str();
   cmd->add_flag("--no-draft", o.no_draft, "No speculative decoding, even with a drafter beside a model");
+  cmd->add_option("--mmproj", o.mmproj,
+                  "Vision projector of the --model model (llama.cpp's mmproj GGUF or an HF folder); default: "
+                  "mmproj-NAME.gguf, NAME-mmproj.gguf or mmproj.gguf beside each model");
+  cmd->add_option("--image-tokens", o.image_tokens, "Soft tokens per image: 70, 140, 280 (default), 560 or 1120");
   return [args, cmd] { return run_serve(*args, *cmd); };
 });
 

@@ -109,6 +109,7 @@ std::unique_ptr<GenerationJob> GenerationJob::start(std::shared_ptr<LoadedModel>
 
   SequenceRequest request;
   request.prompt = std::move(spec.prompt);
+  request.media = std::move(spec.media);
   request.sampling = spec.params.sampling;
   request.max_tokens = std::min(spec.params.max_tokens.value_or(context), context - prompt_size);
   request.stop_ids = default_stop_ids(model->tokenizer, spec.tools_offered);

@@ -36,6 +36,9 @@ void metrics_route(ServerContext& ctx, httplib::Response& res) {
   metric("prompt_tokens_reused_total", "counter", "Prompt tokens found in a cached prefix (loaded models).",
          s.reused_tokens);
   metric("streams_open", "gauge", "Streaming responses in progress.", m.streaming_now.load());
+  metric("images_encoded_total", "counter", "Prompt images run through a vision tower.", m.images_encoded.load());
+  metric("images_reused_total", "counter", "Prompt images found already encoded (resent in a later turn).",
+         m.images_reused.load());
   metric("models_loaded", "gauge", "Models in memory.", ctx.registry.loaded().size());
   res.set_content(out.str(), "text/plain; version=0.0.4");
 }

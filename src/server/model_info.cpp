@@ -37,7 +37,7 @@ Json tags_entry(const ModelEntry& entry) {
               {"details", model_details(entry)}};
 }
 
-Json show_model(const ModelEntry& entry) {
+Json show_model(const ModelEntry& entry, bool vision) {
   ModelConfig config;
   std::optional<std::string> chat_template;
   try {
@@ -51,13 +51,15 @@ Json show_model(const ModelEntry& entry) {
             {"gemma4.embedding_length", config.hidden_size},
             {"gemma4.block_count", config.n_layers},
             {"gemma4.vocab_size", config.vocab_size}};
+  Json capabilities = Json::array({"completion", "tools", "thinking", "embedding"});
+  if (vision) capabilities.push_back("vision");
   return Json{{"license", ""},
               {"modelfile", "# facet serves " + entry.path + "\nFROM " + entry.path + "\n"},
               {"parameters", "temperature 1\ntop_k 64\ntop_p 0.95"},
               {"template", chat_template.value_or("")},
               {"details", model_details(entry)},
               {"model_info", info},
-              {"capabilities", Json::array({"completion", "tools", "thinking", "embedding"})},
+              {"capabilities", std::move(capabilities)},
               {"modified_at", rfc3339(entry.modified_ns)}};
 }
 

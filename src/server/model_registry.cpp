@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/media_prompt.h"
 #include "engine/model_files.h"
 #include "server/http_util.h"
 #include "server/lora_adapters.h"
@@ -101,20 +102,23 @@ ModelRegistry::~ModelRegistry() = default;
 
 std::vector<ModelEntry> ModelRegistry::list() const {
   std::vector<ModelEntry> out;
-  auto add = [&out](const fs::path& path) {
+  auto add = [&out](const fs::path& path, bool in_folder) {
+    // A projector beside the models (mmproj-NAME.gguf, NAME-mmproj.gguf) is not a model.
+    const std::string stem = path.stem().string();
+    if (in_folder && path.extension() == ".gguf" && (stem.starts_with("mmproj") || stem.ends_with("-mmproj"))) return;
     std::optional<ModelEntry> e = entry_for(path);
     if (!e) return;
     for (const ModelEntry& have : out)
       if (lower(have.name) == lower(e->name)) return;  // the first of two same names wins
     out.push_back(std::move(*e));
   };
-  for (const std::string& path : options_.model_paths) add(path);
+  for (const std::string& path : options_.model_paths) add(path, false);
   std::error_code ec;
   if (!options_.models_dir.empty() && fs::is_directory(options_.models_dir, ec)) {
     std::vector<fs::path> items;
     for (const auto& item : fs::directory_iterator(options_.models_dir, ec)) items.push_back(item.path());
     std::sort(items.begin(), items.end());
-    for (const fs::path& p : items) add(p);
+    for (const fs::path& p : items) add(p, true);
   }
   return out;
 }
@@ -179,6 +183,9 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const ModelEntry& entry, dou
     so.set_adapter_scales = attach_server_loras(*loaded->model, *loras_);
   }
   attach_drafter(*loaded, so);
+  const std::string mmproj = mmproj_for(entry);
+  loaded->images = load_image_encoder(mmproj, !options_.mmproj.empty() && mmproj == options_.mmproj,
+                                      loaded->model->config.hidden_size, entry.name, options_.threads);
   loaded->scheduler = std::make_unique<Scheduler>(*loaded->model, &loaded->tokenizer, so);
   loaded->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (load_seconds) *load_seconds = loaded->load_seconds;
@@ -245,6 +252,12 @@ std::vector<LoadedInfo> ModelRegistry::loaded() const {
     out.push_back(std::move(info));
   }
   return out;
+}
+
+std::string ModelRegistry::mmproj_for(const ModelEntry& entry) const {
+  if (!options_.mmproj.empty() && options_.model_paths.size() == 1 && options_.model_paths[0] == entry.path)
+    return options_.mmproj;
+  return default_mmproj_path(entry.path);
 }
 
 SchedulerStats ModelRegistry::stats() const {

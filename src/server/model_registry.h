@@ -18,6 +18,7 @@
 #include "engine/draft.h"
 #include "engine/scheduler.h"
 #include "model/model.h"
+#include "server/image_input.h"
 #include "server/server_options.h"
 #include "tokenizer/tokenizer.h"
 
@@ -46,6 +47,8 @@ struct LoadedModel {
   std::unique_ptr<AssistantModel> assistant;
   std::unique_ptr<Drafter> drafter;
   std::unique_ptr<Scheduler> scheduler;
+  // The vision tower (null: the model takes no images), see image_input.h.
+  std::unique_ptr<ImageEncoder> images;
   int64_t context_size = 0;
   double load_seconds = 0;
   // The server's --lora adapters when they are attached to this model (a --model one),
@@ -96,6 +99,9 @@ class ModelRegistry {
   // Loads every --model model that gets the --lora adapters now, so that an adapter that
   // does not fit fails at start-up (Error) rather than at the first request.
   void preload_adapted_models();
+  // The vision projector that goes with a model ("" = none): --mmproj for the --model
+  // model, else the one found beside the model file.
+  std::string mmproj_for(const ModelEntry& entry) const;
   // Scheduler counters summed over loaded models.
   SchedulerStats stats() const;
 

@@ -1,5 +1,6 @@
 // Ollama's native API: /api/chat, /api/generate (NDJSON streaming by default), /api/tags,
-// /api/show, /api/ps, /api/embed, /api/embeddings. Durations are nanoseconds.
+// /api/show, /api/ps, /api/embed, /api/embeddings. Durations are nanoseconds. Images come
+// as base64 in a message's "images" (or /api/generate's), see image_input.h.
 #include <httplib.h>
 
 #include "server/logprobs_json.h"
@@ -149,7 +150,7 @@ void chat_route(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     return;
   }
   JobSpec spec;
-  spec.prompt = render_chat_prompt(ctx, *used.model, body, &spec.thinking);
+  spec.prompt = render_chat_prompt(ctx, *used.model, body, &spec.thinking, &spec.media);
   spec.params = std::move(params);
   const Json* offered = get_field(body, "tools");  // tool_choice "none" took them away
   spec.tools_offered = offered && !offered->empty();
@@ -171,8 +172,12 @@ void generate_route(ServerContext& ctx, const httplib::Request& req, httplib::Re
     load_only(ctx, res, used, body, false);
     return;
   }
+  const Json* images = get_field(body, "images");
+  const bool has_images = images && !(images->is_array() && images->empty());
   JobSpec spec;
   spec.params = std::move(params);
+  if (raw && has_images)
+    throw_http(400, "images need the chat template: send them without \"raw\": true (or use /api/chat)");
   if (raw) {
     spec.prompt = raw_prompt(*used.model, prompt);
     spec.parse_output = false;
@@ -181,9 +186,10 @@ void generate_route(ServerContext& ctx, const httplib::Request& req, httplib::Re
     Json messages = Json::array();
     if (system) messages.push_back({{"role", "system"}, {"content", *system}});
     messages.push_back({{"role", "user"}, {"content", prompt}});
+    if (has_images) messages.back()["images"] = *images;  // placed before the prompt, as in a chat
     chat_body["messages"] = std::move(messages);
     chat_body.erase("tools");
-    spec.prompt = render_chat_prompt(ctx, *used.model, chat_body, &spec.thinking);
+    spec.prompt = render_chat_prompt(ctx, *used.model, chat_body, &spec.thinking, &spec.media);
   }
   answer(ctx, req, res, std::move(used), body, std::move(spec), false, !raw);
 }
@@ -249,7 +255,8 @@ void show_route(ServerContext& ctx, const httplib::Request& req, httplib::Respon
   std::optional<std::string> name = get_string(body, "model");
   if (!name) name = get_string(body, "name");  // older clients
   if (!name) throw_http(400, "model is required");
-  send_json(res, show_model(ctx.registry.find(*name)));
+  const ModelEntry entry = ctx.registry.find(*name);
+  send_json(res, show_model(entry, !ctx.registry.mmproj_for(entry).empty()));
 }
 
 void ps_route(ServerContext& ctx, httplib::Response& res) {

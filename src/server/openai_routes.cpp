@@ -182,7 +182,7 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
     throw_http(400, "response_format and tool_choice cannot both constrain the answer: pick one");
   UsedModel used = use_model(ctx, body);
   JobSpec spec;
-  spec.prompt = render_chat_prompt(ctx, *used.model, body, &spec.thinking);
+  spec.prompt = render_chat_prompt(ctx, *used.model, body, &spec.thinking, &spec.media);
   spec.params = std::move(params);
   const Json* offered = get_field(body, "tools");
   spec.tools_offered = offered && !offered->empty();

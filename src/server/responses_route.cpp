@@ -6,6 +6,8 @@
 // response.completed); `previous_response_id` is refused (nothing is stored).
 #include <httplib.h>
 
+#include <algorithm>
+
 #include "server/lora_adapters.h"
 #include "server/server_context.h"
 #include "server/tool_choice.h"
@@ -20,6 +22,27 @@ std::string text_of(const Json& content) {
     for (const Json& part : content)
       if (part.is_object() && part.contains("text") && part["text"].is_string()) out += part["text"].get<std::string>();
   return out;
+}
+
+bool is_media_part(const Json& part) {
+  if (!part.is_object()) return false;
+  const std::string type = part.value("type", "");
+  return type == "input_image" || type == "image_url" || type == "image" || type == "input_audio";
+}
+
+// A message's content for the chat renderer: text alone as one string (as before images
+// existed); with media, a list of chat parts in order, the text parts as {"type":"text"}.
+Json message_content(const Json& content) {
+  if (!content.is_array() || std::none_of(content.begin(), content.end(), is_media_part)) return text_of(content);
+  Json parts = Json::array();
+  for (const Json& part : content) {
+    if (is_media_part(part)) {
+      parts.push_back(part);
+    } else if (part.is_object() && part.contains("text") && part["text"].is_string()) {
+      parts.push_back({{"type", "text"}, {"text", part["text"]}});
+    }
+  }
+  return parts;
 }
 
 // Responses input -> chat-completions messages (what the chat renderer reads).
@@ -37,7 +60,7 @@ Json chat_body_from(const Json& body) {
       const std::string type = get_string(item, "type").value_or("message");
       if (type == "message") {
         const std::string role = get_string(item, "role").value_or("user");
-        messages.push_back({{"role", role}, {"content", text_of(item.value("content", Json(""))) }});
+        messages.push_back({{"role", role}, {"content", message_content(item.value("content", Json("")))}});
       } else if (type == "function_call") {
         Json call{{"id", get_string(item, "call_id").value_or("")},
                   {"type", "function"},
@@ -205,7 +228,7 @@ void responses(ServerContext& ctx, const httplib::Request& req, httplib::Respons
   UsedModel used = use_model(ctx, body);
   JobSpec spec;
   spec.lora_scales = std::move(lora_scales);
-  spec.prompt = render_chat_prompt(ctx, *used.model, chat, &spec.thinking);
+  spec.prompt = render_chat_prompt(ctx, *used.model, chat, &spec.thinking, &spec.media);
   spec.params = std::move(params);
   spec.tools_offered = chat.contains("tools");
   spec.forced_call = std::move(forced_call);

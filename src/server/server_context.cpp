@@ -36,13 +36,24 @@ void finish_model_use(ServerContext& ctx, const UsedModel& used, const Json& bod
   if (keep == 0) ctx.registry.sweep();
 }
 
-std::vector<int32_t> render_chat_prompt(ServerContext& ctx, LoadedModel& model, const Json& body, bool* thinking) {
-  chat::RenderRequest request = chat::render_request_from_json(body);
+std::vector<int32_t> render_chat_prompt(ServerContext& ctx, LoadedModel& model, const Json& body, bool* thinking,
+                                        std::vector<PromptMedia>* media) {
+  chat::RenderRequest request = chat::render_request_from_json(body, {.keep_media = true});
+  const std::vector<PromptImage> images = prompt_images(request);
   request.enable_thinking = chat::thinking_requested(body, ctx.options.think_default);
   request.add_generation_prompt = true;
   if (thinking) *thinking = request.enable_thinking;
   // The rendered text starts with "<bos>", so the tokenizer adds no BOS of its own.
-  return model.tokenizer.encode(chat::render_chat(request, model.rules));
+  std::vector<int32_t> tokens = model.tokenizer.encode(chat::render_chat(request, model.rules));
+  if (images.empty()) return tokens;
+  ImageCounts counts;
+  MediaPrompt expanded = add_prompt_images(std::move(tokens), images, model.images.get(), model.tokenizer,
+                                           model.model->config.hidden_size, model.entry.name,
+                                           ctx.options.image_tokens, &counts);
+  ctx.metrics.images_encoded += counts.encoded;
+  ctx.metrics.images_reused += counts.reused;
+  *media = std::move(expanded.media);
+  return std::move(expanded.tokens);
 }
 
 std::vector<int32_t> raw_prompt(LoadedModel& model, const std::string& text) {
