@@ -111,6 +111,27 @@ TEST_F(CliImage, BadInputIsAClearError) {
   EXPECT_NE(r.err.find("not a multimodal projector"), std::string::npos) << r.err;
 }
 
+TEST_F(CliImage, ChatTakesImagesAndKeepsThemInTheConversation) {
+  const auto r = run_command(test::facet_bin() + " chat " + model_path() + " -n 4 --temp 0 -t 2 -v --image-tokens 70 --mmproj " +
+                                 dir.file("mmproj.gguf"),
+                             "/image " + dir.file("a.png") + "\nWhat is it?\nAnd the colours?\n/image " +
+                                 dir.file("missing.png") + "\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("a.png: 60 soft tokens"), std::string::npos) << r.err;
+  // The second turn holds the first one, image included, and reuses the cache past it.
+  std::vector<std::pair<int, int>> turns;  // (prompt tokens, reused)
+  for (size_t at = r.err.find("prompt "); at != std::string::npos; at = r.err.find("prompt ", at + 1)) {
+    const int prompt = std::stoi(r.err.substr(at + 7));
+    const size_t open = r.err.find('(', at);
+    turns.push_back({prompt, std::stoi(r.err.substr(open + 1))});
+  }
+  ASSERT_EQ(turns.size(), 2u) << r.err;
+  EXPECT_GT(turns[0].first, 62);
+  EXPECT_GT(turns[1].second, 62) << r.err;
+  // A missing file is a notice, not the end of the chat.
+  EXPECT_NE(r.err.find("missing.png"), std::string::npos) << r.err;
+}
+
 // A 16-bit PCM mono WAV of a 440 Hz tone, `seconds` long at `rate` Hz, header written out.
 void write_wav(const std::string& path, double seconds, int rate) {
   const uint32_t n = static_cast<uint32_t>(seconds * rate);

@@ -1,8 +1,10 @@
 // facet chat MODEL [--system TEXT] [--think] [--hide-thinking] [sampling flags]
 // An interactive conversation on stdin/stdout. Each turn renders the whole conversation
 // with the model's chat template; the generator reuses the KV cache for the part it has
-// already seen. Commands: /system TEXT, /think on|off, /reset, /help, /exit. Ctrl-C stops
-// the answer being written; at the prompt, Ctrl-C twice (or end of input) exits.
+// already seen. Commands: /system TEXT, /think on|off, /image FILE, /audio FILE, /reset,
+// /help, /exit. Images and audio go with the next message (placed before its text); their
+// soft tokens stay in the conversation, so later turns reuse the cache past them. Ctrl-C
+// stops the answer being written; at the prompt, Ctrl-C twice (or end of input) exits.
 // Answers go to stdout, notices to stderr; no ANSI codes unless stdout is a terminal.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include "cli/command.h"
 #include "cli/generation_flags.h"
 #include "cli/interactive_input.h"
+#include "cli/media_inputs.h"
 #include "engine/generation.h"
 #include "engine/model_files.h"
 #include "util/error.h"
@@ -24,14 +27,16 @@ namespace {
 struct ChatArgs {
   std::string model;
   std::string system;
+  std::string mmproj;
+  int image_tokens = 0;
   bool think = false;
   bool hide_thinking = false;
   GenerationFlags gen;
 };
 
 constexpr const char* kHelp =
-    "commands: /system TEXT (set the system prompt; /system alone clears it), /think on|off, /reset "
-    "(forget the conversation), /exit; Ctrl-C stops an answer\n";
+    "commands: /system TEXT (set the system prompt; /system alone clears it), /think on|off, /image FILE and "
+    "/audio FILE (for the next message), /reset (forget the conversation), /exit; Ctrl-C stops an answer\n";
 
 // The next turn's prompt differs from the cache from the start of the last answer on (the
 // template drops its thought block, and the large models' empty one), so the cache must be
@@ -57,7 +62,10 @@ class ChatLoop {
       : args_(args), tokenizer_(tokenizer), rules_(rules), interrupted_(interrupted), draft_(draft),
         generator_(model, &tokenizer, context, args.gen.threads, std::max(kRewindTokens, draft.rewind_tokens()),
                    cache_types(args.gen)),
-        system_(args.system), think_(args.think) {}
+        system_(args.system), think_(args.think),
+        media_inputs_(args.model, args.mmproj, model.config.hidden_size, args.gen.threads, args.image_tokens,
+                      args.gen.verbose),
+        width_(model.config.hidden_size) {}
 
   // Handles one input line; false when the user asked to leave.
   bool handle(const std::string& line) {
@@ -77,7 +85,16 @@ class ChatLoop {
       std::fputs(kHelp, stderr);
     } else if (name == "/reset") {
       history_.clear();
+      history_media_.clear();
+      pending_media_.clear();
       notice("(conversation cleared)");
+    } else if ((name == "/image" || name == "/audio") && !rest.empty()) {
+      try {
+        pending_media_.push_back(name == "/image" ? media_inputs_.image(rest) : media_inputs_.audio(rest));
+        notice("(" + rest + " goes with your next message)");
+      } catch (const Error& e) {
+        notice(std::string("error: ") + e.what());
+      }
     } else if (name == "/system") {
       system_ = rest;
       notice(rest.empty() ? "(system prompt cleared)" : "(system prompt set)");
@@ -99,21 +116,41 @@ class ChatLoop {
   }
 
   void answer(const std::string& user_text) {
-    const size_t turns_before = history_.size();
+    const size_t turns_before = history_.size(), media_before = history_media_.size();
     try {
       generate_answer(user_text);
     } catch (const Error& e) {
       history_.resize(turns_before);  // a failed turn leaves no trace in the conversation
+      history_media_.resize(media_before);
       notice(std::string("error: ") + e.what());
     }
   }
 
+  // The user's message: pending images/audio first (as clients send them), then the text.
+  chat::Message user_message(const std::string& text) {
+    chat::Message m = message(chat::Role::User, text);
+    if (pending_media_.empty()) return m;
+    std::vector<chat::ContentPart> parts;
+    for (EncodedMedia& item : pending_media_) {
+      parts.push_back(chat::ContentPart::of(item.kind == MediaKind::Image ? chat::PartKind::Image : chat::PartKind::Audio));
+      history_media_.push_back(std::move(item));
+    }
+    pending_media_.clear();
+    parts.push_back(chat::ContentPart::of_text(text));
+    m.content = chat::Content::of_parts(std::move(parts));
+    return m;
+  }
+
   void generate_answer(const std::string& user_text) {
-    history_.push_back(message(chat::Role::User, user_text));
-    const std::vector<int32_t> prompt = tokenizer_.encode(chat::render_chat(request(), rules_));
+    const size_t media_before = history_media_.size();
+    history_.push_back(user_message(user_text));
+    MediaPrompt rendered{tokenizer_.encode(chat::render_chat(request(), rules_)), {}};
+    if (!history_media_.empty()) rendered = expand_media_placeholders(rendered.tokens, tokenizer_, history_media_, width_);
+    const std::vector<int32_t>& prompt = rendered.tokens;
     const int64_t room = generator_.context_size() - static_cast<int64_t>(prompt.size());
     if (room < 1) {
       history_.pop_back();
+      history_media_.resize(media_before);
       notice("the conversation no longer fits in the context of " + std::to_string(generator_.context_size()) +
              " tokens; /reset to start over (or use a larger --ctx-size)");
       return;
@@ -128,8 +165,8 @@ class ChatLoop {
                            .thinking = args_.hide_thinking ? nullptr : stdout,
                            .dim_thinking = ansi});
     interrupted_.store(false);
-    GenerationResult result =
-        generator_.generate(prompt, options, [&](int32_t, const std::string& text) { printer.feed(text); });
+    GenerationResult result = generator_.generate(
+        prompt, options, [&](int32_t, const std::string& text) { printer.feed(text); }, rendered.media);
     printer.finish(result.stop_reason != StopReason::StopToken);
     std::printf("\n");
     std::fflush(stdout);
@@ -141,6 +178,7 @@ class ChatLoop {
     interrupted_.store(false);
     if (result.stop_reason == StopReason::Cancelled && printer.content().empty()) {
       history_.pop_back();  // stopped before it answered: as if the question was never asked
+      history_media_.resize(media_before);
       return;
     }
     // The template keeps only the answer of earlier turns (thinking is dropped from history);
@@ -157,6 +195,10 @@ class ChatLoop {
   std::string system_;
   bool think_;
   std::vector<chat::Message> history_;  // user and assistant turns
+  MediaInputs media_inputs_;
+  int64_t width_;
+  std::vector<EncodedMedia> history_media_;  // every image/clip of history_, in order
+  std::vector<EncodedMedia> pending_media_;  // for the next user message
 };
 
 int run_chat(const ChatArgs& args) {
@@ -209,6 +251,8 @@ const CommandRegistration kRegistration("chat", [](CLI::App& app) {
   cmd->add_option("--system", args->system, "System prompt (change it later with /system)");
   cmd->add_flag("--think", args->think, "Start with thinking on (toggle with /think on|off)");
   cmd->add_flag("--hide-thinking", args->hide_thinking, "Do not print the model's thinking");
+  cmd->add_option("--mmproj", args->mmproj, "Vision/audio projector for /image and /audio (llama.cpp's mmproj GGUF)");
+  cmd->add_option("--image-tokens", args->image_tokens, "Soft tokens per image: 70, 140, 280 (default), 560 or 1120");
   add_generation_flags(*cmd, args->gen);
   return [args] { return run_chat(*args); };
 });

@@ -8,7 +8,6 @@
 // Images and audio go with -p as one user turn (the chat template places them before the
 // text); the towers come from --mmproj or the projector found beside the model.
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 
 #include "chat/render.h"
@@ -16,12 +15,11 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/generation_flags.h"
+#include "cli/media_inputs.h"
 #include "engine/generation.h"
 #include "engine/media_prompt.h"
 #include "engine/model_files.h"
 #include "util/error.h"
-#include "util/mapped_file.h"
-#include "util/thread_pool.h"
 
 namespace facet::cli {
 namespace {
@@ -97,35 +95,10 @@ int run_text(const RunArgs& args) {
   // Images and audio: encoded first (a tower runs once per item), placed by the chat template.
   std::vector<EncodedMedia> encoded;
   if (!args.images.empty() || !args.audio.empty()) {
-    const std::string mmproj = args.mmproj.empty() ? default_mmproj_path(args.model) : args.mmproj;
-    require(!mmproj.empty(), "--image and --audio need a projector: give --mmproj FILE (llama.cpp's mmproj GGUF) or ",
-            "put mmproj-NAME.gguf beside the model");
-    ThreadPool pool(args.gen.threads);
-    auto encode_all = [&](const std::vector<std::string>& paths, int tower_width, auto&& encode) {
-      require(tower_width == model->config.hidden_size, mmproj, ": the projector makes rows of ", tower_width,
-              " but the model's width is ", model->config.hidden_size, " (it belongs to another model)");
-      for (const std::string& path : paths) {
-        const MappedFile file(path);
-        const auto start = std::chrono::steady_clock::now();
-        encoded.push_back(encode({file.data(), file.size()}, path));
-        if (args.gen.verbose)
-          std::fprintf(stderr, "%s: %zu soft tokens, encoded in %.2f s\n", path.c_str(),
-                       encoded.back().soft_tokens.size() / static_cast<size_t>(model->config.hidden_size),
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
-    };
-    if (!args.images.empty()) {
-      auto tower = load_vision_tower(mmproj);
-      encode_all(args.images, tower->config.text_hidden_size, [&](std::span<const uint8_t> bytes, const std::string& what) {
-        return encode_image_bytes(*tower, bytes, what, args.image_tokens, pool);
-      });
-    }
-    if (!args.audio.empty()) {
-      auto tower = load_audio_tower(mmproj);
-      encode_all(args.audio, tower->config.text_hidden_size, [&](std::span<const uint8_t> bytes, const std::string& what) {
-        return encode_audio_bytes(*tower, bytes, what, pool);
-      });
-    }
+    MediaInputs inputs(args.model, args.mmproj, model->config.hidden_size, args.gen.threads, args.image_tokens,
+                       args.gen.verbose);
+    for (const std::string& path : args.images) encoded.push_back(inputs.image(path));
+    for (const std::string& path : args.audio) encoded.push_back(inputs.audio(path));
   }
 
   std::vector<int32_t> prompt;
