@@ -16,6 +16,7 @@
 
 #include "cli/command.h"
 #include "model/assistant.h"
+#include "model/audio.h"
 #include "model/vision.h"
 #include "util/error.h"
 #include "cli/common.h"
@@ -112,8 +113,9 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
   if (!o.mmproj.empty()) {
     require(o.model_paths.size() == 1, "--mmproj goes with one --model (other models use the mmproj-NAME.gguf ",
             "beside them)");
-    require(has_vision_tower(o.mmproj), "--mmproj ", o.mmproj,
-            ": not a vision projector (expected llama.cpp's mmproj GGUF or an HF folder with a vision_config)");
+    require(has_vision_tower(o.mmproj) || has_audio_tower(o.mmproj), "--mmproj ", o.mmproj,
+            ": not a vision or audio projector (expected llama.cpp's mmproj GGUF or an HF folder with a ",
+            "vision_config or audio_config)");
   }
   require(o.image_tokens == 0 || o.image_tokens == 70 || o.image_tokens == 140 || o.image_tokens == 280 ||
               o.image_tokens == 560 || o.image_tokens == 1120,
@@ -169,7 +171,7 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
   cmd->add_option("--draft-max", o.draft_max, "Draft tokens checked per step at most (1-64)")->capture_default_str();
   cmd->add_flag("--no-draft", o.no_draft, "No speculative decoding, even with a drafter beside a model");
   cmd->add_option("--mmproj", o.mmproj,
-                  "Vision projector of the --model model (llama.cpp's mmproj GGUF or an HF folder); default: "
+                  "Vision/audio projector of the --model model (llama.cpp's mmproj GGUF or an HF folder); default: "
                   "mmproj-NAME.gguf, NAME-mmproj.gguf or mmproj.gguf beside each model");
   cmd->add_option("--image-tokens", o.image_tokens, "Soft tokens per image: 70, 140, 280 (default), 560 or 1120");
   return [args, cmd] { return run_serve(*args, *cmd); };

@@ -110,12 +110,14 @@ std::string default_mmproj_path(const std::string& model_path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path main(model_path);
-  if (fs::is_directory(main, ec)) return has_vision_tower(model_path) ? model_path : "";
+  // A projector with either tower counts: a random test projector may hold audio only.
+  auto has_tower = [](const std::string& p) { return has_vision_tower(p) || has_audio_tower(p); };
+  if (fs::is_directory(main, ec)) return has_tower(model_path) ? model_path : "";
   if (main.extension() != ".gguf") return "";
   const std::string stem = main.stem().string();
   for (const fs::path& p : {main.parent_path() / ("mmproj-" + stem + ".gguf"), main.parent_path() / (stem + "-mmproj.gguf"),
                             main.parent_path() / "mmproj.gguf"})
-    if (fs::exists(p, ec) && has_vision_tower(p.string())) return p.string();
+    if (fs::exists(p, ec) && has_tower(p.string())) return p.string();
   return "";
 }
 

@@ -58,7 +58,8 @@ MediaPrompt expand_image_placeholders(const std::vector<int32_t>& tokens, const 
                                       const std::vector<EncodedMedia>& images, int64_t hidden);
 
 // The mmproj file that goes with a model: for NAME.gguf, mmproj-NAME.gguf or NAME-mmproj.gguf
-// or mmproj.gguf beside it; for an HF folder with a vision_config, the folder itself.
+// or mmproj.gguf beside it; for an HF folder with a vision_config or audio_config, the folder
+// itself. A projector with either tower counts.
 // Empty when there is none.
 std::string default_mmproj_path(const std::string& model_path);
 

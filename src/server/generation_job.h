@@ -24,7 +24,7 @@ namespace facet::server {
 
 struct JobSpec {
   std::vector<int32_t> prompt;     // BOS included
-  std::vector<PromptMedia> media;  // soft tokens of the prompt's images (image_input.h)
+  std::vector<PromptMedia> media;  // soft tokens of the prompt's images and audio (media_input.h)
   GenerationParams params;
   bool parse_output = true;        // chat: split thinking/answer/tool calls; raw: all content
   bool tools_offered = false;

@@ -39,6 +39,9 @@ void metrics_route(ServerContext& ctx, httplib::Response& res) {
   metric("images_encoded_total", "counter", "Prompt images run through a vision tower.", m.images_encoded.load());
   metric("images_reused_total", "counter", "Prompt images found already encoded (resent in a later turn).",
          m.images_reused.load());
+  metric("audio_encoded_total", "counter", "Prompt audio clips run through an audio tower.", m.audio_encoded.load());
+  metric("audio_reused_total", "counter", "Prompt audio clips found already encoded (resent in a later turn).",
+         m.audio_reused.load());
   metric("models_loaded", "gauge", "Models in memory.", ctx.registry.loaded().size());
   res.set_content(out.str(), "text/plain; version=0.0.4");
 }

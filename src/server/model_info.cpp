@@ -37,7 +37,7 @@ Json tags_entry(const ModelEntry& entry) {
               {"details", model_details(entry)}};
 }
 
-Json show_model(const ModelEntry& entry, bool vision) {
+Json show_model(const ModelEntry& entry, bool vision, bool audio) {
   ModelConfig config;
   std::optional<std::string> chat_template;
   try {
@@ -53,6 +53,7 @@ Json show_model(const ModelEntry& entry, bool vision) {
             {"gemma4.vocab_size", config.vocab_size}};
   Json capabilities = Json::array({"completion", "tools", "thinking", "embedding"});
   if (vision) capabilities.push_back("vision");
+  if (audio) capabilities.push_back("audio");
   return Json{{"license", ""},
               {"modelfile", "# facet serves " + entry.path + "\nFROM " + entry.path + "\n"},
               {"parameters", "temperature 1\ntop_k 64\ntop_p 0.95"},

@@ -15,7 +15,8 @@ std::string model_digest(const ModelEntry& entry);
 Json model_details(const ModelEntry& entry);
 // Ollama's /api/tags entry.
 Json tags_entry(const ModelEntry& entry);
-// Ollama's /api/show body; `vision`: the model has a projector (capability "vision").
-Json show_model(const ModelEntry& entry, bool vision = false);
+// Ollama's /api/show body; `vision`, `audio`: the model's projector has that tower
+// (capabilities "vision", "audio").
+Json show_model(const ModelEntry& entry, bool vision = false, bool audio = false);
 
 }  // namespace facet::server

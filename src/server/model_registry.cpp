@@ -184,7 +184,7 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const ModelEntry& entry, dou
   }
   attach_drafter(*loaded, so);
   const std::string mmproj = mmproj_for(entry);
-  loaded->images = load_image_encoder(mmproj, !options_.mmproj.empty() && mmproj == options_.mmproj,
+  loaded->media = load_media_encoder(mmproj, !options_.mmproj.empty() && mmproj == options_.mmproj,
                                       loaded->model->config.hidden_size, entry.name, options_.threads);
   loaded->scheduler = std::make_unique<Scheduler>(*loaded->model, &loaded->tokenizer, so);
   loaded->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -18,7 +18,7 @@
 #include "engine/draft.h"
 #include "engine/scheduler.h"
 #include "model/model.h"
-#include "server/image_input.h"
+#include "server/media_input.h"
 #include "server/server_options.h"
 #include "tokenizer/tokenizer.h"
 
@@ -47,8 +47,9 @@ struct LoadedModel {
   std::unique_ptr<AssistantModel> assistant;
   std::unique_ptr<Drafter> drafter;
   std::unique_ptr<Scheduler> scheduler;
-  // The vision tower (null: the model takes no images), see image_input.h.
-  std::unique_ptr<ImageEncoder> images;
+  // The projector's vision and audio towers (null: the model takes neither images nor
+  // audio), see media_input.h.
+  std::unique_ptr<MediaEncoder> media;
   int64_t context_size = 0;
   double load_seconds = 0;
   // The server's --lora adapters when they are attached to this model (a --model one),
@@ -99,7 +100,7 @@ class ModelRegistry {
   // Loads every --model model that gets the --lora adapters now, so that an adapter that
   // does not fit fails at start-up (Error) rather than at the first request.
   void preload_adapted_models();
-  // The vision projector that goes with a model ("" = none): --mmproj for the --model
+  // The projector (vision and/or audio towers) that goes with a model ("" = none): --mmproj for the --model
   // model, else the one found beside the model file.
   std::string mmproj_for(const ModelEntry& entry) const;
   // Scheduler counters summed over loaded models.

@@ -1,6 +1,7 @@
 // Ollama's native API: /api/chat, /api/generate (NDJSON streaming by default), /api/tags,
 // /api/show, /api/ps, /api/embed, /api/embeddings. Durations are nanoseconds. Images come
-// as base64 in a message's "images" (or /api/generate's), see image_input.h.
+// as base64 in a message's "images" (or /api/generate's), and so do audio clips (Ollama's
+// API has no audio field; the bytes tell them apart), see media_input.h.
 #include <httplib.h>
 
 #include "server/logprobs_json.h"
@@ -256,7 +257,8 @@ void show_route(ServerContext& ctx, const httplib::Request& req, httplib::Respon
   if (!name) name = get_string(body, "name");  // older clients
   if (!name) throw_http(400, "model is required");
   const ModelEntry entry = ctx.registry.find(*name);
-  send_json(res, show_model(entry, !ctx.registry.mmproj_for(entry).empty()));
+  const ProjectorTowers towers = projector_towers(ctx.registry.mmproj_for(entry));
+  send_json(res, show_model(entry, towers.vision, towers.audio));
 }
 
 void ps_route(ServerContext& ctx, httplib::Response& res) {

@@ -39,19 +39,21 @@ void finish_model_use(ServerContext& ctx, const UsedModel& used, const Json& bod
 std::vector<int32_t> render_chat_prompt(ServerContext& ctx, LoadedModel& model, const Json& body, bool* thinking,
                                         std::vector<PromptMedia>* media) {
   chat::RenderRequest request = chat::render_request_from_json(body, {.keep_media = true});
-  const std::vector<PromptImage> images = prompt_images(request);
+  const std::vector<PromptMediaPart> items = prompt_media(request);
   request.enable_thinking = chat::thinking_requested(body, ctx.options.think_default);
   request.add_generation_prompt = true;
   if (thinking) *thinking = request.enable_thinking;
   // The rendered text starts with "<bos>", so the tokenizer adds no BOS of its own.
   std::vector<int32_t> tokens = model.tokenizer.encode(chat::render_chat(request, model.rules));
-  if (images.empty()) return tokens;
-  ImageCounts counts;
-  MediaPrompt expanded = add_prompt_images(std::move(tokens), images, model.images.get(), model.tokenizer,
-                                           model.model->config.hidden_size, model.entry.name,
-                                           ctx.options.image_tokens, &counts);
-  ctx.metrics.images_encoded += counts.encoded;
-  ctx.metrics.images_reused += counts.reused;
+  if (items.empty()) return tokens;
+  MediaCounts counts;
+  MediaPrompt expanded = add_prompt_media(std::move(tokens), items, model.media.get(), model.tokenizer,
+                                          model.model->config.hidden_size, model.entry.name,
+                                          ctx.options.image_tokens, &counts);
+  ctx.metrics.images_encoded += counts.images_encoded;
+  ctx.metrics.images_reused += counts.images_reused;
+  ctx.metrics.audio_encoded += counts.audio_encoded;
+  ctx.metrics.audio_reused += counts.audio_reused;
   *media = std::move(expanded.media);
   return std::move(expanded.tokens);
 }

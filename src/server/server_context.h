@@ -33,6 +33,8 @@ struct Metrics {
   std::atomic<int64_t> streaming_now{0};
   std::atomic<int64_t> images_encoded{0};  // run through a vision tower
   std::atomic<int64_t> images_reused{0};   // found among a model's recently encoded images
+  std::atomic<int64_t> audio_encoded{0};   // clips run through an audio tower
+  std::atomic<int64_t> audio_reused{0};    // found among a model's recently encoded clips
   std::atomic<double> prompt_seconds{0};
   std::atomic<double> generation_seconds{0};
 };
@@ -57,9 +59,10 @@ void finish_model_use(ServerContext& ctx, const UsedModel& used, const Json& bod
 
 // The prompt for an OpenAI-style chat body (messages, tools, thinking switches), rendered
 // with the model's rules and tokenized. `thinking` receives the thinking switch in force.
-// Inline images (image_url / input_image data: URLs, Ollama's "images") are encoded by the
-// model's vision tower into `media` and their places expanded in the tokens; 400 for a
-// model without a projector, an unreadable image, a remote URL, audio or video.
+// Inline images (image_url / input_image data: URLs, Ollama's "images") and audio
+// (input_audio; clips in Ollama's "images") are encoded by the model's towers into `media`
+// and their places expanded in the tokens; 400 for a model without the tower an item needs,
+// unreadable media, a remote URL or video.
 std::vector<int32_t> render_chat_prompt(ServerContext& ctx, LoadedModel& model, const Json& body, bool* thinking,
                                         std::vector<PromptMedia>* media);
 // Raw text completion: the text with BOS, no template.

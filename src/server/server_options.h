@@ -30,7 +30,7 @@ struct ServerOptions {
   std::string draft;
   int draft_max = 8;
   bool no_draft = false;
-  // Vision: the projector (llama.cpp's mmproj GGUF or an HF folder) of the one --model
+  // Images and audio: the projector (llama.cpp's mmproj GGUF or an HF folder) of the one --model
   // model; "" = each model's own, found beside it (default_mmproj_path).
   std::string mmproj;
   int image_tokens = 0;            // soft tokens per image (70 ... 1120); 0 = the tower's default (280)

@@ -8,5 +8,5 @@ if [ ! -d node_modules/openai ] || [ ! -d node_modules/ollama ]; then
   exit 77
 fi
 # Arguments: the test files to run (default: the client and tool-call suites).
-if [ "$#" -eq 0 ]; then set -- clients.test.mjs tools.test.mjs images.test.mjs; fi
+if [ "$#" -eq 0 ]; then set -- clients.test.mjs tools.test.mjs images.test.mjs audio.test.mjs; fi
 exec node --test --test-concurrency=1 "$@"
