@@ -41,23 +41,26 @@ TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
   auto model = load_model(e2b_like());
   const int64_t H = model->config.hidden_size, V = model->config.vocab_size;
   ASSERT_TRUE(model->config.has_ple());  // the pad-row rule of the per-layer embeddings is exercised
-  const std::vector<int32_t> tokens = {2, 17, 40, 99, 99, 99, 99, 41, 5, 23};
-  const std::vector<float> rows = random_rows(4, H, 3);
-  const EmbeddingSpan span{3, 4, rows.data()};
+  // A mixed prompt: text, an "image" of 4 soft tokens, text, an "audio clip" of 2, text.
+  const std::vector<int32_t> tokens = {2, 17, 40, 99, 99, 99, 99, 41, 5, 98, 98, 23, 6};
+  const std::vector<float> image = random_rows(4, H, 3), clip = random_rows(2, H, 4);
+  const EmbeddingSpan spans[2] = {{3, 4, image.data()}, {9, 2, clip.data()}};
 
   std::map<int64_t, std::vector<double>> media;
   for (int64_t i = 0; i < 4; ++i)
-    media[3 + i] = std::vector<double>(rows.begin() + i * H, rows.begin() + (i + 1) * H);
+    media[3 + i] = std::vector<double>(image.begin() + i * H, image.begin() + (i + 1) * H);
+  for (int64_t i = 0; i < 2; ++i)
+    media[9 + i] = std::vector<double>(clip.begin() + i * H, clip.begin() + (i + 1) * H);
   auto file = GgufFile::open(e2b_like());
   const test::ReferenceModel reference(*file);
   const auto want = reference.forward(tokens, nullptr, &media);
   const auto without = reference.forward(tokens);
 
   ThreadPool pool(2);
-  for (int64_t max_batch : {int64_t{512}, int64_t{2}, int64_t{5}}) {  // 2 and 5 split the span
+  for (int64_t max_batch : {int64_t{512}, int64_t{2}, int64_t{5}}) {  // 2 and 5 split the spans
     KvCache cache(model->config, 16);
     const std::vector<float> got = forward(*model, cache, tokens, LogitsFor::AllTokens, pool, max_batch, nullptr,
-                                           std::span<const EmbeddingSpan>(&span, 1));
+                                           std::span<const EmbeddingSpan>(spans, 2));
     double worst = 0, moved = 0;
     for (size_t t = 0; t < tokens.size(); ++t)
       for (int64_t v = 0; v < V; ++v) {

@@ -34,6 +34,25 @@ TEST(ServerHttp, LivenessVersionAndHealth) {
   EXPECT_NE(metrics->body.find("# TYPE facet_tokens_predicted_total counter"), std::string::npos);
 }
 
+TEST(ServerHttp, CurlStyleFormLabelledJsonBodiesOver8KiBAreRead) {
+  // curl -d sends application/x-www-form-urlencoded; a request with a long prompt (or a
+  // base64 image) must not meet httplib's 8 KiB limit for form bodies.
+  // The tiny model's 512-token context cannot take 20000 letters: the answer is a 400 that
+  // counts the prompt's tokens, which shows the whole body was read and parsed as JSON.
+  json body = {{"model", "tiny"}, {"prompt", std::string(20000, 'a')}, {"stream", false},
+               {"options", {{"num_predict", 1}}}};
+  auto r = shared_server().client().Post("/api/generate", body.dump(), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(body_of(r)["error"].get<std::string>().find("does not fit in the context of 512"), std::string::npos)
+      << r->body;
+  // A short one answers.
+  body["prompt"] = "hi";
+  r = shared_server().client().Post("/api/generate", body.dump(), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST(ServerHttp, ListsTheModelsFolder) {
   auto c = shared_server().client();
   const json tags = body_of(c.Get("/api/tags"));

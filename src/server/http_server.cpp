@@ -60,6 +60,16 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>(std
   s.http.set_tcp_nodelay(true);  // a token per packet, now
 
   s.http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+    // `curl URL -d '{...}'`, as Ollama's documentation writes requests, labels the JSON body
+    // application/x-www-form-urlencoded, and httplib (compiled into Debian's library) caps
+    // such bodies at 8 KiB before any handler runs: a request with a base64 image would get
+    // a 413. Every body facet reads is JSON, so the label is corrected before the body is
+    // read (this handler runs first; the Request object itself is not const).
+    if (req.get_header_value("Content-Type").starts_with("application/x-www-form-urlencoded")) {
+      auto& headers = const_cast<httplib::Request&>(req).headers;
+      headers.erase("Content-Type");
+      headers.emplace("Content-Type", "application/json");
+    }
     const std::string origin = req.get_header_value("Origin");
     if (!origin.empty() && allowed_origin(origin)) {
       res.set_header("Access-Control-Allow-Origin", origin);
