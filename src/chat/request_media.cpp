@@ -67,15 +67,16 @@ InlineMedia read_media_reference(std::string_view value, const std::string& wher
       else if (starts_with_nocase(piece, "base64") && piece.size() == 6) base64 = true;
       start = i + 1;
     }
-    require(base64, where, ": the data: URL must hold base64 data (data:", out.mime.empty() ? "image/png" : out.mime,
-            ";base64,...)");
+    require(base64, where, ": the data: URL must hold base64 data (data:",
+            out.mime.empty() ? kind == "audio" ? "audio/wav" : "image/png" : out.mime, ";base64,...)");
     payload = value.substr(comma + 1);
   } else {
     require(!is_remote_reference(value), where, ": facet fetches nothing: send the ", kind,
             " inline as a data: URL (base64), not \"", value.substr(0, std::min<size_t>(value.size(), 64)), "\"");
   }
   std::optional<std::string> bytes = base64_decode(payload);
-  require(bytes.has_value(), where, " is not valid base64 (expected a data: URL like data:image/png;base64,... or ",
+  const std::string example = kind == "audio" ? "data:audio/wav" : kind == "video" ? "data:video/mp4" : "data:image/png";
+  require(bytes.has_value(), where, " is not valid base64 (expected a data: URL like ", example, ";base64,... or ",
           "bare base64)");
   require(!bytes->empty(), where, ": the ", kind, " is empty");
   out.bytes = std::move(*bytes);
