@@ -2,6 +2,7 @@
 // deterministic per seed, initial statistics follow the recipe, the vocabulary is valid.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -175,6 +176,44 @@ TEST(Generator, FillRandomDependsOnlyOnTheElementIndex) {
   for (int i = 0; i < 300; ++i) EXPECT_EQ(part[i], whole[500 + i]);
   EXPECT_NE(tensor_key(5, "x"), tensor_key(6, "x"));
   EXPECT_NE(tensor_key(5, "x"), tensor_key(5, "y"));
+}
+
+TEST(Generator, RandomTensorValuesAreTheDrawnValuesRoundedToTheDtype) {
+  const InitRule rule{InitRule::Kind::Normal, 0, 1};
+  const uint64_t key = tensor_key(9, "t");
+  std::vector<float> drawn(12);
+  fill_random(rule, key, 0, 12, drawn.data());
+  EXPECT_EQ(random_tensor_values(rule, key, {3, 4}, DType::F32), drawn);
+  const std::vector<float> bf16 = random_tensor_values(rule, key, {3, 4}, DType::BF16);
+  ASSERT_EQ(bf16.size(), 12u);
+  for (size_t i = 0; i < drawn.size(); ++i) {
+    // bf16: the top 16 bits, rounded to nearest even (the draws are finite).
+    uint32_t bits;
+    std::memcpy(&bits, &drawn[i], 4);
+    bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+    float want;
+    std::memcpy(&want, &bits, 4);
+    EXPECT_EQ(bf16[i], want) << i;
+  }
+}
+
+TEST(Generator, OutputHelpersWriteAndReport) {
+  test::TempDir dir;
+  const std::string out = dir.file("a/b");
+  create_output_folder(out);
+  write_text_file(out + "/one.txt", "12345");
+  write_text_file(out + "/two.txt", "abc");
+  const GeneratedModel report =
+      generated_model_report({out + "/one.txt", out + "/two.txt"}, 7, std::chrono::steady_clock::now());
+  EXPECT_EQ(report.bytes, 8u);
+  EXPECT_EQ(report.tensors, 7);
+  EXPECT_EQ(report.files.size(), 2u);
+  EXPECT_GE(report.seconds, 0.0);
+  EXPECT_THROW(create_output_folder(out + "/one.txt"), Error);
+  EXPECT_THROW(write_text_file(dir.file("missing/x.txt"), "x"), Error);
+  EXPECT_STREQ(torch_dtype_name(DType::F32), "float32");
+  EXPECT_STREQ(torch_dtype_name(DType::F16), "float16");
+  EXPECT_STREQ(torch_dtype_name(DType::BF16), "bfloat16");
 }
 
 TEST(Generator, SyntheticVocabularyIsAValidBpeVocabulary) {

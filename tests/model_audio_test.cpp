@@ -21,7 +21,7 @@
 #include "support/error_text.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
-#include "tensor/convert.h"
+#include "support/tower_reference.h"
 #include "util/thread_pool.h"
 
 namespace facet {
@@ -46,65 +46,22 @@ AudioFeatures random_features(int frames, int bins, uint32_t seed) {
   f.frames = frames;
   f.mel_bins = bins;
   f.values.resize(static_cast<size_t>(frames) * bins);
-  for (float& v : f.values) {
-    seed = seed * 1664525u + 1013904223u;
-    v = -7.0f + 10.0f * static_cast<float>((seed >> 8) % 10000) / 10000.0f;
-  }
+  test::Lcg lcg{seed};
+  for (float& v : f.values) v = -7.0f + 10.0f * static_cast<float>(lcg.next() % 10000) / 10000.0f;
   return f;
 }
 
 // ---- float64 reference, reading the GGUF tensors directly ----
 
-using Vec = std::vector<double>;
-
-struct RefFile {
-  std::unique_ptr<GgufFile> file;
-  Vec get(const std::string& name) const {
-    const GgufTensor* t = file->tensor(name);
-    EXPECT_NE(t, nullptr) << name;
-    if (t == nullptr) return {};
-    std::vector<float> f(static_cast<size_t>(t->view.numel()));
-    row_to_f32(t->view.dtype, t->view.data, f.data(), t->view.numel());
-    return Vec(f.begin(), f.end());
-  }
-  bool has(const std::string& name) const { return file->tensor(name) != nullptr; }
-};
-
-void ref_rms(double* x, int64_t n, const double* w, double eps) {
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * inv * (w ? w[i] : 1.0);
-}
+using test::GgufTensors;
+using test::ref_linear;
+using test::ref_plain;
+using test::ref_rms;
+using test::Vec;
 
 void ref_rms_rows(Vec& x, int64_t width, const Vec& w, double eps) {
   for (size_t t = 0; t < x.size() / static_cast<size_t>(width); ++t)
     ref_rms(&x[t * width], width, w.empty() ? nullptr : w.data(), eps);
-}
-
-// y = W x for n rows (no clamps).
-Vec ref_plain(const Vec& w, const Vec& x, int64_t n, int64_t cols) {
-  const int64_t out = static_cast<int64_t>(w.size()) / cols;
-  Vec y(static_cast<size_t>(n * out));
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t r = 0; r < out; ++r) {
-      double s = 0;
-      for (int64_t i = 0; i < cols; ++i) s += w[r * cols + i] * x[t * cols + i];
-      y[t * out + r] = s;
-    }
-  return y;
-}
-
-// A clipped linear: clamp(W clamp(x, in_min, in_max), out_min, out_max).
-Vec ref_linear(const RefFile& f, const std::string& prefix, Vec x, int64_t n, int64_t cols) {
-  const double lo = f.has(prefix + ".input_min") ? f.get(prefix + ".input_min")[0] : -INFINITY;
-  const double hi = f.has(prefix + ".input_max") ? f.get(prefix + ".input_max")[0] : INFINITY;
-  const double olo = f.has(prefix + ".output_min") ? f.get(prefix + ".output_min")[0] : -INFINITY;
-  const double ohi = f.has(prefix + ".output_max") ? f.get(prefix + ".output_max")[0] : INFINITY;
-  for (double& v : x) v = std::clamp(v, lo, hi);
-  Vec y = ref_plain(f.get(prefix + ".weight"), x, n, cols);
-  for (double& v : y) v = std::clamp(v, olo, ohi);
-  return y;
 }
 
 void ref_clip(Vec& x) {
@@ -147,7 +104,7 @@ Vec ref_sscp(const Vec& in, int64_t cin, int64_t T, int64_t F, const Vec& w, con
 }
 
 // x = r + 0.5 · post(down(silu(up(pre(clip(x)))))) with the clip after down.
-void ref_ffn(const RefFile& f, const std::string& b, const std::string& suffix, Vec& x, int64_t n, int64_t H, int64_t I) {
+void ref_ffn(const GgufTensors& f, const std::string& b, const std::string& suffix, Vec& x, int64_t n, int64_t H, int64_t I) {
   Vec h = x;
   ref_clip(h);
   ref_rms_rows(h, H, f.get(b + "ffn_norm" + suffix + ".weight"), 1e-6);
@@ -198,7 +155,7 @@ Vec ref_attention(const Vec& q, const Vec& k, const Vec& v, const Vec& relk, int
 }
 
 Vec reference_tower(const std::string& mmproj, const AudioConfig& c, const AudioFeatures& feat) {
-  RefFile f{GgufFile::open(mmproj)};
+  GgufTensors f{GgufFile::open(mmproj)};
   const int64_t H = c.hidden_size, I = c.ffn_size, heads = c.n_heads, D = H / heads, K = c.conv_kernel;
   // Subsampling: the features as one input channel [1][T][128].
   int64_t T1 = 0, F1 = 0, T2 = 0, F2 = 0;
@@ -274,13 +231,6 @@ Vec reference_tower(const std::string& mmproj, const AudioConfig& c, const Audio
   return ref_plain(f.get("mm.a.input_projection.weight"), y, n, c.output_dims);
 }
 
-void expect_close(const std::vector<float>& got, const Vec& want, double bound) {
-  ASSERT_EQ(got.size(), want.size());
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]) / (1.0 + std::abs(want[i])));
-  EXPECT_LE(worst, bound);
-}
-
 TEST(AudioTower, SoftTokensMatchFloat64Reference) {
   const AudioConfig c = small_config();
   test::TempDir dir;
@@ -300,7 +250,7 @@ TEST(AudioTower, SoftTokensMatchFloat64Reference) {
     const AudioFeatures features = random_features(frames, 128, 11 + frames);
     const std::vector<float> got = encode_audio(*tower, features, pool);
     ASSERT_EQ(got.size(), static_cast<size_t>(audio_soft_tokens(frames) * c.text_hidden_size));
-    expect_close(got, reference_tower(path, c, features), 1e-4);
+    test::expect_close(got, reference_tower(path, c, features), 1e-4);
   }
 }
 

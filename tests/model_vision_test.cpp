@@ -16,7 +16,7 @@
 #include "support/error_text.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
-#include "tensor/convert.h"
+#include "support/tower_reference.h"
 #include "util/thread_pool.h"
 
 namespace facet {
@@ -45,53 +45,17 @@ ImagePatches random_patches(int rows, int cols, int values_per_patch, uint32_t s
   p.patch_cols = cols;
   p.soft_tokens = rows * cols / 9;
   p.values.resize(static_cast<size_t>(rows) * cols * values_per_patch);
-  for (float& v : p.values) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>((seed >> 8) % 256) / 255.0f;
-  }
+  test::Lcg lcg{seed};
+  for (float& v : p.values) v = static_cast<float>(lcg.next() % 256) / 255.0f;
   return p;
 }
 
 // ---- float64 reference (spec §9.1), reading the GGUF tensors directly ----
 
-using Vec = std::vector<double>;
-
-struct RefFile {
-  std::unique_ptr<GgufFile> file;
-  Vec get(const std::string& name) const {
-    const GgufTensor* t = file->tensor(name);
-    EXPECT_NE(t, nullptr) << name;
-    std::vector<float> f(static_cast<size_t>(t->view.numel()));
-    row_to_f32(t->view.dtype, t->view.data, f.data(), t->view.numel());
-    return Vec(f.begin(), f.end());
-  }
-  bool has(const std::string& name) const { return file->tensor(name) != nullptr; }
-};
-
-void ref_rms(double* x, int64_t n, const double* w, double eps) {
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * inv * (w ? w[i] : 1.0);
-}
-
-// y[rows_out] = W[rows_out, cols] x, with the GGUF linear's clamps when present.
-Vec ref_linear(const RefFile& f, const std::string& prefix, const Vec& x, int64_t n, int64_t cols) {
-  const Vec w = f.get(prefix + ".weight");
-  const int64_t out = static_cast<int64_t>(w.size()) / cols;
-  const double lo = f.has(prefix + ".input_min") ? f.get(prefix + ".input_min")[0] : -INFINITY;
-  const double hi = f.has(prefix + ".input_max") ? f.get(prefix + ".input_max")[0] : INFINITY;
-  const double olo = f.has(prefix + ".output_min") ? f.get(prefix + ".output_min")[0] : -INFINITY;
-  const double ohi = f.has(prefix + ".output_max") ? f.get(prefix + ".output_max")[0] : INFINITY;
-  Vec y(static_cast<size_t>(n * out));
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t r = 0; r < out; ++r) {
-      double s = 0;
-      for (int64_t i = 0; i < cols; ++i) s += w[r * cols + i] * std::clamp(x[t * cols + i], lo, hi);
-      y[t * out + r] = std::clamp(s, olo, ohi);
-    }
-  return y;
-}
+using test::GgufTensors;
+using test::ref_linear;
+using test::ref_rms;
+using test::Vec;
 
 void ref_rope(double* v, int half, double pos, double theta) {
   const int quarter = half / 2;
@@ -104,7 +68,7 @@ void ref_rope(double* v, int half, double pos, double theta) {
 }
 
 Vec reference_tower(const std::string& mmproj, const VisionConfig& c, const ImagePatches& p) {
-  RefFile f{GgufFile::open(mmproj)};
+  GgufTensors f{GgufFile::open(mmproj)};
   const int64_t Hv = c.hidden_size, P = c.patch_size, D = c.head_dim, I = c.intermediate_size;
   const int64_t n = static_cast<int64_t>(p.patch_rows) * p.patch_cols;
   const int64_t cols = p.patch_cols;
@@ -208,13 +172,6 @@ Vec reference_tower(const std::string& mmproj, const VisionConfig& c, const Imag
   return out;
 }
 
-void expect_close(const std::vector<float>& got, const Vec& want, double bound) {
-  ASSERT_EQ(got.size(), want.size());
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]) / (1.0 + std::abs(want[i])));
-  EXPECT_LE(worst, bound);
-}
-
 class VisionTowerKinds : public ::testing::TestWithParam<bool> {};
 
 TEST_P(VisionTowerKinds, SoftTokensMatchFloat64Reference) {
@@ -233,7 +190,7 @@ TEST_P(VisionTowerKinds, SoftTokensMatchFloat64Reference) {
   const ImagePatches patches = random_patches(6, 9, c.patch_values(), 11);
   const std::vector<float> got = encode_image(*tower, patches, pool);
   ASSERT_EQ(got.size(), static_cast<size_t>(6 * c.text_hidden_size));
-  expect_close(got, reference_tower(path, c, patches), 1e-4);
+  test::expect_close(got, reference_tower(path, c, patches), 1e-4);
 }
 
 TEST_P(VisionTowerKinds, HfFolderGivesTheSameSoftTokens) {

@@ -4,14 +4,15 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "model/config_files.h"
 #include "model/gguf_source.h"
-#include "tensor/convert.h"
+#include "model/manifest_hf_source.h"
+#include "model/tensor_binding.h"
 #include "util/error.h"
 
 namespace facet {
@@ -73,61 +74,13 @@ void check_ordering(const std::vector<int32_t>& ordering, int vocab, const std::
   }
 }
 
-// Checks a tensor against its manifest entry and returns it.
-const TensorView& bind_tensor(const WeightSource& source, const TensorSpec& spec, const std::string& where) {
-  const TensorView* t = source.find(spec.gguf_name);
-  const std::string shown = source.source_name(spec.gguf_name);
-  require(t != nullptr, where, ": tensor ", shown, " is missing");
-  require(t->shape == spec.shape, where, ": tensor ", shown, " has shape ", shape_string(t->shape), ", expected ",
-          shape_string(spec.shape));
-  require(dtype_info(t->dtype).computable, where, ": tensor ", shown, " has type ", dtype_name(t->dtype),
-          ", which facet cannot compute with");
-  return *t;
-}
-
-std::vector<float> to_f32(const TensorView& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  row_to_f32(t.dtype, t.data, out.data(), t.numel());
-  return out;
-}
-
-// HF folder: tensors looked up by their GGUF names through the manifest.
-class HfAssistantSource : public WeightSource {
- public:
-  HfAssistantSource(std::unique_ptr<SafetensorsSet> set, const AssistantConfig& config) : set_(std::move(set)) {
-    for (const TensorSpec& spec : assistant_manifest(config)) {
-      hf_names_[spec.gguf_name] = spec.hf_name;
-      const SafetensorsTensor* t = set_->find(spec.hf_name);
-      if (t != nullptr && t->supported) views_[spec.gguf_name] = t->view;
-    }
-  }
-  const TensorView* find(const std::string& name) const override {
-    auto it = views_.find(name);
-    return it == views_.end() ? nullptr : &it->second;
-  }
-  std::vector<std::string> names() const override { return set_->names(); }
-  std::string format() const override { return "safetensors"; }
-  uint64_t file_bytes() const override {
-    uint64_t total = 0;
-    for (const auto& f : set_->files()) total += f->file_size();
-    return total;
-  }
-  std::string source_name(const std::string& name) const override {
-    auto it = hf_names_.find(name);
-    return it == hf_names_.end() ? name : it->second;
-  }
-  const SafetensorsSet& set() const { return *set_; }
-
- private:
-  std::unique_ptr<SafetensorsSet> set_;
-  std::map<std::string, TensorView> views_;
-  std::map<std::string, std::string> hf_names_;
-};
-
 AssistantWeights bind_assistant(const AssistantConfig& c, const WeightSource& source, const std::string& where) {
   std::map<std::string, TensorSpec> specs;
   for (TensorSpec& s : assistant_manifest(c)) specs.emplace(s.gguf_name, std::move(s));
-  auto tensor = [&](const std::string& name) -> const TensorView& { return bind_tensor(source, specs.at(name), where); };
+  auto tensor = [&](const std::string& name) -> const TensorView& {
+    const TensorSpec& spec = specs.at(name);
+    return checked_tensor(source, spec.gguf_name, spec.shape, where);
+  };
   auto matrix = [&](const std::string& name) { return as_matrix(tensor(name)); };
   auto vector = [&](const std::string& name) { return to_f32(tensor(name)); };
 
@@ -154,14 +107,6 @@ AssistantWeights bind_assistant(const AssistantConfig& c, const WeightSource& so
     l.layer_scalar = vector(p + "layer_output_scale.weight")[0];
   }
   return w;
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  require(in.good(), path, ": cannot open");
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  require(!j.is_discarded() && j.is_object(), path, ": not a JSON object");
-  return j;
 }
 
 }  // namespace
@@ -322,8 +267,9 @@ std::unique_ptr<AssistantModel> load_assistant(const std::string& path) {
   if (fs::is_directory(path, ec)) {
     const std::string config_path = (fs::path(path) / "config.json").string();
     require(fs::exists(config_path), path, ": not a model folder (no config.json)");
-    model->config = AssistantConfig::from_hf_json(read_json_file(config_path), config_path);
-    auto source = std::make_unique<HfAssistantSource>(SafetensorsSet::open(path), model->config);
+    model->config = AssistantConfig::from_hf_json(read_json_object(config_path), config_path);
+    auto source = std::make_unique<ManifestHfSource>(SafetensorsSet::open(path),
+                                                     tensor_name_pairs(assistant_manifest(model->config)));
     if (model->config.ordered_embeddings) {
       const char* name = "masked_embedding.token_ordering";
       const SafetensorsTensor* t = source->set().find(name);
@@ -363,10 +309,7 @@ bool is_assistant_model(const std::string& path) {
   std::error_code ec;
   try {
     if (fs::is_directory(path, ec)) {
-      const std::string config_path = (fs::path(path) / "config.json").string();
-      if (!fs::exists(config_path, ec)) return false;
-      std::ifstream in(config_path);
-      const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+      const json j = probe_folder_config(path);
       return j.is_object() && j.value("model_type", std::string()) == "gemma4_assistant";
     }
     if (!fs::is_regular_file(path, ec)) return false;
@@ -400,7 +343,7 @@ void check_assistant_fits(const AssistantModel& a, const ModelConfig& target) {
 }
 
 AssistantGeneratorConfig load_assistant_generator_config(const std::string& path) {
-  json j = read_json_file(path);
+  json j = read_json_object(path);
   if (!j.contains("model_type")) j["model_type"] = "gemma4_assistant";
   AssistantGeneratorConfig g;
   g.assistant = AssistantConfig::from_hf_json(j, path);

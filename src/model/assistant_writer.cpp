@@ -1,8 +1,6 @@
 // Random drafters for tests and benchmarks: the manifest's tensors drawn by the same
 // seeded recipe as random target models (random_init.h), written as GGUF or HF.
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -60,31 +58,9 @@ std::vector<int32_t> random_ordering(const AssistantConfig& a, uint64_t seed) {
 // Fills one tensor's values (rounded to the weight dtype) into dst as `storage`.
 void produce(const TensorSpec& spec, const ModelConfig& stand_in, const GeneratorOptions& options, DType storage,
              uint8_t* dst) {
-  int64_t numel = 1;
-  for (int64_t d : spec.shape) numel *= d;
-  std::vector<float> values(static_cast<size_t>(numel));
-  fill_random(init_rule(spec, stand_in), tensor_key(options.seed, spec.gguf_name), 0, numel, values.data());
-  if (options.dtype != DType::F32) {  // the stored value is the weight dtype's, also in an F32 copy
-    std::vector<uint8_t> narrow(dtype_row_bytes(options.dtype, numel));
-    row_from_f32(options.dtype, values.data(), narrow.data(), numel);
-    row_to_f32(options.dtype, narrow.data(), values.data(), numel);
-  }
-  row_from_f32(storage, values.data(), dst, numel);
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  require(out.good(), path, ": cannot write");
-}
-
-GeneratedModel finish(std::vector<std::string> files, int64_t tensors, std::chrono::steady_clock::time_point start) {
-  GeneratedModel out;
-  out.files = std::move(files);
-  for (const std::string& f : out.files) out.bytes += std::filesystem::file_size(f);
-  out.tensors = tensors;
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  const std::vector<float> values =
+      random_tensor_values(init_rule(spec, stand_in), tensor_key(options.seed, spec.gguf_name), spec.shape, options.dtype);
+  row_from_f32(storage, values.data(), dst, static_cast<int64_t>(values.size()));
 }
 
 }  // namespace
@@ -141,17 +117,14 @@ GeneratedModel write_random_assistant_gguf(const AssistantConfig& a, const Gener
   const std::vector<float> freqs = rope_freqs_values(stand_in);
   w.add_tensor("rope_freqs.weight", DType::F32, {static_cast<int64_t>(freqs.size())}, freqs.data());
   w.write(path);
-  return finish({path}, static_cast<int64_t>(manifest.size()) + 1, start);
+  return generated_model_report({path}, static_cast<int64_t>(manifest.size()) + 1, start);
 }
 
 GeneratedModel write_random_assistant_hf(const AssistantConfig& a, const GeneratorOptions& options,
                                          const std::string& dir) {
-  namespace fs = std::filesystem;
   const auto start = std::chrono::steady_clock::now();
   a.validate("drafter generator");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  require(!ec && fs::is_directory(dir), dir, ": cannot create the output folder");
+  create_output_folder(dir);
   const ModelConfig stand_in = stand_in_config(a);
   json text = hf_config_json(stand_in);
   text["model_type"] = "gemma4_text";
@@ -163,7 +136,7 @@ GeneratedModel write_random_assistant_hf(const AssistantConfig& a, const Generat
                  {"use_ordered_embeddings", a.ordered_embeddings},
                  {"text_config", text},
                  {"tie_word_embeddings", true},
-                 {"torch_dtype", options.dtype == DType::F16 ? "float16" : options.dtype == DType::BF16 ? "bfloat16" : "float32"}};
+                 {"torch_dtype", torch_dtype_name(options.dtype)}};
   if (a.ordered_embeddings) {
     config["num_centroids"] = a.n_centroids;
     config["centroid_intermediate_top_k"] = a.centroid_top_k;
@@ -186,7 +159,7 @@ GeneratedModel write_random_assistant_hf(const AssistantConfig& a, const Generat
   }
   std::vector<std::string> files = writer.write_sharded(dir, 5'000'000'000ull);
   files.push_back(dir + "/config.json");
-  return finish(files, static_cast<int64_t>(manifest.size()), start);
+  return generated_model_report(files, static_cast<int64_t>(manifest.size()), start);
 }
 
 }  // namespace facet

@@ -3,15 +3,13 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <limits>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "model/config_files.h"
 #include "model/gguf_source.h"
-#include "tensor/convert.h"
+#include "model/manifest_hf_source.h"
 #include "util/error.h"
 
 namespace facet {
@@ -21,88 +19,16 @@ using nlohmann::json;
 
 constexpr const char* kProjectorType = "gemma4a";
 
-int positive_int(int64_t v, const std::string& source, const std::string& key) {
-  require(v > 0 && v <= (1 << 24), source, ": ", key, " must be a positive integer below 2^24, found ", v);
-  return static_cast<int>(v);
-}
-
-std::vector<float> to_f32(const TensorView& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  row_to_f32(t.dtype, t.data, out.data(), t.numel());
-  return out;
-}
-
-// HF folder: tensors looked up by their GGUF names through the manifest.
-class HfAudioSource : public WeightSource {
- public:
-  HfAudioSource(std::unique_ptr<SafetensorsSet> set, const AudioConfig& config) : set_(std::move(set)) {
-    for (const AudioTensorSpec& spec : audio_manifest(config)) {
-      hf_names_[spec.gguf_name] = spec.hf_name;
-      const SafetensorsTensor* t = set_->find(spec.hf_name);
-      if (t != nullptr && t->supported) views_[spec.gguf_name] = t->view;
-    }
-  }
-  const TensorView* find(const std::string& name) const override {
-    auto it = views_.find(name);
-    return it == views_.end() ? nullptr : &it->second;
-  }
-  std::vector<std::string> names() const override { return set_->names(); }
-  std::string format() const override { return "safetensors"; }
-  uint64_t file_bytes() const override {
-    uint64_t total = 0;
-    for (const auto& f : set_->files()) total += f->file_size();
-    return total;
-  }
-  std::string source_name(const std::string& name) const override {
-    auto it = hf_names_.find(name);
-    return it == hf_names_.end() ? name : it->second;
-  }
-
- private:
-  std::unique_ptr<SafetensorsSet> set_;
-  std::map<std::string, TensorView> views_;
-  std::map<std::string, std::string> hf_names_;
-};
-
 AudioWeights bind_audio(const AudioConfig& c, const WeightSource& source, const std::string& where) {
   const bool gguf = source.format() == "gguf";
-  std::map<std::string, AudioTensorSpec> specs;
-  for (AudioTensorSpec& s : audio_manifest(c)) specs.emplace(s.gguf_name, std::move(s));
-  auto tensor = [&](const std::string& name) -> const TensorView& {
-    const AudioTensorSpec& spec = specs.at(name);
-    const TensorView* t = source.find(name);
-    const std::string shown = source.source_name(name);
-    require(t != nullptr, where, ": tensor ", shown, " is missing");
-    const std::vector<int64_t>& shape = gguf ? spec.gguf_shape : spec.hf_shape;
-    // A scalar may be stored as [] or [1].
-    const bool scalar_ok = shape.size() <= 1 && t->numel() == 1 && (shape.empty() || shape[0] == 1);
-    require(t->shape == shape || scalar_ok, where, ": tensor ", shown, " has shape ", shape_string(t->shape),
-            ", expected ", shape_string(shape));
-    require(dtype_info(t->dtype).computable, where, ": tensor ", shown, " has type ", dtype_name(t->dtype),
-            ", which facet cannot compute with");
-    return *t;
-  };
-  auto vector = [&](const std::string& name) { return to_f32(tensor(name)); };
-  auto bound = [&](const std::string& name, float fallback) {
-    return specs.count(name) != 0 && source.find(name) != nullptr ? vector(name)[0] : fallback;
-  };
-  const float inf = std::numeric_limits<float>::infinity();
-  auto linear = [&](const std::string& prefix) {
-    ClampedLinear l;
-    l.w = as_matrix(tensor(prefix + ".weight"));
-    l.in_lo = bound(prefix + ".input_min", -inf);
-    l.in_hi = bound(prefix + ".input_max", inf);
-    l.out_lo = bound(prefix + ".output_min", -inf);
-    l.out_hi = bound(prefix + ".output_max", inf);
-    return l;
-  };
+  const TowerBinder bind(audio_manifest(c), source, where);
 
   AudioWeights w;
-  w.conv0 = vector("a.conv1d.0.weight");
-  w.conv0_norm = vector("a.conv1d.0.norm.weight");
-  w.conv1 = vector("a.conv1d.1.weight");
-  w.conv1_norm = vector("a.conv1d.1.norm.weight");
-  w.input_proj = as_matrix(tensor("a.input_projection.weight"));
+  w.conv0 = bind.vector("a.conv1d.0.weight");
+  w.conv0_norm = bind.vector("a.conv1d.0.norm.weight");
+  w.conv1 = bind.vector("a.conv1d.1.weight");
+  w.conv1_norm = bind.vector("a.conv1d.1.norm.weight");
+  w.input_proj = bind.matrix("a.input_projection.weight");
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     AudioLayerWeights& l = w.layers[static_cast<size_t>(i)];
@@ -111,50 +37,42 @@ AudioWeights bind_audio(const AudioConfig& c, const WeightSource& source, const 
     // whose use facet cannot confirm: refuse it rather than ignore it.
     require(source.find(p + "per_dim_k_scale.weight") == nullptr, where, ": tensor ", p,
             "per_dim_k_scale.weight is not part of Gemma 4's audio tower (facet does not support it)");
-    l.ffn1_pre = vector(p + "ffn_norm.weight");
-    l.ffn1_up = linear(p + "ffn_up");
-    l.ffn1_down = linear(p + "ffn_down");
-    l.ffn1_post = vector(p + "ffn_post_norm.weight");
-    l.attn_pre = vector(p + "attn_pre_norm.weight");
-    l.q = linear(p + "attn_q");
-    l.k = linear(p + "attn_k");
-    l.v = linear(p + "attn_v");
-    l.attn_out = linear(p + "attn_out");
-    l.relative_k = as_matrix(tensor(p + "attn_k_rel.weight"));
-    l.per_dim_scale = vector(p + "per_dim_scale.weight");
+    l.ffn1_pre = bind.vector(p + "ffn_norm.weight");
+    l.ffn1_up = bind.clamped_linear(p + "ffn_up");
+    l.ffn1_down = bind.clamped_linear(p + "ffn_down");
+    l.ffn1_post = bind.vector(p + "ffn_post_norm.weight");
+    l.attn_pre = bind.vector(p + "attn_pre_norm.weight");
+    l.q = bind.clamped_linear(p + "attn_q");
+    l.k = bind.clamped_linear(p + "attn_k");
+    l.v = bind.clamped_linear(p + "attn_v");
+    l.attn_out = bind.clamped_linear(p + "attn_out");
+    l.relative_k = bind.matrix(p + "attn_k_rel.weight");
+    l.per_dim_scale = bind.vector(p + "per_dim_scale.weight");
     if (!gguf)  // HF keeps the raw parameter; the model uses softplus of it (GGUF stores that)
       for (float& s : l.per_dim_scale) s = static_cast<float>(std::log1p(std::exp(static_cast<double>(s))));
-    l.attn_post = vector(p + "attn_post_norm.weight");
-    l.conv_pre = vector(p + "conv_norm.weight");  // GGUF "conv_norm" is the norm before linear_start
-    l.conv_start = linear(p + "conv_pw1");
-    l.depthwise = vector(p + "conv_dw.weight");
-    l.conv_norm = vector(p + "norm_conv.weight");  // and "norm_conv" the one after the depthwise conv
-    l.conv_end = linear(p + "conv_pw2");
-    l.ffn2_pre = vector(p + "ffn_norm_1.weight");
-    l.ffn2_up = linear(p + "ffn_up_1");
-    l.ffn2_down = linear(p + "ffn_down_1");
-    l.ffn2_post = vector(p + "ffn_post_norm_1.weight");
-    l.out_norm = vector(p + "ln2.weight");
+    l.attn_post = bind.vector(p + "attn_post_norm.weight");
+    l.conv_pre = bind.vector(p + "conv_norm.weight");  // GGUF "conv_norm" is the norm before linear_start
+    l.conv_start = bind.clamped_linear(p + "conv_pw1");
+    l.depthwise = bind.vector(p + "conv_dw.weight");
+    l.conv_norm = bind.vector(p + "norm_conv.weight");  // and "norm_conv" the one after the depthwise conv
+    l.conv_end = bind.clamped_linear(p + "conv_pw2");
+    l.ffn2_pre = bind.vector(p + "ffn_norm_1.weight");
+    l.ffn2_up = bind.clamped_linear(p + "ffn_up_1");
+    l.ffn2_down = bind.clamped_linear(p + "ffn_down_1");
+    l.ffn2_post = bind.vector(p + "ffn_post_norm_1.weight");
+    l.out_norm = bind.vector(p + "ln2.weight");
   }
-  w.output_proj = as_matrix(tensor("a.pre_encode.out.weight"));
-  w.output_bias = vector("a.pre_encode.out.bias");
-  w.projection = as_matrix(tensor("mm.a.input_projection.weight"));
+  w.output_proj = bind.matrix("a.pre_encode.out.weight");
+  w.output_bias = bind.vector("a.pre_encode.out.bias");
+  w.projection = bind.matrix("mm.a.input_projection.weight");
   return w;
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  require(in.good(), path, ": cannot open");
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  require(!j.is_discarded() && j.is_object(), path, ": not a JSON object");
-  return j;
 }
 
 // A dimension of a GGUF tensor (row-major index), with a clear error when it is missing.
 int gguf_dim(const GgufFile& f, const std::string& name, int64_t rank, int64_t axis) {
   const GgufTensor* t = f.tensor(name);
   require(t != nullptr && t->view.rank() == rank, f.path(), ": tensor ", name, " is missing or not ", rank, "-D");
-  return positive_int(t->view.dim(axis), f.path(), name + " size");
+  return config_dimension(t->view.dim(axis), f.path(), name + " size");
 }
 
 }  // namespace
@@ -187,7 +105,7 @@ AudioConfig AudioConfig::from_mmproj(const GgufFile& f) {
   require(type == kProjectorType, path, ": not a Gemma 4 audio projector (projector type \"", type, "\", expected \"",
           kProjectorType, "\")");
   AudioConfig c;
-  auto get = [&](const char* key) { return positive_int(f.get_int(key), path, key); };
+  auto get = [&](const char* key) { return config_dimension(f.get_int(key), path, key); };
   c.hidden_size = get("clip.audio.embedding_length");
   c.ffn_size = get("clip.audio.feed_forward_length");
   c.n_layers = get("clip.audio.block_count");
@@ -195,7 +113,7 @@ AudioConfig AudioConfig::from_mmproj(const GgufFile& f) {
   require(c.hidden_size % c.n_heads == 0, path, ": clip.audio.embedding_length ", c.hidden_size,
           " is not a multiple of the head count ", c.n_heads);
   c.head_dim = c.hidden_size / c.n_heads;
-  c.mel_bins = positive_int(f.get_int_or("clip.audio.num_mel_bins", 128), path, "clip.audio.num_mel_bins");
+  c.mel_bins = config_dimension(f.get_int_or("clip.audio.num_mel_bins", 128), path, "clip.audio.num_mel_bins");
   // clip.audio.attention.layer_norm_epsilon is written (1e-5) but llama.cpp's graph uses
   // 1e-6, HF's rms_norm_eps: the default stays. The attention constants (chunk 12, context
   // 13, cap 50) have no keys either. Shapes the keys do not give come from the tensors.
@@ -214,7 +132,7 @@ AudioConfig AudioConfig::from_hf_json(const json& a, int text_hidden_size, const
   auto get = [&](const char* key, int fallback) {
     if (!a.contains(key)) return fallback;
     require(a[key].is_number_integer(), source, ": audio_config.", key, " must be an integer");
-    return positive_int(a[key].get<int64_t>(), source, std::string("audio_config.") + key);
+    return config_dimension(a[key].get<int64_t>(), source, std::string("audio_config.") + key);
   };
   auto real = [&](const char* key, double fallback) {
     if (!a.contains(key)) return fallback;
@@ -232,8 +150,8 @@ AudioConfig AudioConfig::from_hf_json(const json& a, int text_hidden_size, const
     const json& ch = a["subsampling_conv_channels"];
     require(ch.is_array() && ch.size() == 2 && ch[0].is_number_integer() && ch[1].is_number_integer(), source,
             ": audio_config.subsampling_conv_channels must be two integers");
-    c.sscp_channels = {positive_int(ch[0].get<int64_t>(), source, "audio_config.subsampling_conv_channels[0]"),
-                       positive_int(ch[1].get<int64_t>(), source, "audio_config.subsampling_conv_channels[1]")};
+    c.sscp_channels = {config_dimension(ch[0].get<int64_t>(), source, "audio_config.subsampling_conv_channels[0]"),
+                       config_dimension(ch[1].get<int64_t>(), source, "audio_config.subsampling_conv_channels[1]")};
   }
   c.mel_bins = get("input_feat_size", c.mel_bins);
   c.conv_kernel = get("conv_kernel_size", c.conv_kernel);
@@ -326,17 +244,10 @@ std::unique_ptr<AudioTower> load_audio_tower(const std::string& path) {
   tower->path = path;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    const std::string config_path = (fs::path(path) / "config.json").string();
-    require(fs::exists(config_path, ec), path, ": not a model folder (no config.json)");
-    const json j = read_json_file(config_path);
-    require(j.contains("audio_config") && j["audio_config"].is_object(), config_path,
-            ": the model has no audio tower (no audio_config)");
-    require(j.contains("text_config") && j["text_config"].is_object() && j["text_config"].contains("hidden_size") &&
-                j["text_config"]["hidden_size"].is_number_integer(),
-            config_path, ": text_config.hidden_size is missing");
-    const int text_hidden = positive_int(j["text_config"]["hidden_size"].get<int64_t>(), config_path, "text_config.hidden_size");
-    tower->config = AudioConfig::from_hf_json(j["audio_config"], text_hidden, config_path);
-    tower->source = std::make_unique<HfAudioSource>(SafetensorsSet::open(path), tower->config);
+    const HfTowerConfig hf = read_hf_tower_config(path, "audio");
+    tower->config = AudioConfig::from_hf_json(hf.tower, hf.text_hidden_size, hf.config_path);
+    tower->source = std::make_unique<ManifestHfSource>(SafetensorsSet::open(path),
+                                                       tensor_name_pairs(audio_manifest(tower->config)));
   } else {
     require(fs::exists(path, ec), path, ": no such file or folder");
     auto file = GgufFile::open(path);
@@ -347,23 +258,6 @@ std::unique_ptr<AudioTower> load_audio_tower(const std::string& path) {
   return tower;
 }
 
-bool has_audio_tower(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  try {
-    if (fs::is_directory(path, ec)) {
-      const std::string config_path = (fs::path(path) / "config.json").string();
-      if (!fs::exists(config_path, ec)) return false;
-      std::ifstream in(config_path);
-      const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-      return j.is_object() && j.contains("audio_config") && j["audio_config"].is_object();
-    }
-    if (!fs::is_regular_file(path, ec)) return false;
-    auto f = GgufFile::open(path);
-    return f->get_string_or("general.architecture", "") == "clip" && f->get_bool_or("clip.has_audio_encoder", false);
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+bool has_audio_tower(const std::string& path) { return has_media_tower(path, "audio"); }
 
 }  // namespace facet

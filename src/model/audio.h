@@ -33,7 +33,7 @@
 
 #include "media/audio_features.h"
 #include "model/random_model.h"
-#include "model/vision.h"  // ClampedLinear
+#include "model/tower_ops.h"
 #include "model/weight_source.h"
 
 namespace facet {

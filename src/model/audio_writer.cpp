@@ -3,8 +3,6 @@
 // mmproj GGUF or as the audio part of an HF folder, with the same values.
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
@@ -43,25 +41,7 @@ InitRule audio_rule(const AudioTensorSpec& spec) {
 
 // The tensor's values in HF element order (per_dim_scale raw), rounded to the weight dtype.
 std::vector<float> values_of(const AudioTensorSpec& spec, const GeneratorOptions& options) {
-  int64_t numel = 1;
-  for (int64_t d : spec.hf_shape) numel *= d;
-  std::vector<float> v(static_cast<size_t>(numel));
-  fill_random(audio_rule(spec), tensor_key(options.seed, spec.gguf_name), 0, numel, v.data());
-  if (options.dtype != DType::F32) {
-    std::vector<uint8_t> narrow(dtype_row_bytes(options.dtype, numel));
-    row_from_f32(options.dtype, v.data(), narrow.data(), numel);
-    row_to_f32(options.dtype, narrow.data(), v.data(), numel);
-  }
-  return v;
-}
-
-GeneratedModel finish(std::vector<std::string> files, int64_t tensors, std::chrono::steady_clock::time_point start) {
-  GeneratedModel out;
-  out.files = std::move(files);
-  for (const std::string& f : out.files) out.bytes += std::filesystem::file_size(f);
-  out.tensors = tensors;
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  return random_tensor_values(audio_rule(spec), tensor_key(options.seed, spec.gguf_name), spec.hf_shape, options.dtype);
 }
 
 }  // namespace
@@ -98,18 +78,15 @@ GeneratedModel write_random_audio_mmproj(const AudioConfig& c, const GeneratorOp
     });
   }
   w.write(path);
-  return finish({path}, static_cast<int64_t>(manifest.size()), start);
+  return generated_model_report({path}, static_cast<int64_t>(manifest.size()), start);
 }
 
 GeneratedModel write_random_audio_hf(const AudioConfig& c, const GeneratorOptions& options, const std::string& dir) {
-  namespace fs = std::filesystem;
   const auto start = std::chrono::steady_clock::now();
   c.validate("audio generator");
   require(c.ffn_size == 4 * c.hidden_size, "audio generator: an HF audio tower's FFN is 4 x hidden_size (",
           4 * c.hidden_size, "), not ", c.ffn_size);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  require(!ec && fs::is_directory(dir), dir, ": cannot create the output folder");
+  create_output_folder(dir);
   json audio = {{"model_type", "gemma4_audio"},
                 {"hidden_size", c.hidden_size},
                 {"num_hidden_layers", c.n_layers},
@@ -134,11 +111,7 @@ GeneratedModel write_random_audio_hf(const AudioConfig& c, const GeneratorOption
                  {"audio_token_id", 258881},
                  {"boa_token_id", 256000},
                  {"eoa_token_index", 258883}};
-  {
-    std::ofstream out(dir + "/config.json", std::ios::binary);
-    out << config.dump(2) << "\n";
-    require(out.good(), dir, "/config.json: cannot write");
-  }
+  write_text_file(dir + "/config.json", config.dump(2) + "\n");
   const std::vector<AudioTensorSpec> manifest = audio_manifest(c);
   SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
@@ -149,7 +122,7 @@ GeneratedModel write_random_audio_hf(const AudioConfig& c, const GeneratorOption
     });
   std::vector<std::string> files = writer.write_sharded(dir, 5'000'000'000ull);
   files.push_back(dir + "/config.json");
-  return finish(files, static_cast<int64_t>(manifest.size()), start);
+  return generated_model_report(files, static_cast<int64_t>(manifest.size()), start);
 }
 
 }  // namespace facet

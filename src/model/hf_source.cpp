@@ -11,6 +11,7 @@
 
 #include "formats/safetensors.h"
 #include "model/bnb_nf4.h"
+#include "model/manifest_hf_source.h"
 #include "model/model.h"
 #include "model/tensor_manifest.h"
 #include "util/error.h"
@@ -18,58 +19,43 @@
 namespace facet {
 namespace {
 
-class HfWeightSource : public WeightSource {
+// The text decoder's tensors under the folder's prefix, pre-quantized bitsandbytes weights
+// decoded at load; a decoder tensor in a dtype facet cannot read is an error at once.
+class HfWeightSource : public ManifestHfSource {
  public:
-  HfWeightSource(std::unique_ptr<SafetensorsSet> set, const ModelConfig& config) : set_(std::move(set)) {
+  HfWeightSource(std::unique_ptr<SafetensorsSet> set_in, const ModelConfig& config)
+      : ManifestHfSource(std::move(set_in)) {
+    const SafetensorsSet& files = set();
     for (const char* p : {kHfPrefixMultimodal, kHfPrefixText})
-      if (set_->find(std::string(p) + "embed_tokens.weight") != nullptr) {
+      if (files.find(std::string(p) + "embed_tokens.weight") != nullptr) {
         prefix_ = p;
         break;
       }
-    require(!prefix_.empty(), set_->path(), ": no text decoder found (expected ", kHfPrefixMultimodal,
+    require(!prefix_.empty(), files.path(), ": no text decoder found (expected ", kHfPrefixMultimodal,
             "embed_tokens.weight or ", kHfPrefixText, "embed_tokens.weight)");
     for (const TensorSpec& spec : tensor_manifest(config)) {
       if (spec.hf_name.empty()) continue;
       const std::string hf = prefix_ + spec.hf_name;
-      hf_names_[spec.gguf_name] = hf;
-      const SafetensorsTensor* t = set_->find(hf);
+      add_name(spec.gguf_name, hf);
+      const SafetensorsTensor* t = files.find(hf);
       if (t == nullptr) continue;
-      if (is_bnb_4bit_weight(*set_, hf)) {  // a pre-quantized bitsandbytes (QLoRA) weight
-        decoded_.push_back(load_bnb_nf4_weight(*set_, hf));
-        views_[spec.gguf_name] = decoded_.back().view;
+      if (is_bnb_4bit_weight(files, hf)) {  // a pre-quantized bitsandbytes (QLoRA) weight
+        decoded_.push_back(load_bnb_nf4_weight(files, hf));
+        add_view(spec.gguf_name, decoded_.back().view);
         continue;
       }
-      require(t->dtype_name != "U8", set_->path(), ": tensor ", hf,
+      require(t->dtype_name != "U8", files.path(), ": tensor ", hf,
               " is U8 but has no bitsandbytes quant state (", hf, ".absmax, ", hf,
               ".quant_state.bitsandbytes__nf4)");
-      require(t->supported, set_->path(), ": tensor ", hf, " has dtype ", t->dtype_name,
+      require(t->supported, files.path(), ": tensor ", hf, " has dtype ", t->dtype_name,
               ", which facet cannot compute with (supported: F32, F16, BF16)");
-      views_[spec.gguf_name] = t->view;
+      add_view(spec.gguf_name, t->view);
     }
   }
 
-  const TensorView* find(const std::string& gguf_name) const override {
-    auto it = views_.find(gguf_name);
-    return it == views_.end() ? nullptr : &it->second;
-  }
-  std::vector<std::string> names() const override { return set_->names(); }
-  std::string format() const override { return "safetensors"; }
-  uint64_t file_bytes() const override {
-    uint64_t total = 0;
-    for (const auto& f : set_->files()) total += f->file_size();
-    return total;
-  }
-  std::string source_name(const std::string& gguf_name) const override {
-    auto it = hf_names_.find(gguf_name);
-    return it == hf_names_.end() ? gguf_name : it->second;
-  }
-
  private:
-  std::unique_ptr<SafetensorsSet> set_;
   std::string prefix_;
-  std::map<std::string, TensorView> views_;       // by GGUF name
-  std::map<std::string, std::string> hf_names_;   // GGUF name -> HF name
-  std::list<BnbWeight> decoded_;                  // NF4 weights decoded at load (views point here)
+  std::list<BnbWeight> decoded_;  // NF4 weights decoded at load (views point here)
 };
 
 }  // namespace

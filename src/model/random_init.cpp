@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tensor/convert.h"
 #include "util/error.h"
 
 namespace facet {
@@ -118,6 +119,20 @@ void fill_random(const InitRule& rule, uint64_t key, int64_t first, int64_t coun
       for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(rule.a);
       return;
   }
+}
+
+std::vector<float> random_tensor_values(const InitRule& rule, uint64_t key, const std::vector<int64_t>& shape,
+                                        DType dtype) {
+  int64_t numel = 1;
+  for (int64_t d : shape) numel *= d;
+  std::vector<float> values(static_cast<size_t>(numel));
+  fill_random(rule, key, 0, numel, values.data());
+  if (dtype != DType::F32) {
+    std::vector<uint8_t> narrow(dtype_row_bytes(dtype, numel));
+    row_from_f32(dtype, values.data(), narrow.data(), numel);
+    row_to_f32(dtype, narrow.data(), values.data(), numel);
+  }
+  return values;
 }
 
 }  // namespace facet

@@ -16,8 +16,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/tensor_manifest.h"
+#include "tensor/dtype.h"
 
 namespace facet {
 
@@ -37,5 +39,11 @@ uint64_t tensor_key(uint64_t seed, const std::string& tensor_name);
 
 // Fills out[0..count) with the values of elements [first, first + count) of a tensor.
 void fill_random(const InitRule& rule, uint64_t key, int64_t first, int64_t count, float* out);
+
+// Every value of a tensor of `shape` drawn by `rule` under `key`, rounded to `dtype` and
+// kept as floats: what a file in that dtype stores, so an F32 copy of it holds the same
+// numbers (the writers of drafters and towers; models use the chunked produce_tensor).
+std::vector<float> random_tensor_values(const InitRule& rule, uint64_t key, const std::vector<int64_t>& shape,
+                                        DType dtype);
 
 }  // namespace facet

@@ -11,6 +11,7 @@
 #endif
 
 #include "formats/gguf.h"
+#include "model/config_files.h"
 #include "model/model_writer.h"
 #include "model/random_init.h"
 #include "model/test_vocabulary.h"
@@ -62,6 +63,28 @@ void store_values(DType dtype, const float* src, uint8_t* dst, int64_t n) {
 
 }  // namespace
 
+GeneratedModel generated_model_report(std::vector<std::string> files, int64_t tensors,
+                                      std::chrono::steady_clock::time_point start) {
+  GeneratedModel out;
+  out.files = std::move(files);
+  for (const std::string& f : out.files) out.bytes += std::filesystem::file_size(f);
+  out.tensors = tensors;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+void create_output_folder(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  require(!ec && std::filesystem::is_directory(dir), dir, ": cannot create the output folder");
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  require(out.good(), path, ": cannot write");
+}
+
 DType parse_weight_dtype(const std::string& name) {
   std::string n = name;
   std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -83,10 +106,7 @@ void read_generator_keys(const json& j, const std::string& path, GeneratorOption
 }
 
 GeneratorConfig load_generator_config(const std::string& path) {
-  std::ifstream in(path);
-  require(in.good(), path, ": cannot open");
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  require(!j.is_discarded() && j.is_object(), path, ": not a JSON object");
+  json j = read_json_object(path);
 
   GeneratorConfig g;
   json& text = j.contains("text_config") && j["text_config"].is_object() ? j["text_config"] : j;
@@ -153,13 +173,7 @@ GeneratedModel write_random_gguf(const ModelConfig& c, const GeneratorOptions& o
     });
   }
   writer.write(path);
-
-  GeneratedModel out;
-  out.tensors = static_cast<int64_t>(manifest.size());
-  out.bytes = std::filesystem::file_size(path);
-  out.files = {path};
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  return generated_model_report({path}, static_cast<int64_t>(manifest.size()), start);
 }
 
 }  // namespace facet

@@ -8,6 +8,7 @@
 // Tensors are produced in parallel straight into the writers' mapped output files.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +50,17 @@ struct GeneratedModel {
   double seconds = 0;
   std::vector<std::string> files;
 };
+
+// The report of a generation that began at `start` and wrote `files` (their sizes summed)
+// holding `tensors` tensors; shared by the writers of models, drafters and towers.
+GeneratedModel generated_model_report(std::vector<std::string> files, int64_t tensors,
+                                      std::chrono::steady_clock::time_point start);
+// Creates the folder an HF output goes to (parents included); throws Error when it cannot.
+void create_output_folder(const std::string& dir);
+// Writes `text` to `path` (config.json, tokenizer.json); throws Error when it cannot.
+void write_text_file(const std::string& path, const std::string& text);
+// An HF config's "torch_dtype" for a weight dtype ("float32", "float16", "bfloat16").
+const char* torch_dtype_name(DType dtype);
 
 GeneratedModel write_random_gguf(const ModelConfig& config, const GeneratorOptions& options,
                                  const std::string& path);

@@ -42,6 +42,8 @@ namespace {
 // HF's own default shard limit.
 constexpr uint64_t kMaxShardBytes = 5'000'000'000ull;
 
+}  // namespace
+
 const char* torch_dtype_name(DType dtype) {
   switch (dtype) {
     case DType::F16: return "float16";
@@ -50,20 +52,11 @@ const char* torch_dtype_name(DType dtype) {
   }
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  require(out.good(), path, ": cannot write");
-}
-
-}  // namespace
-
 GeneratedModel write_random_hf(const ModelConfig& c, const GeneratorOptions& options, const std::string& dir) {
   namespace fs = std::filesystem;
   const auto start = std::chrono::steady_clock::now();
+  create_output_folder(dir);
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  require(!ec && fs::is_directory(dir), dir, ": cannot create the output folder");
 
   nlohmann::json config = options.multimodal_layout ? hf_multimodal_config_json(c) : hf_config_json(c);
   config["torch_dtype"] = torch_dtype_name(options.dtype);
@@ -85,14 +78,10 @@ GeneratedModel write_random_hf(const ModelConfig& c, const GeneratorOptions& opt
       produce_tensor(spec, c, options, options.dtype, dst, pool);
     });
 
-  GeneratedModel out;
-  out.files = writer.write_sharded(dir, kMaxShardBytes);
-  out.files.push_back(dir + "/config.json");
-  out.files.push_back(dir + "/tokenizer.json");
-  for (const std::string& f : out.files) out.bytes += fs::file_size(f);
-  out.tensors = static_cast<int64_t>(specs.size());
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  std::vector<std::string> files = writer.write_sharded(dir, kMaxShardBytes);
+  files.push_back(dir + "/config.json");
+  files.push_back(dir + "/tokenizer.json");
+  return generated_model_report(std::move(files), static_cast<int64_t>(specs.size()), start);
 }
 
 }  // namespace facet

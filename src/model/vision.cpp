@@ -1,17 +1,15 @@
 // Gemma 4 vision tower: configuration, tensor names and loading (see vision.h).
 #include "model/vision.h"
 
-#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "model/config_files.h"
 #include "model/gguf_source.h"
-#include "tensor/convert.h"
+#include "model/manifest_hf_source.h"
 #include "util/error.h"
 
 namespace facet {
@@ -20,11 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kProjectorType = "gemma4v";
-
-int positive_int(int64_t v, const std::string& source, const std::string& key) {
-  require(v > 0 && v <= (1 << 24), source, ": ", key, " must be a positive integer below 2^24, found ", v);
-  return static_cast<int>(v);
-}
 
 // The HF name of a block Linear ("attn_q" -> "self_attn.q_proj").
 std::string hf_linear(const std::string& gguf) {
@@ -35,81 +28,13 @@ std::string hf_linear(const std::string& gguf) {
   return names.at(gguf);
 }
 
-std::vector<float> to_f32(const TensorView& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  row_to_f32(t.dtype, t.data, out.data(), t.numel());
-  return out;
-}
-
-// HF folder: tensors looked up by their GGUF names through the manifest.
-class HfVisionSource : public WeightSource {
- public:
-  HfVisionSource(std::unique_ptr<SafetensorsSet> set, const VisionConfig& config) : set_(std::move(set)) {
-    for (const VisionTensorSpec& spec : vision_manifest(config)) {
-      hf_names_[spec.gguf_name] = spec.hf_name;
-      const SafetensorsTensor* t = set_->find(spec.hf_name);
-      if (t != nullptr && t->supported) views_[spec.gguf_name] = t->view;
-    }
-  }
-  const TensorView* find(const std::string& name) const override {
-    auto it = views_.find(name);
-    return it == views_.end() ? nullptr : &it->second;
-  }
-  std::vector<std::string> names() const override { return set_->names(); }
-  std::string format() const override { return "safetensors"; }
-  uint64_t file_bytes() const override {
-    uint64_t total = 0;
-    for (const auto& f : set_->files()) total += f->file_size();
-    return total;
-  }
-  std::string source_name(const std::string& name) const override {
-    auto it = hf_names_.find(name);
-    return it == hf_names_.end() ? name : it->second;
-  }
-
- private:
-  std::unique_ptr<SafetensorsSet> set_;
-  std::map<std::string, TensorView> views_;
-  std::map<std::string, std::string> hf_names_;
-};
-
 VisionWeights bind_vision(const VisionConfig& c, const WeightSource& source, const std::string& where) {
   const bool gguf = source.format() == "gguf";
-  std::map<std::string, VisionTensorSpec> specs;
-  for (VisionTensorSpec& s : vision_manifest(c)) specs.emplace(s.gguf_name, std::move(s));
-  auto tensor = [&](const std::string& name) -> const TensorView& {
-    const VisionTensorSpec& spec = specs.at(name);
-    const TensorView* t = source.find(name);
-    const std::string shown = source.source_name(name);
-    require(t != nullptr, where, ": tensor ", shown, " is missing");
-    const std::vector<int64_t>& shape = gguf ? spec.gguf_shape : spec.hf_shape;
-    // A scalar may be stored as [] or [1].
-    const bool scalar_ok = shape.size() <= 1 && t->numel() == 1 && (shape.empty() || shape[0] == 1);
-    require(t->shape == shape || scalar_ok, where, ": tensor ", shown, " has shape ", shape_string(t->shape),
-            ", expected ", shape_string(shape));
-    require(dtype_info(t->dtype).computable, where, ": tensor ", shown, " has type ", dtype_name(t->dtype),
-            ", which facet cannot compute with");
-    return *t;
-  };
-  auto vector = [&](const std::string& name) { return to_f32(tensor(name)); };
-  // A clamp bound: the stored scalar, or ±infinity when the file has none.
-  auto bound = [&](const std::string& name, float fallback) {
-    return specs.count(name) != 0 && source.find(name) != nullptr ? vector(name)[0] : fallback;
-  };
-  const float inf = std::numeric_limits<float>::infinity();
-  auto linear = [&](const std::string& prefix) {
-    ClampedLinear l;
-    l.w = as_matrix(tensor(prefix + ".weight"));
-    l.in_lo = bound(prefix + ".input_min", -inf);
-    l.in_hi = bound(prefix + ".input_max", inf);
-    l.out_lo = bound(prefix + ".output_min", -inf);
-    l.out_hi = bound(prefix + ".output_max", inf);
-    return l;
-  };
+  const TowerBinder bind(vision_manifest(c), source, where);
 
   VisionWeights w;
   const int64_t Hv = c.hidden_size, P = c.patch_size, table = c.position_table_size;
-  const std::vector<float> patch = vector("v.patch_embd.weight");
+  const std::vector<float> patch = bind.vector("v.patch_embd.weight");
   if (gguf) {  // conv kernel [Hv, channel, row, column] -> [Hv, (row, column, channel)]
     w.patch_proj.resize(patch.size());
     for (int64_t o = 0; o < Hv; ++o)
@@ -121,41 +46,33 @@ VisionWeights bind_vision(const VisionConfig& c, const WeightSource& source, con
   } else {
     w.patch_proj = patch;
   }
-  const std::vector<float> positions = vector("v.position_embd.weight");  // [2, table, Hv]
+  const std::vector<float> positions = bind.vector("v.position_embd.weight");  // [2, table, Hv]
   w.position_x.assign(positions.begin(), positions.begin() + table * Hv);
   w.position_y.assign(positions.begin() + table * Hv, positions.end());
   if (c.standardize) {
-    w.std_bias = vector("v.std_bias");
-    w.std_scale = vector("v.std_scale");
+    w.std_bias = bind.vector("v.std_bias");
+    w.std_scale = bind.vector("v.std_scale");
   }
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     VisionLayerWeights& l = w.layers[static_cast<size_t>(i)];
     const std::string p = "v.blk." + std::to_string(i) + ".";
-    l.ln1 = vector(p + "ln1.weight");
-    l.q_norm = vector(p + "attn_q_norm.weight");
-    l.k_norm = vector(p + "attn_k_norm.weight");
-    l.attn_post_norm = vector(p + "attn_post_norm.weight");
-    l.ln2 = vector(p + "ln2.weight");
-    l.ffn_post_norm = vector(p + "ffn_post_norm.weight");
-    l.q = linear(p + "attn_q");
-    l.k = linear(p + "attn_k");
-    l.v = linear(p + "attn_v");
-    l.out = linear(p + "attn_out");
-    l.gate = linear(p + "ffn_gate");
-    l.up = linear(p + "ffn_up");
-    l.down = linear(p + "ffn_down");
+    l.ln1 = bind.vector(p + "ln1.weight");
+    l.q_norm = bind.vector(p + "attn_q_norm.weight");
+    l.k_norm = bind.vector(p + "attn_k_norm.weight");
+    l.attn_post_norm = bind.vector(p + "attn_post_norm.weight");
+    l.ln2 = bind.vector(p + "ln2.weight");
+    l.ffn_post_norm = bind.vector(p + "ffn_post_norm.weight");
+    l.q = bind.clamped_linear(p + "attn_q");
+    l.k = bind.clamped_linear(p + "attn_k");
+    l.v = bind.clamped_linear(p + "attn_v");
+    l.out = bind.clamped_linear(p + "attn_out");
+    l.gate = bind.clamped_linear(p + "ffn_gate");
+    l.up = bind.clamped_linear(p + "ffn_up");
+    l.down = bind.clamped_linear(p + "ffn_down");
   }
-  w.projection = as_matrix(tensor("mm.input_projection.weight"));
+  w.projection = bind.matrix("mm.input_projection.weight");
   return w;
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  require(in.good(), path, ": cannot open");
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  require(!j.is_discarded() && j.is_object(), path, ": not a JSON object");
-  return j;
 }
 
 }  // namespace
@@ -188,7 +105,7 @@ VisionConfig VisionConfig::from_mmproj(const GgufFile& f) {
   require(f.get_bool_or("clip.has_vision_encoder", false) && type == kProjectorType, path,
           ": not a Gemma 4 vision projector (projector type \"", type, "\", expected \"", kProjectorType, "\")");
   VisionConfig c;
-  auto get = [&](const char* key) { return positive_int(f.get_int(key), path, key); };
+  auto get = [&](const char* key) { return config_dimension(f.get_int(key), path, key); };
   c.hidden_size = get("clip.vision.embedding_length");
   c.intermediate_size = get("clip.vision.feed_forward_length");
   c.n_layers = get("clip.vision.block_count");
@@ -196,8 +113,8 @@ VisionConfig VisionConfig::from_mmproj(const GgufFile& f) {
   require(c.hidden_size % c.n_heads == 0, path, ": clip.vision.embedding_length ", c.hidden_size,
           " is not a multiple of the head count ", c.n_heads);
   c.head_dim = c.hidden_size / c.n_heads;
-  c.patch_size = positive_int(f.get_int_or("clip.vision.patch_size", 16), path, "clip.vision.patch_size");
-  c.pooling_kernel = positive_int(f.get_int_or("clip.vision.projector.scale_factor", 3), path,
+  c.patch_size = config_dimension(f.get_int_or("clip.vision.patch_size", 16), path, "clip.vision.patch_size");
+  c.pooling_kernel = config_dimension(f.get_int_or("clip.vision.projector.scale_factor", 3), path,
                                   "clip.vision.projector.scale_factor");
   c.rms_eps = f.get_real_or("clip.vision.attention.layer_norm_epsilon", 1e-6);
   // Clamps and standardisation are seen in the tensors (llama.cpp writes no key for them).
@@ -205,10 +122,10 @@ VisionConfig VisionConfig::from_mmproj(const GgufFile& f) {
   c.standardize = f.tensor("v.std_bias") != nullptr;
   const GgufTensor* proj = f.tensor("mm.input_projection.weight");
   require(proj != nullptr && proj->view.rank() == 2, path, ": tensor mm.input_projection.weight is missing");
-  c.text_hidden_size = positive_int(proj->view.dim(0), path, "mm.input_projection.weight rows");
+  c.text_hidden_size = config_dimension(proj->view.dim(0), path, "mm.input_projection.weight rows");
   const GgufTensor* table = f.tensor("v.position_embd.weight");
   require(table != nullptr && table->view.rank() == 3, path, ": tensor v.position_embd.weight is missing");
-  c.position_table_size = positive_int(table->view.dim(1), path, "v.position_embd.weight size");
+  c.position_table_size = config_dimension(table->view.dim(1), path, "v.position_embd.weight size");
   c.validate(path);
   return c;
 }
@@ -219,7 +136,7 @@ VisionConfig VisionConfig::from_hf_json(const json& v, int text_hidden_size, con
   auto get = [&](const char* key, int fallback) {
     if (!v.contains(key)) return fallback;
     require(v[key].is_number_integer(), source, ": vision_config.", key, " must be an integer");
-    return positive_int(v[key].get<int64_t>(), source, std::string("vision_config.") + key);
+    return config_dimension(v[key].get<int64_t>(), source, std::string("vision_config.") + key);
   };
   c.hidden_size = get("hidden_size", c.hidden_size);
   c.intermediate_size = get("intermediate_size", c.intermediate_size);
@@ -293,17 +210,10 @@ std::unique_ptr<VisionTower> load_vision_tower(const std::string& path) {
   tower->path = path;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    const std::string config_path = (fs::path(path) / "config.json").string();
-    require(fs::exists(config_path, ec), path, ": not a model folder (no config.json)");
-    const json j = read_json_file(config_path);
-    require(j.contains("vision_config") && j["vision_config"].is_object(), config_path,
-            ": the model has no vision tower (no vision_config)");
-    require(j.contains("text_config") && j["text_config"].is_object() && j["text_config"].contains("hidden_size") &&
-                j["text_config"]["hidden_size"].is_number_integer(),
-            config_path, ": text_config.hidden_size is missing");
-    const int text_hidden = positive_int(j["text_config"]["hidden_size"].get<int64_t>(), config_path, "text_config.hidden_size");
-    tower->config = VisionConfig::from_hf_json(j["vision_config"], text_hidden, config_path);
-    tower->source = std::make_unique<HfVisionSource>(SafetensorsSet::open(path), tower->config);
+    const HfTowerConfig hf = read_hf_tower_config(path, "vision");
+    tower->config = VisionConfig::from_hf_json(hf.tower, hf.text_hidden_size, hf.config_path);
+    tower->source = std::make_unique<ManifestHfSource>(SafetensorsSet::open(path),
+                                                       tensor_name_pairs(vision_manifest(tower->config)));
   } else {
     require(fs::exists(path, ec), path, ": no such file or folder");
     auto file = GgufFile::open(path);
@@ -314,23 +224,6 @@ std::unique_ptr<VisionTower> load_vision_tower(const std::string& path) {
   return tower;
 }
 
-bool has_vision_tower(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  try {
-    if (fs::is_directory(path, ec)) {
-      const std::string config_path = (fs::path(path) / "config.json").string();
-      if (!fs::exists(config_path, ec)) return false;
-      std::ifstream in(config_path);
-      const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-      return j.is_object() && j.contains("vision_config") && j["vision_config"].is_object();
-    }
-    if (!fs::is_regular_file(path, ec)) return false;
-    auto f = GgufFile::open(path);
-    return f->get_string_or("general.architecture", "") == "clip" && f->get_bool_or("clip.has_vision_encoder", false);
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+bool has_vision_tower(const std::string& path) { return has_media_tower(path, "vision"); }
 
 }  // namespace facet

@@ -27,6 +27,7 @@
 #include "kernels/matmul.h"
 #include "media/image_preprocess.h"
 #include "model/random_model.h"
+#include "model/tower_ops.h"
 #include "model/weight_source.h"
 
 namespace facet {
@@ -73,12 +74,6 @@ struct VisionTensorSpec {
   VisionTensorRole role;
 };
 std::vector<VisionTensorSpec> vision_manifest(const VisionConfig& config);
-
-// y = clamp(W clamp(x, in_lo, in_hi), out_lo, out_hi); a missing bound is ±infinity.
-struct ClampedLinear {
-  WeightMatrix w;
-  float in_lo, in_hi, out_lo, out_hi;
-};
 
 struct VisionLayerWeights {
   std::vector<float> ln1, q_norm, k_norm, attn_post_norm, ln2, ffn_post_norm;

@@ -14,31 +14,6 @@
 namespace facet {
 namespace {
 
-WeightMatrix f32_matrix(const std::vector<float>& values, int64_t rows, int64_t cols) {
-  WeightMatrix m;
-  m.dtype = DType::F32;
-  m.data = reinterpret_cast<const uint8_t*>(values.data());
-  m.rows = rows;
-  m.cols = cols;
-  return m;
-}
-
-// y = clamp(W clamp(x)) for n rows of x.
-std::vector<float> clamped_linear(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool) {
-  const float* input = x.data();
-  std::vector<float> clamped;
-  if (std::isfinite(l.in_lo) || std::isfinite(l.in_hi)) {
-    clamped.resize(x.size());
-    for (size_t i = 0; i < x.size(); ++i) clamped[i] = std::clamp(x[i], l.in_lo, l.in_hi);
-    input = clamped.data();
-  }
-  std::vector<float> y(static_cast<size_t>(n * l.w.rows));
-  matmul(l.w, input, n, y.data(), &pool);
-  if (std::isfinite(l.out_lo) || std::isfinite(l.out_hi))
-    for (float& v : y) v = std::clamp(v, l.out_lo, l.out_hi);
-  return y;
-}
-
 // Rotate-half RoPE of one half of a head (size `half`, pairs (j, j + half/2)) at `position`.
 void rope_half(float* v, int half, double position, double theta) {
   const int pairs = half / 2;

@@ -3,8 +3,6 @@
 // llama.cpp's mmproj GGUF or as the vision part of an HF folder, with the same values.
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
@@ -42,16 +40,7 @@ InitRule vision_rule(const VisionTensorSpec& spec, const VisionConfig& c) {
 
 // The tensor's values in HF element order, rounded to the weight dtype.
 std::vector<float> values_of(const VisionTensorSpec& spec, const VisionConfig& c, const GeneratorOptions& options) {
-  int64_t numel = 1;
-  for (int64_t d : spec.hf_shape) numel *= d;
-  std::vector<float> v(static_cast<size_t>(numel));
-  fill_random(vision_rule(spec, c), tensor_key(options.seed, spec.gguf_name), 0, numel, v.data());
-  if (options.dtype != DType::F32) {
-    std::vector<uint8_t> narrow(dtype_row_bytes(options.dtype, numel));
-    row_from_f32(options.dtype, v.data(), narrow.data(), numel);
-    row_to_f32(options.dtype, narrow.data(), v.data(), numel);
-  }
-  return v;
+  return random_tensor_values(vision_rule(spec, c), tensor_key(options.seed, spec.gguf_name), spec.hf_shape, options.dtype);
 }
 
 // HF's patch Linear [Hv, (row, column, channel)] as llama.cpp's conv kernel [Hv, channel, row, column].
@@ -64,15 +53,6 @@ std::vector<float> patch_to_conv(const std::vector<float>& hf, const VisionConfi
         for (int64_t ch = 0; ch < 3; ++ch)
           out[static_cast<size_t>(o * 3 * P * P + ch * P * P + py * P + px)] =
               hf[static_cast<size_t>(o * 3 * P * P + (py * P + px) * 3 + ch)];
-  return out;
-}
-
-GeneratedModel finish(std::vector<std::string> files, int64_t tensors, std::chrono::steady_clock::time_point start) {
-  GeneratedModel out;
-  out.files = std::move(files);
-  for (const std::string& f : out.files) out.bytes += std::filesystem::file_size(f);
-  out.tensors = tensors;
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 
@@ -112,16 +92,13 @@ GeneratedModel write_random_mmproj(const VisionConfig& c, const GeneratorOptions
     });
   }
   w.write(path);
-  return finish({path}, static_cast<int64_t>(manifest.size()), start);
+  return generated_model_report({path}, static_cast<int64_t>(manifest.size()), start);
 }
 
 GeneratedModel write_random_vision_hf(const VisionConfig& c, const GeneratorOptions& options, const std::string& dir) {
-  namespace fs = std::filesystem;
   const auto start = std::chrono::steady_clock::now();
   c.validate("vision generator");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  require(!ec && fs::is_directory(dir), dir, ": cannot create the output folder");
+  create_output_folder(dir);
   json vision = {{"model_type", "gemma4_vision"},
                  {"hidden_size", c.hidden_size},
                  {"intermediate_size", c.intermediate_size},
@@ -145,11 +122,7 @@ GeneratedModel write_random_vision_hf(const VisionConfig& c, const GeneratorOpti
                  {"image_token_id", 258880},
                  {"boi_token_id", 255999},
                  {"eoi_token_id", 258882}};
-  {
-    std::ofstream out(dir + "/config.json", std::ios::binary);
-    out << config.dump(2) << "\n";
-    require(out.good(), dir, "/config.json: cannot write");
-  }
+  write_text_file(dir + "/config.json", config.dump(2) + "\n");
   const std::vector<VisionTensorSpec> manifest = vision_manifest(c);
   SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
@@ -160,7 +133,7 @@ GeneratedModel write_random_vision_hf(const VisionConfig& c, const GeneratorOpti
     });
   std::vector<std::string> files = writer.write_sharded(dir, 5'000'000'000ull);
   files.push_back(dir + "/config.json");
-  return finish(files, static_cast<int64_t>(manifest.size()), start);
+  return generated_model_report(files, static_cast<int64_t>(manifest.size()), start);
 }
 
 }  // namespace facet
