@@ -307,7 +307,6 @@ void Scheduler::run_between_steps(const std::function<void(ThreadPool&)>& task) 
 }
 
 Slot& Scheduler::State::choose_slot(const SequenceRequest& request, int64_t& keep) {
-  const std::vector<int32_t>& prompt = request.prompt;
   // The idle slot this prompt continues: it keeps at least half of what the slot holds (a
   // later turn of the same conversation), and the most tokens among such slots. A prompt
   // that merely starts the same way (BOS, a shared system prompt) does not take over
