@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "engine/generation.h"
 #include "engine/media_prompt.h"
@@ -20,6 +19,7 @@
 #include "model/random_model.h"
 #include "support/error_text.h"
 #include "support/paths.h"
+#include "support/soft_tokens.h"
 #include "support/reference_forward.h"
 #include "support/temp_dir.h"
 #include "util/thread_pool.h"
@@ -29,13 +29,7 @@ namespace {
 
 std::string e2b_like() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
 
-std::vector<float> random_rows(int64_t count, int64_t width, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> rows(static_cast<size_t>(count * width));
-  for (float& v : rows) v = normal(rng);
-  return rows;
-}
+using test::random_soft_tokens;
 
 TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
   auto model = load_model(e2b_like());
@@ -43,7 +37,7 @@ TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
   ASSERT_TRUE(model->config.has_ple());  // the pad-row rule of the per-layer embeddings is exercised
   // A mixed prompt: text, an "image" of 4 soft tokens, text, an "audio clip" of 2, text.
   const std::vector<int32_t> tokens = {2, 17, 40, 99, 99, 99, 99, 41, 5, 98, 98, 23, 6};
-  const std::vector<float> image = random_rows(4, H, 3), clip = random_rows(2, H, 4);
+  const std::vector<float> image = random_soft_tokens(4, H, 3), clip = random_soft_tokens(2, H, 4);
   const EmbeddingSpan spans[2] = {{3, 4, image.data()}, {9, 2, clip.data()}};
 
   std::map<int64_t, std::vector<double>> media;
@@ -76,7 +70,7 @@ TEST(MediaPrompt, PrefixCacheTellsImagesApart) {
   auto model = load_model(e2b_like());
   const int64_t H = model->config.hidden_size;
   const std::vector<int32_t> prompt = {2, 17, 40, 99, 99, 99, 41, 5, 23};
-  PromptMedia a{3, random_rows(3, H, 1), 111}, b{3, random_rows(3, H, 2), 222};
+  PromptMedia a{3, random_soft_tokens(3, H, 1), 111}, b{3, random_soft_tokens(3, H, 2), 222};
   auto last_logits = [&](Generator& g, const PromptMedia& m, int64_t* reused) {
     return g.prefill(prompt, reused, nullptr, {m});
   };
@@ -108,7 +102,7 @@ TEST(MediaPrompt, BadSpansAreClearErrors) {
   const int64_t H = model->config.hidden_size;
   Generator g(*model, nullptr, 32);
   const std::vector<int32_t> prompt = {2, 17, 40, 99, 41};
-  EXPECT_NE(test::error_of([&] { g.prefill(prompt, nullptr, nullptr, {PromptMedia{3, random_rows(4, H, 1), 1}}); })
+  EXPECT_NE(test::error_of([&] { g.prefill(prompt, nullptr, nullptr, {PromptMedia{3, random_soft_tokens(4, H, 1), 1}}); })
                 .find("do not fit"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { g.prefill(prompt, nullptr, nullptr, {PromptMedia{1, std::vector<float>(H + 1), 1}}); })

@@ -8,26 +8,20 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
-#include <random>
 
 #include "engine/generation.h"
 #include "engine/scheduler.h"
 #include "model/forward.h"
 #include "util/thread_pool.h"
 #include "support/paths.h"
+#include "support/soft_tokens.h"
 
 namespace facet {
 namespace {
 
 std::string tiny_path() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
 
-std::vector<float> random_rows(int64_t count, int64_t width, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> rows(static_cast<size_t>(count * width));
-  for (float& v : rows) v = normal(rng);
-  return rows;
-}
+using test::random_soft_tokens;
 
 std::vector<SequenceRequest> media_requests(int64_t H, uint32_t image_seed) {
   const std::vector<int32_t> prompt = {2, 313, 333, 99, 99, 99, 99, 99, 290, 301, 277, 350};
@@ -40,8 +34,8 @@ std::vector<SequenceRequest> media_requests(int64_t H, uint32_t image_seed) {
     out[i].sampling.temperature = 1.0;
     out[i].sampling.seed = 42;
   }
-  out[0].media = {PromptMedia{3, random_rows(5, H, image_seed), image_seed}};
-  out[1].media = {PromptMedia{3, random_rows(5, H, image_seed + 100), image_seed + 100}};
+  out[0].media = {PromptMedia{3, random_soft_tokens(5, H, image_seed), image_seed}};
+  out[1].media = {PromptMedia{3, random_soft_tokens(5, H, image_seed + 100), image_seed + 100}};
   // out[2]: the same tokens as text (no media)
   return out;
 }
@@ -116,7 +110,7 @@ TEST(SchedulerMedia, SameTokensAsOneGeneratorEachAndMediaAwareReuse) {
   // Round two: the first image again (its slot's prompt is reused past the image), the
   // second request with a new image behind the same placeholder tokens (reuse stops at it).
   std::vector<SequenceRequest> second = media_requests(H, 1);
-  second[1].media = {PromptMedia{3, random_rows(5, H, 7), 7}};
+  second[1].media = {PromptMedia{3, random_soft_tokens(5, H, 7), 7}};
   second.pop_back();
   const std::vector<Outcome> again = run_all(scheduler, second);
   EXPECT_EQ(again[0].result.tokens, got[0].result.tokens);
@@ -137,7 +131,7 @@ TEST(SchedulerMedia, MisplacedMediaIsRefused) {
   Scheduler scheduler(*model, nullptr, options);
   SequenceRequest r;
   r.prompt = {2, 17, 40};
-  r.media = {PromptMedia{2, random_rows(4, model->config.hidden_size, 1), 1}};
+  r.media = {PromptMedia{2, random_soft_tokens(4, model->config.hidden_size, 1), 1}};
   std::mutex mutex;
   std::condition_variable done;
   std::string error;

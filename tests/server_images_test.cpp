@@ -16,6 +16,7 @@
 #include "model/random_model.h"
 #include "model/vision.h"
 #include "support/run_command.h"
+#include "support/server_requests.h"
 #include "support/test_server.h"
 
 namespace facet {
@@ -93,23 +94,9 @@ class ServerImages : public ::testing::Test {
     auto c = server.client();
     return c.Post(path, body.dump(), "application/json");
   }
-  json ok(const std::string& path, const json& body) {
-    auto r = post(path, body);
-    EXPECT_TRUE(r);
-    if (!r) return json();
-    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
-    return json::parse(r->body, nullptr, false);
-  }
+  json ok(const std::string& path, const json& body) { return test::post_expecting(server, path, body, 200); }
   // The error message of a 400 (either API's shape).
-  std::string refused(const std::string& path, const json& body) {
-    auto r = post(path, body);
-    EXPECT_TRUE(r);
-    if (!r) return "";
-    EXPECT_EQ(r->status, 400) << path << ": " << r->body;
-    const json j = json::parse(r->body, nullptr, false);
-    if (!j.is_object() || !j.contains("error")) return r->body;
-    return j["error"].is_string() ? j["error"].get<std::string>() : j["error"].value("message", r->body);
-  }
+  std::string refused(const std::string& path, const json& body) { return test::refusal_message(server, path, body); }
   json openai_chat(const json& content, const std::string& model = "tiny") {
     return ok("/v1/chat/completions", {{"model", model},
                                        {"messages", {{{"role", "user"}, {"content", content}}}},

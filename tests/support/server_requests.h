@@ -24,6 +24,28 @@ inline nlohmann::ordered_json post_json(const TestServer& server, const std::str
   return nlohmann::ordered_json::parse(r->body);
 }
 
+// POSTs `body` to `path`; the answer parsed without throwing (discarded when not JSON), and
+// another status than `expect_status` is a test failure.
+inline nlohmann::json post_expecting(const TestServer& server, const std::string& path, const nlohmann::json& body,
+                                     int expect_status) {
+  auto r = server.client().Post(path, body.dump(), "application/json");
+  EXPECT_TRUE(r);
+  if (!r) return nlohmann::json();
+  EXPECT_EQ(r->status, expect_status) << path << ": " << r->body;
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+// The error message of a 400 answer, in either API's error shape (the raw body otherwise).
+inline std::string refusal_message(const TestServer& server, const std::string& path, const nlohmann::json& body) {
+  auto r = server.client().Post(path, body.dump(), "application/json");
+  EXPECT_TRUE(r);
+  if (!r) return "";
+  EXPECT_EQ(r->status, 400) << path << ": " << r->body;
+  const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("error")) return r->body;
+  return j["error"].is_string() ? j["error"].get<std::string>() : j["error"].value("message", r->body);
+}
+
 // `facet run MODEL FLAGS` on the tiny real-vocabulary model: its stdout without the final
 // newline. A non-zero exit is a test failure, and so is printing nothing at all (not even
 // the newline that ends an empty answer) when `expect_output` is set.
