@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/amx_support.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_simd.h"
 #include "tensor/convert.h"
@@ -170,8 +171,10 @@ TEST_P(KernelMatmul, MatchesScalarReferenceOnAwkwardShapes) {
 // quantization: the largest int16 pair sums vpmaddubsw can see. Activations are multiples of
 // 0.5 with a block max of 63.5, so 8-bit quantization is exact and only f32 rounding remains.
 TEST(KernelMatmulExtremes, FullRangeBlockBytesMatchTheReference) {
+  // 5 tokens: the decode kernels; 21: the prompt kernels (AMX tiles where the CPU has them).
+  for (int64_t tokens : {5, 21})
   for (DType dtype : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
-    const int64_t rows = 9, cols = 512, tokens = 5;
+    const int64_t rows = 9, cols = 512;
     const size_t row_bytes = dtype_row_bytes(dtype, cols), block_bytes = dtype_info(dtype).block_bytes;
     std::mt19937 rng(static_cast<uint32_t>(dtype) + 11);
     std::vector<uint8_t> bytes(row_bytes * rows);
@@ -235,6 +238,38 @@ TEST(KernelMatmulBytes, EveryQuantTypeMatchesOnAwkwardShapes) {
     }
   });
   if (!ran) GTEST_SKIP() << "no x86 byte kernels on this CPU";
+}
+
+// Intel AMX (opt-in, FACET_AMX=1): prompts of 9 or more tokens take the tile kernels
+// (matmul_quant_amx-inl.h) for Q8_0, Q4_0 and Q4_K. They must give the AVX-512 VNNI prompt
+// kernels' bits exactly, and pass check(): the decode kernels' bits token by token and the
+// references.
+TEST(KernelMatmulAmx, TilesGiveTheVnniKernelsBits) {
+  if (!amx_int8_available()) GTEST_SKIP() << "no AMX-INT8 on this CPU";
+  ASSERT_STREQ(matmul_simd_target(), "AVX3_DL") << "AMX kernels live in the AVX-512 VNNI target";
+  const bool was_on = amx_int8_in_use();
+  ThreadPool pool(2);
+  for (DType dtype : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const int64_t block = std::max<int64_t>(32, dtype_info(dtype).block_size);
+    // Token counts around the 16-token tiles and their pairs (a partial last tile, one whole,
+    // several plus a tail), rows around the 16-row groups and their pairs, and for
+    // Q8_0/Q4_0 a row ending in a partial group of 8 blocks.
+    const int64_t odd_cols = block == 32 ? 13 * 32 : 5 * block;
+    for (Shape s : std::vector<Shape>{{37, 3 * block, 9}, {16, 2 * block, 16}, {21, odd_cols, 33}, {50, 4 * block, 64},
+                                      {64, 2 * block, 40}}) {
+      Case c = make_case(dtype, s, static_cast<uint32_t>(s.rows * 17 + s.tokens));
+      std::vector<float> tiles(static_cast<size_t>(s.rows * s.tokens), NAN), vnni(tiles.size(), NAN);
+      set_amx_enabled_for_test(true);
+      matmul(c.w, c.x.data(), s.tokens, tiles.data(), &pool);
+      check(dtype, s, &pool);
+      set_amx_enabled_for_test(false);
+      matmul(c.w, c.x.data(), s.tokens, vnni.data(), &pool);
+      for (size_t i = 0; i < tiles.size(); ++i)
+        ASSERT_EQ(tiles[i], vnni[i]) << dtype_name(dtype) << " " << s.rows << "x" << s.cols << " tokens " << s.tokens
+                                     << " at " << i;
+    }
+  }
+  set_amx_enabled_for_test(was_on);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmul,

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <thread>
 
+#include "kernels/amx_support.h"
 #include "kernels/matmul_simd.h"
 
 // Set for this file only by CMakeLists.txt (so a new commit recompiles one file).
@@ -27,6 +28,8 @@ MachineInfo machine_info() {
   if (m.cpu_model.empty()) m.cpu_model = "unknown CPU";
   m.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
   m.simd_target = matmul_simd_target();
+  // The AVX-512 VNNI target hands prompts to AMX tiles where the CPU has them.
+  if (m.simd_target == "AVX3_DL" && amx_int8_in_use()) m.simd_target += "+AMX";
   return m;
 }
 

@@ -4,7 +4,9 @@
 //
 // Activations arrive quantized to 8 bits per block of 32 (QuantizeActivations, below).
 // x86 targets (AVX2, AVX-512, AVX-512 VNNI) multiply bytes by bytes: matmul_quant_x86-inl.h;
-// with AVX-512 VNNI, every type takes the 512-bit kernels of matmul_quant_vnni512-inl.h.
+// with AVX-512 VNNI, every type takes the 512-bit kernels of matmul_quant_vnni512-inl.h
+// (and, opt-in with FACET_AMX=1 on Intel Xeons that have AMX, prompts of Q8_0/Q4_0/Q4_K take
+// the tile kernels of matmul_quant_amx-inl.h, same bits).
 // Other targets (the portable baseline, NEON, ...) and the types for which it is faster on AVX2
 // widen both sides to int16 (the activations come widened already) and use pairwise
 // multiply-add into int32, one f32 scale step per block: decode (one token) reads the blocks
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/amx_support.h"
 #include "kernels/matmul_simd.h"
 #include "tensor/convert.h"
 #include "tensor/quant_blocks.h"

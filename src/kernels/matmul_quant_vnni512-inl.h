@@ -536,6 +536,8 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
   for (int t = 0; t < n_valid; ++t) _mm512_mask_storeu_ps(y + t * stride, rows, acc[t]);
 }
 
+#include "kernels/matmul_quant_amx-inl.h"
+
 // Up to this many tokens (decode, and the few-token verify passes of speculative decoding)
 // the repacking costs more than it saves: rows are decoded one by one, each group of 4 rows
 // for every token while it is in L1, so the weights are read from memory once whatever the
@@ -564,6 +566,12 @@ void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, in
     for (; r < row_end; ++r)
       for (int64_t t = 0; t < n_tokens; ++t) rows.template operator()<1>(r, t);
     return;
+  }
+  if constexpr (kAmxType<kType>) {
+    if (amx_int8_in_use()) {
+      AmxRows<kType>(w, x, y, row_begin, row_end);
+      return;
+    }
   }
   thread_local VnniPackedRows packed;
   thread_local VnniTokenTiles tiles;
