@@ -20,6 +20,7 @@
 #include <webp/encode.h>
 
 #include "media/image.h"
+#include "support/image_encoders.h"
 #include "support/error_text.h"
 #include "support/temp_dir.h"
 #include "util/error.h"
@@ -28,7 +29,7 @@ namespace facet {
 namespace {
 
 using test::error_of;
-using Bytes = std::vector<uint8_t>;
+using namespace test::image_encoders;
 
 // ---------------------------------------------------------------- pixels made here
 
@@ -74,171 +75,6 @@ int max_abs_difference(const Bytes& a, const Bytes& b) {
   int worst = 0;
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) worst = std::max(worst, std::abs(int(a[i]) - int(b[i])));
   return worst;
-}
-
-// ---------------------------------------------------------------- PNG encoder (libpng)
-
-struct PngSpec {
-  int width = 0, height = 0, color_type = PNG_COLOR_TYPE_RGB, bit_depth = 8;
-  bool interlaced = false;
-  std::vector<png_color> palette;
-  std::vector<png_byte> palette_alpha;  // tRNS for palette images
-  bool transparent_color = false;       // tRNS for gray / RGB images
-  png_color_16 transparent{};
-};
-
-PngSpec png_spec(int width, int height, int color_type, int bit_depth, bool interlaced,
-                 bool transparent_color = false) {
-  PngSpec spec;
-  spec.width = width, spec.height = height, spec.color_type = color_type, spec.bit_depth = bit_depth;
-  spec.interlaced = interlaced, spec.transparent_color = transparent_color;
-  return spec;
-}
-
-int channels_of(int color_type) {
-  switch (color_type) {
-    case PNG_COLOR_TYPE_GRAY: case PNG_COLOR_TYPE_PALETTE: return 1;
-    case PNG_COLOR_TYPE_GRAY_ALPHA: return 2;
-    case PNG_COLOR_TYPE_RGB: return 3;
-    default: return 4;
-  }
-}
-
-void append_to_vector(png_structp png, png_bytep data, size_t count) {
-  auto* out = static_cast<Bytes*>(png_get_io_ptr(png));
-  out->insert(out->end(), data, data + count);
-}
-void flush_nothing(png_structp) {}
-
-// Plain-data frame for libpng's longjmp (see image_decode.cpp).
-bool write_png_stage(const PngSpec* spec, png_bytepp rows, Bytes* out) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png ? png_create_info_struct(png) : nullptr;
-  if (!info) return false;
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    return false;
-  }
-  png_set_write_fn(png, out, append_to_vector, flush_nothing);
-  png_set_IHDR(png, info, spec->width, spec->height, spec->bit_depth, spec->color_type,
-               spec->interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  if (!spec->palette.empty()) png_set_PLTE(png, info, spec->palette.data(), int(spec->palette.size()));
-  if (!spec->palette_alpha.empty())
-    png_set_tRNS(png, info, spec->palette_alpha.data(), int(spec->palette_alpha.size()), nullptr);
-  if (spec->transparent_color) png_set_tRNS(png, info, nullptr, 0, &spec->transparent);
-  png_write_info(png, info);
-  png_write_image(png, rows);
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  return true;
-}
-
-// Packs samples (one per channel per pixel) at the spec's bit depth: bits MSB first below 8,
-// big-endian pairs at 16.
-Bytes encode_png(const PngSpec& spec, const std::vector<uint16_t>& samples) {
-  const int per_row = spec.width * channels_of(spec.color_type);
-  EXPECT_EQ(samples.size(), size_t(per_row) * size_t(spec.height));
-  const size_t row_bytes = (size_t(per_row) * spec.bit_depth + 7) / 8;
-  Bytes packed(row_bytes * size_t(spec.height), 0);
-  for (int y = 0; y < spec.height; ++y) {
-    uint8_t* row = packed.data() + size_t(y) * row_bytes;
-    for (int i = 0; i < per_row; ++i) {
-      const unsigned v = samples[size_t(y) * per_row + i];
-      if (spec.bit_depth == 16) {
-        row[2 * i] = uint8_t(v >> 8);
-        row[2 * i + 1] = uint8_t(v);
-      } else if (spec.bit_depth == 8) {
-        row[i] = uint8_t(v);
-      } else {
-        const int bit = i * spec.bit_depth;
-        row[bit / 8] |= uint8_t(v << (8 - spec.bit_depth - bit % 8));
-      }
-    }
-  }
-  std::vector<png_bytep> rows;
-  for (int y = 0; y < spec.height; ++y) rows.push_back(packed.data() + size_t(y) * row_bytes);
-  Bytes out;
-  EXPECT_TRUE(write_png_stage(&spec, rows.data(), &out));
-  return out;
-}
-
-// ---------------------------------------------------------------- JPEG encoder (libjpeg)
-
-struct JpegSpec {
-  int width = 0, height = 0, components = 3;
-  J_COLOR_SPACE color_space = JCS_RGB;
-  int quality = 100;
-  bool progressive = false, full_chroma = true, adobe_marker = true;
-};
-
-struct JpegWriteErrors {
-  jpeg_error_mgr manager;
-  std::jmp_buf jump;
-};
-[[noreturn]] void jpeg_write_failed(j_common_ptr info) {
-  std::longjmp(reinterpret_cast<JpegWriteErrors*>(info->err)->jump, 1);
-}
-
-bool write_jpeg_stage(const JpegSpec* spec, const uint8_t* pixels, unsigned char** out, unsigned long* size) {
-  jpeg_compress_struct info;
-  JpegWriteErrors errors;
-  info.err = jpeg_std_error(&errors.manager);
-  errors.manager.error_exit = jpeg_write_failed;
-  if (setjmp(errors.jump)) {
-    jpeg_destroy_compress(&info);
-    return false;
-  }
-  jpeg_create_compress(&info);
-  jpeg_mem_dest(&info, out, size);
-  info.image_width = JDIMENSION(spec->width);
-  info.image_height = JDIMENSION(spec->height);
-  info.input_components = spec->components;
-  info.in_color_space = spec->color_space;
-  jpeg_set_defaults(&info);
-  jpeg_set_quality(&info, spec->quality, TRUE);
-  if (spec->full_chroma)
-    for (int c = 0; c < info.num_components; ++c) info.comp_info[c].h_samp_factor = info.comp_info[c].v_samp_factor = 1;
-  if (spec->progressive) jpeg_simple_progression(&info);
-  info.write_Adobe_marker = spec->adobe_marker;
-  jpeg_start_compress(&info, TRUE);
-  while (info.next_scanline < info.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(pixels) + size_t(info.next_scanline) * spec->width * spec->components;
-    jpeg_write_scanlines(&info, &row, 1);
-  }
-  jpeg_finish_compress(&info);
-  jpeg_destroy_compress(&info);
-  return true;
-}
-
-Bytes encode_jpeg(const JpegSpec& spec, const Bytes& pixels) {
-  unsigned char* out = nullptr;
-  unsigned long size = 0;
-  const bool ok = write_jpeg_stage(&spec, pixels.data(), &out, &size);
-  EXPECT_TRUE(ok);
-  Bytes bytes(out, out + (ok ? size : 0));
-  std::free(out);
-  return bytes;
-}
-
-// ---------------------------------------------------------------- WebP encoder (libwebp)
-
-enum class WebpKind { kLossless, kLossy };
-
-Bytes encode_webp(int width, int height, const Bytes& pixels, bool alpha, WebpKind kind) {
-  uint8_t* out = nullptr;
-  const int stride = width * (alpha ? 4 : 3);
-  size_t size = 0;
-  if (kind == WebpKind::kLossless)
-    size = alpha ? WebPEncodeLosslessRGBA(pixels.data(), width, height, stride, &out)
-                 : WebPEncodeLosslessRGB(pixels.data(), width, height, stride, &out);
-  else
-    size = alpha ? WebPEncodeRGBA(pixels.data(), width, height, stride, 100, &out)
-                 : WebPEncodeRGB(pixels.data(), width, height, stride, 100, &out);
-  EXPECT_GT(size, 0u);
-  Bytes bytes(out, out + size);
-  WebPFree(out);
-  return bytes;
 }
 
 void expect_image(const RgbImage& image, int width, int height, const Bytes& rgb) {
@@ -433,11 +269,19 @@ TEST(ImageDecodeWebp, LossyStaysCloseAndItsAlphaComposites) {
   EXPECT_LE(max_abs_difference(blended.pixels, rgba_on_white(rgba)), 8);
 }
 
-TEST(ImageDecodeWebp, AnimatedWebpIsRefusedClearly) {
-  // RIFF + a VP8X chunk whose flags say "animation" (bit 1), canvas 10x10.
-  Bytes file = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'X', 10, 0, 0, 0,
-                0x02, 0, 0, 0, 9, 0, 0, 9, 0, 0};
-  EXPECT_NE(error_of([&] { decode_image(file, "anim.webp"); }).find("anim.webp is an animated WebP"),
+TEST(ImageDecodeWebp, AnimatedWebpGivesItsFirstFrame) {
+  // Two lossless frames; the first has transparent pixels (composited onto white), the second
+  // differs everywhere. Pillow opens an animated WebP at frame 0, and so does facet.
+  const int w = 12, h = 9;
+  Bytes first = to_bytes(random_samples(size_t(w) * h * 4, 255, 5)), second(first.size());
+  for (size_t i = 0; i < first.size(); ++i) second[i] = uint8_t(255 - first[i]);
+  for (size_t i = 3; i < first.size(); i += 4) first[i] = i % 3 ? 255 : 0, second[i] = 255;
+  const Bytes file = encode_animated_webp(w, h, {first, second});
+  expect_image(decode_image(file, "anim.webp"), w, h, rgba_on_white(first));
+  // An animation header with no frames is a clear error.
+  const Bytes empty = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'X', 10, 0, 0, 0,
+                       0x02, 0, 0, 0, 9, 0, 0, 9, 0, 0};
+  EXPECT_NE(error_of([&] { decode_image(empty, "anim.webp"); }).find("anim.webp: corrupt or truncated animated WebP"),
             std::string::npos);
 }
 

@@ -5,7 +5,8 @@
 // The result matches what Hugging Face's image processors see after `convert_rgb`:
 // transparency is composited onto white, palettes and gray are expanded to RGB, 16-bit
 // samples keep their high byte (as Pillow does), and no gamma or colour-profile correction is
-// applied (Pillow applies none either).
+// applied (Pillow applies none either). A photo's EXIF orientation is applied (turned
+// upright, as transformers' load_image does; see image_orientation.h).
 #pragma once
 
 #include <cstdint>
@@ -33,9 +34,10 @@ struct ImageLimits {
 std::string_view image_format(std::span<const uint8_t> bytes);
 
 // Decodes PNG (any bit depth and colour type, palette, gray, 16-bit, interlaced), JPEG
-// (baseline, progressive, grayscale, CMYK -> RGB) and WebP (lossy, lossless, alpha; not
-// animated). Transparent pixels are composited onto white as Hugging Face's convert_rgb does
-// (out = a*c + (1-a)*255, rounded). `what` names the input in error messages (a file name,
+// (baseline, progressive, grayscale, CMYK -> RGB) and WebP (lossy, lossless, alpha; of an
+// animated one its first frame, as Pillow opens it), and turns a photo upright by its EXIF
+// orientation. Transparent pixels are composited onto white as Hugging Face's convert_rgb
+// does (out = a*c + (1-a)*255, rounded). `what` names the input in error messages (a file name,
 // "messages[0].images[1]"). Throws facet::Error for an unknown format, corrupt or truncated
 // data, or an image over `limits`; never crashes on any input.
 RgbImage decode_image(std::span<const uint8_t> bytes, const std::string& what,

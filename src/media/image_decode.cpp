@@ -11,13 +11,16 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include <jpeglib.h>
 #include <jerror.h>  // after jpeglib.h, which it needs
 #include <png.h>
 #include <webp/decode.h>
+#include <webp/demux.h>
 
+#include "media/image_orientation.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -307,15 +310,39 @@ const char* webp_status_text(VP8StatusCode status) {
   }
 }
 
+// An animated WebP gives its first frame, as Pillow opens one (frame 0, drawn on the canvas
+// cleared to transparent, then composited onto white like any transparency). The canvas size
+// was checked against the limits before the decoder allocates it.
+RgbImage decode_webp_first_frame(std::span<const uint8_t> bytes, int width, int height, const std::string& what) {
+  WebPAnimDecoderOptions options;
+  require(WebPAnimDecoderOptionsInit(&options) != 0, what, ": libwebp version mismatch");
+  options.color_mode = MODE_RGBA;
+  options.use_threads = 0;
+  const WebPData data{bytes.data(), bytes.size()};
+  std::unique_ptr<WebPAnimDecoder, void (*)(WebPAnimDecoder*)> decoder(WebPAnimDecoderNew(&data, &options),
+                                                                        WebPAnimDecoderDelete);
+  require(decoder != nullptr, what, ": corrupt or truncated animated WebP");
+  WebPAnimInfo info;
+  require(WebPAnimDecoderGetInfo(decoder.get(), &info) != 0, what, ": corrupt animated WebP");
+  require(static_cast<int>(info.canvas_width) == width && static_cast<int>(info.canvas_height) == height, what,
+          ": corrupt animated WebP (canvas size disagrees with its header)");
+  uint8_t* canvas = nullptr;
+  int timestamp = 0;
+  require(info.frame_count > 0 && WebPAnimDecoderGetNext(decoder.get(), &canvas, &timestamp) != 0, what,
+          ": corrupt or truncated animated WebP (its first frame does not decode)");
+  std::vector<uint8_t> rgba = allocate_pixels(width, height, 4, what);
+  std::memcpy(rgba.data(), canvas, rgba.size());
+  return composite_rgba(width, height, rgba, what);
+}
+
 RgbImage decode_webp(std::span<const uint8_t> bytes, const std::string& what, const ImageLimits& limits) {
   WebPDecoderConfig config;
   require(WebPInitDecoderConfig(&config) != 0, what, ": libwebp version mismatch");
   const VP8StatusCode header = WebPGetFeatures(bytes.data(), bytes.size(), &config.input);
   require(header == VP8_STATUS_OK, what, ": corrupt or truncated WebP: ", webp_status_text(header));
-  require(!config.input.has_animation, what,
-          " is an animated WebP; only still images are supported");
-  const int width = config.input.width, height = config.input.height;
+  const int width = config.input.width, height = config.input.height;  // the canvas, if animated
   check_limits(width, height, "WebP", what, limits);
+  if (config.input.has_animation) return decode_webp_first_frame(bytes, width, height, what);
   const bool alpha = config.input.has_alpha != 0;
   const int channels = alpha ? 4 : 3;
   std::vector<uint8_t> pixels = allocate_pixels(width, height, channels, what);
@@ -362,9 +389,9 @@ std::string_view image_format(std::span<const uint8_t> bytes) {
 RgbImage decode_image(std::span<const uint8_t> bytes, const std::string& what, const ImageLimits& limits) {
   require(!bytes.empty(), what, " is empty (0 bytes); expected ", kExpected);
   const std::string_view format = image_format(bytes);
-  if (format == "png") return decode_png(bytes, what, limits);
-  if (format == "jpeg") return decode_jpeg(bytes, what, limits);
-  if (format == "webp") return decode_webp(bytes, what, limits);
+  if (format == "png") return apply_exif_orientation(decode_png(bytes, what, limits), image_exif_orientation(bytes));
+  if (format == "jpeg") return apply_exif_orientation(decode_jpeg(bytes, what, limits), image_exif_orientation(bytes));
+  if (format == "webp") return apply_exif_orientation(decode_webp(bytes, what, limits), image_exif_orientation(bytes));
   const std::string_view other = other_format_name(bytes);
   if (!other.empty()) fail(what, " is not a PNG, JPEG or WebP image (it looks like ", other, ")");
   fail(what, " is not a PNG, JPEG or WebP image (unrecognised first bytes)");
