@@ -91,7 +91,8 @@ const bool kRegistered = [] {
         const std::string name = "Matmul/" + std::string(facet::dtype_name(dtype)) + "/" + std::to_string(s.rows) +
                                  "x" + std::to_string(s.cols) + "/threads:" + std::to_string(threads);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, dtype, s.rows, s.cols, threads);
-        b->Arg(1)->Unit(benchmark::kMillisecond);
+        // 5: a speculative-decoding check of 4 drafted tokens and the one before them.
+        b->Arg(1)->Arg(5)->Unit(benchmark::kMillisecond);
         if (threads > 1) b->UseRealTime();
         if (s.prefill) b->Arg(512);
         if (s.rows == kOutputHeadRows) b->Arg(kServingBatch);

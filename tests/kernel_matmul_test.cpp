@@ -150,6 +150,7 @@ TEST_P(KernelMatmul, MatchesScalarReferenceOnAwkwardShapes) {
       {33, 2 * block + odd, 1},    // decode
       {17, 3 * block + odd, 9},    // a few token tiles plus a tail
       {5, 16 * block, 64},         // many tokens, long rows
+      {32, 40 * block + odd, 5},   // whole groups of 16 rows over long rows (Q4_0/Q8_0: the transposed repack)
       {130, 2 * block + odd, 6},   // enough rows per thread to split unevenly among 7 threads
   };
   ThreadPool pool(2), many(7);

@@ -350,52 +350,7 @@ HWY_INLINE void VnniDecodeRows(const uint8_t* row0, size_t row_bytes, int64_t n_
   for (int r = 0; r < kRows; ++r) out[r] = lanes[r];
 }
 
-// 16 rows repacked for the prefill kernel: q is [block][step 0..7][row 0..15] of 4 unsigned
-// weight bytes each, ws and wo are [block][row]. Rows past the group's end are zeros.
-struct VnniPackedRows {
-  std::vector<int32_t> q;
-  std::vector<float> ws, wo;
-  std::vector<int32_t> sc;  // Q6_K: [block][half 0, 1][row] int8 scales
-};
-
-template <DType kType>
-void VnniRepack(const WeightMatrix& w, int64_t row0, int n_rows, VnniPackedRows& p) {
-  using T = VnniType<kType>;
-  const int64_t n_blocks = w.cols / 32, n_groups = (n_blocks + 7) / 8;
-  const float* f16 = f16_table();
-  // Every entry of a row is written below, so only a group of fewer than 16 rows needs its
-  // other rows zeroed (zeroing every time cost 2-3% of an E2B prompt).
-  auto size = [&](auto& v, size_t n) {
-    if (n_rows < 16) v.assign(n, 0);
-    else v.resize(n);
-  };
-  size(p.q, static_cast<size_t>(n_blocks * 128));
-  size(p.ws, static_cast<size_t>(n_blocks * 16));
-  size(p.wo, T::kMin ? static_cast<size_t>(n_blocks * 16) : 0);
-  size(p.sc, T::kSubScales ? static_cast<size_t>(n_blocks * 32) : 0);
-  const __m256i steps = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
-  alignas(32) float scales[8], mins[8];
-  for (int r = 0; r < n_rows; ++r) {
-    const auto* blocks = reinterpret_cast<const typename T::Block*>(w.row(row0 + r));
-    for (int64_t g = 0; g < n_groups; ++g) {
-      const int count = static_cast<int>(std::min<int64_t>(8, n_blocks - 8 * g));
-      __m256 ws, wo = _mm256_setzero_ps();
-      VnniScales(blocks, g, count, f16, ws, wo);
-      _mm256_store_ps(scales, ws);
-      _mm256_store_ps(mins, wo);
-      for (int j = 0; j < count; ++j) {
-        const int64_t b = 8 * g + j;
-        // The 8 steps of row r go 16 lanes apart: one scatter, not 8 stores of extracted lanes.
-        _mm256_i32scatter_epi32(p.q.data() + b * 128 + r, steps, VnniBytes(blocks, g, j), 4);
-        p.ws[static_cast<size_t>(b * 16 + r)] = scales[j];
-        if constexpr (T::kMin) p.wo[static_cast<size_t>(b * 16 + r)] = mins[j];
-        if constexpr (T::kSubScales)
-          for (int half = 0; half < 2; ++half)
-            p.sc[static_cast<size_t>((b * 2 + half) * 16 + r)] = blocks[g].scales[2 * j + half];
-      }
-    }
-  }
-}
+#include "kernels/matmul_quant_vnni512_repack-inl.h"
 
 // The activations of every 4 tokens interleaved for the prefill tile, so that one pointer
 // with fixed offsets reaches all four tokens' values of a block: q is [tile][block][step
@@ -448,67 +403,67 @@ inline void VnniInterleaveTokens(const QuantizedActivations& x, int64_t n_blocks
 
 // y[t * stride + lane] for the 16 packed rows (`rows` mask) and the first `n_valid` tokens of
 // token tile `tile`.
-template <DType kType>
+template <DType kType, int kN = kVnniTileTokens>
 HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const VnniTokenTiles& xt, int64_t tile,
                                 int n_valid, float* y, int64_t stride, __mmask16 rows) {
   using T = VnniType<kType>;
-  constexpr int kTokens = kVnniTileTokens;
+  constexpr int kTokens = kVnniTileTokens;  // the layout's stride; kN of them are computed
   const int64_t n_groups = (n_blocks + 7) / 8;
   const int32_t* xq_tile = xt.q.data() + tile * n_blocks * 8 * kTokens;
   const int32_t* qsum_tile = xt.qsum.data() + tile * n_blocks * kTokens;
   const int32_t* qsum16_tile = xt.qsum16.data() + tile * n_blocks * 2 * kTokens;
   const float* xs_tile = xt.xs.data() + tile * n_blocks * kTokens;
   const float* xsum_tile = xt.xsum.data() + tile * n_blocks * kTokens;
-  __m512 acc[kTokens];
-  for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
+  __m512 acc[kN];
+  for (int t = 0; t < kN; ++t) acc[t] = _mm512_setzero_ps();
   // c_b of block b for every token (zeros past the row's end).
   auto block = [&](int64_t b, __m512* c) {
     if (b >= n_blocks) {
-      for (int t = 0; t < kTokens; ++t) c[t] = _mm512_setzero_ps();
+      for (int t = 0; t < kN; ++t) c[t] = _mm512_setzero_ps();
       return;
     }
-    __m512i sums[kTokens];
+    __m512i sums[kN];
     const int32_t* q = p.q.data() + b * 128;
     // Token t's 4 bytes of step s of this block.
     const int8_t* xq = reinterpret_cast<const int8_t*>(xq_tile + b * 8 * kTokens);
     auto x4 = [&](int step, int t) { return xq + 4 * (kTokens * step + t); };
     if constexpr (T::kSubScales) {
       // Each half block starts from -32 Σ x_q of its 16 activations, then meets its scale.
-      __m512i upper[kTokens];
-      for (int t = 0; t < kTokens; ++t) {
+      __m512i upper[kN];
+      for (int t = 0; t < kN; ++t) {
         sums[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b) * kTokens + t]);
         upper[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b + 1) * kTokens + t]);
       }
       _Pragma("GCC unroll 4") for (int step = 0; step < 4; ++step) {
         const __m512i lo = _mm512_loadu_si512(q + 16 * step), hi = _mm512_loadu_si512(q + 16 * (step + 4));
-        for (int t = 0; t < kTokens; ++t) {
+        for (int t = 0; t < kN; ++t) {
           sums[t] = DpbusdBroadcast(sums[t], lo, x4(step, t));
           upper[t] = DpbusdBroadcast(upper[t], hi, x4(step + 4, t));
         }
       }
       const __m512i sc_lo = _mm512_loadu_si512(p.sc.data() + 32 * b), sc_hi = _mm512_loadu_si512(p.sc.data() + 32 * b + 16);
-      for (int t = 0; t < kTokens; ++t)
+      for (int t = 0; t < kN; ++t)
         sums[t] = _mm512_add_epi32(_mm512_mullo_epi32(sums[t], sc_lo), _mm512_mullo_epi32(upper[t], sc_hi));
     } else {
       // Two chains per token (even and odd steps), added at the end: a vpdpbusd waits for the
       // one before it on the same register, and 8 in a row made the latency, not the
       // multipliers, the limit. Integer sums: exact in any order.
-      __m512i odd[kTokens];
-      for (int t = 0; t < kTokens; ++t) {
+      __m512i odd[kN];
+      for (int t = 0; t < kN; ++t) {
         sums[t] = T::kOffset != 0 ? _mm512_set1_epi32(-T::kOffset * qsum_tile[b * kTokens + t]) : _mm512_setzero_si512();
         odd[t] = _mm512_setzero_si512();
       }
       _Pragma("GCC unroll 4") for (int step = 0; step < 8; step += 2) {
         const __m512i w0 = _mm512_loadu_si512(q + 16 * step), w1 = _mm512_loadu_si512(q + 16 * (step + 1));
-        for (int t = 0; t < kTokens; ++t) {
+        for (int t = 0; t < kN; ++t) {
           sums[t] = DpbusdBroadcast(sums[t], w0, x4(step, t));
           odd[t] = DpbusdBroadcast(odd[t], w1, x4(step + 1, t));
         }
       }
-      for (int t = 0; t < kTokens; ++t) sums[t] = _mm512_add_epi32(sums[t], odd[t]);
+      for (int t = 0; t < kN; ++t) sums[t] = _mm512_add_epi32(sums[t], odd[t]);
     }
     const __m512 ws = _mm512_loadu_ps(p.ws.data() + 16 * b);
-    for (int t = 0; t < kTokens; ++t) {
+    for (int t = 0; t < kN; ++t) {
       const __m512 sw = _mm512_mul_ps(ws, _mm512_set1_ps(xs_tile[b * kTokens + t]));
       if constexpr (T::kMin)
         c[t] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sums[t]), sw,
@@ -519,16 +474,16 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
   };
   for (int64_t g = 0; g < n_groups; ++g) {
     const int64_t b = 8 * g;
-    __m512 c0[kTokens], c1[kTokens], left[kTokens], right[kTokens];
+    __m512 c0[kN], c1[kN], left[kN], right[kN];
     // Same tree as Tree8, built as the blocks arrive.
     block(b, c0), block(b + 1, c1);
-    for (int t = 0; t < kTokens; ++t) left[t] = _mm512_add_ps(c0[t], c1[t]);
+    for (int t = 0; t < kN; ++t) left[t] = _mm512_add_ps(c0[t], c1[t]);
     block(b + 2, c0), block(b + 3, c1);
-    for (int t = 0; t < kTokens; ++t) left[t] = _mm512_add_ps(left[t], _mm512_add_ps(c0[t], c1[t]));
+    for (int t = 0; t < kN; ++t) left[t] = _mm512_add_ps(left[t], _mm512_add_ps(c0[t], c1[t]));
     block(b + 4, c0), block(b + 5, c1);
-    for (int t = 0; t < kTokens; ++t) right[t] = _mm512_add_ps(c0[t], c1[t]);
+    for (int t = 0; t < kN; ++t) right[t] = _mm512_add_ps(c0[t], c1[t]);
     block(b + 6, c0), block(b + 7, c1);
-    for (int t = 0; t < kTokens; ++t) {
+    for (int t = 0; t < kN; ++t) {
       right[t] = _mm512_add_ps(right[t], _mm512_add_ps(c0[t], c1[t]));
       acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(left[t], right[t]));
     }
@@ -538,17 +493,20 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
 
 #include "kernels/matmul_quant_amx-inl.h"
 
-// Up to this many tokens (decode, and the few-token verify passes of speculative decoding)
-// the repacking costs more than it saves: rows are decoded one by one, each group of 4 rows
-// for every token while it is in L1, so the weights are read from memory once whatever the
-// token count. Each (row, token) gets the decode kernel's own sum: a token's logits do not
-// depend on how many tokens share the pass.
-constexpr int64_t kVnniSmallBatchMaxTokens = 8;
+// Up to this many tokens the rows are decoded one by one, each group of 4 rows for every token
+// while it is in L1, so the weights are read from memory once whatever the token count; past
+// it, 16 rows are repacked and the prefill tile takes them. For Q4_0 and Q8_0, whose groups of
+// 16 rows are transposed in registers (matmul_quant_vnni512_repack-inl.h), the tile pays from 2
+// tokens on (a 5-token pass, as speculative decoding checks 4 drafts: see the README); the
+// other types' repack costs more than it saves below 9 tokens. Each (row, token) gets the same
+// sum either way: a token's logits do not depend on how many tokens share the pass.
+template <DType kType>
+constexpr int64_t kVnniDecodeMaxTokens = (kType == DType::Q4_0 || kType == DType::Q8_0) ? 1 : 8;
 
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
   const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
-  if (n_tokens <= kVnniSmallBatchMaxTokens) {
+  if (n_tokens <= kVnniDecodeMaxTokens<kType>) {
     const float* f16 = f16_table();
     static const VnniGather gather;
     thread_local std::vector<int8_t> layouts;
@@ -582,7 +540,14 @@ void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, in
     VnniRepack<kType>(w, r0, n_rows, packed);
     for (int64_t t = 0; t < n_tokens; t += kVnniTileTokens) {
       const int n_valid = static_cast<int>(std::min<int64_t>(kVnniTileTokens, n_tokens - t));
-      VnniPrefillTile<kType>(packed, n_blocks, tiles, t / kVnniTileTokens, n_valid, y + t * stride + r0, stride, rows);
+      float* out = y + t * stride + r0;
+      // A last, partial tile computes only its real tokens (a 5-token pass is a tile and one).
+      switch (n_valid) {
+        case 1: VnniPrefillTile<kType, 1>(packed, n_blocks, tiles, t / kVnniTileTokens, 1, out, stride, rows); break;
+        case 2: VnniPrefillTile<kType, 2>(packed, n_blocks, tiles, t / kVnniTileTokens, 2, out, stride, rows); break;
+        case 3: VnniPrefillTile<kType, 3>(packed, n_blocks, tiles, t / kVnniTileTokens, 3, out, stride, rows); break;
+        default: VnniPrefillTile<kType>(packed, n_blocks, tiles, t / kVnniTileTokens, n_valid, out, stride, rows);
+      }
     }
   }
 }
