@@ -495,13 +495,13 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
 
 // Up to this many tokens the rows are decoded one by one, each group of 4 rows for every token
 // while it is in L1, so the weights are read from memory once whatever the token count; past
-// it, 16 rows are repacked and the prefill tile takes them. For Q4_0 and Q8_0, whose groups of
+// it, 16 rows are repacked and the prefill tile takes them. For Q4_0, Q8_0 and Q4_K, whose groups of
 // 16 rows are transposed in registers (matmul_quant_vnni512_repack-inl.h), the tile pays from 2
-// tokens on (a 5-token pass, as speculative decoding checks 4 drafts: see the README); the
-// other types' repack costs more than it saves below 9 tokens. Each (row, token) gets the same
+// tokens on (a 5-token pass, as speculative decoding checks 4 drafts: see the README); Q6_K's
+// repack costs more than it saves below 9 tokens. Each (row, token) gets the same
 // sum either way: a token's logits do not depend on how many tokens share the pass.
 template <DType kType>
-constexpr int64_t kVnniDecodeMaxTokens = (kType == DType::Q4_0 || kType == DType::Q8_0) ? 1 : 8;
+constexpr int64_t kVnniDecodeMaxTokens = (kType == DType::Q4_0 || kType == DType::Q8_0 || kType == DType::Q4_K) ? 1 : 8;
 
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {

@@ -5,8 +5,8 @@
 // The general repack takes one row at a time and scatters each block's 8 four-byte steps 16
 // lanes apart: about 10 cycles a row and block, which a 512-token prompt hardly notices but a
 // 2-8-token pass (speculative decoding's verification) pays in full. For whole groups of 16
-// Q4_0 or Q8_0 rows the blocks are instead loaded 4 (Q4_0) or 2 (Q8_0) rows to a vector and
-// transposed in registers: 8 or 24 permutes for 16 rows, and the next 16 rows are prefetched
+// Q4_0, Q8_0 or Q4_K rows the blocks are instead loaded 4 (Q4_0) or 2 (Q8_0, Q4_K) rows to a
+// vector and transposed in registers: 8 or 24 permutes for 16 rows, and the next 16 rows are prefetched
 // meanwhile, since a few-token pass is bound by memory. Both give the same bytes (the tests
 // compare every kernel that reads them against decode, bit for bit).
 
@@ -68,11 +68,13 @@ inline __m512i TransposeIndex(int row_dwords, int n_rows, int first) {
   return _mm512_load_si512(idx);
 }
 
-// The lines of the next 16 rows that block b of n_blocks should ask for: all of them, spread
-// evenly over the blocks of the current 16.
-HWY_INLINE void PrefetchNextRows(const uint8_t* next, size_t bytes, int64_t b, int64_t n_blocks) {
-  const int64_t lines = static_cast<int64_t>((bytes + 63) / 64);
-  for (int64_t i = b * lines / n_blocks; i < (b + 1) * lines / n_blocks; ++i) _mm_prefetch(next + 64 * i, _MM_HINT_T1);
+// Block b of each of the next 16 rows, asked for while block b of the current 16 is taken:
+// the next repack then finds its blocks in L2 in the order it reads them (a row-by-row order
+// left the later rows' first blocks still in flight).
+template <class Block>
+HWY_INLINE void PrefetchNextRows(const uint8_t* next, size_t row_bytes, int64_t b) {
+  for (int r = 0; r < 16; ++r)
+    for (size_t at = 0; at < sizeof(Block); at += 64) _mm_prefetch(next + r * row_bytes + b * sizeof(Block) + at, _MM_HINT_T1);
 }
 
 // Scales of 16 rows, [block][row]: one gather of the 16 rows' f16 scales a block.
@@ -93,7 +95,7 @@ HWY_INLINE void RepackQ4_0x16(const uint8_t* base, size_t row_bytes, int64_t n_b
   const __m512i lo01 = TransposeIndex(4, 8, 0), lo23 = TransposeIndex(4, 8, 2);
   const __m512i nib = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < n_blocks; ++b) {
-    PrefetchNextRows(base + 16 * row_bytes, 16 * row_bytes, b, n_blocks);
+    PrefetchNextRows<BlockQ4_0>(base + 16 * row_bytes, row_bytes, b);
     const uint8_t* at = base + b * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs);
     __m512i z[4];  // rows 4k..4k+3, one per 128-bit lane
     for (int k = 0; k < 4; ++k) {
@@ -116,23 +118,21 @@ HWY_INLINE void RepackQ4_0x16(const uint8_t* base, size_t row_bytes, int64_t n_b
   }
 }
 
-// Q8_0: 32 signed bytes a row and block, 8 dwords, one per step (stored + 128).
-HWY_INLINE void RepackQ8_0x16(const uint8_t* base, size_t row_bytes, int64_t n_blocks, int32_t* q) {
-  // Rows 4m..4m+3 (two vectors of 2 rows): lanes 4s + j = dword s (or 4 + s) of row 4m + j.
-  const __m512i quad_lo = TransposeIndex(8, 4, 0), quad_hi = TransposeIndex(8, 4, 4);
-  // Rows 8h..8h+7 from two quads: lanes 8s + j = dword (2p + s) of row 8h + j, the quads'
-  // lanes 4s' + j' being dword s' of their row j'.
-  alignas(64) int32_t pair_idx[2][16];
-  for (int pr = 0; pr < 2; ++pr)
-    for (int l = 0; l < 16; ++l) {
-      const int s = 2 * pr + l / 8, j = l % 8;
-      pair_idx[pr][l] = (j < 4 ? 0 : 16) + 4 * s + j % 4;
-    }
-  const __m512i pair0 = _mm512_load_si512(pair_idx[0]), pair1 = _mm512_load_si512(pair_idx[1]);
-  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    PrefetchNextRows(base + 16 * row_bytes, 16 * row_bytes, b, n_blocks);
-    const uint8_t* at = base + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs);
+// 16 rows of 8 dwords (32 bytes at `at + r * row_bytes`) transposed: lane r of d[s] is dword s
+// of row r. 2 rows a vector, then three rounds of permutes (rows 4 at a time, 8, 16).
+struct Transpose16x8 {
+  __m512i quad_lo, quad_hi, pair[2];
+  Transpose16x8() {
+    // Rows 4m..4m+3 from two vectors of 2 rows: lanes 4s + j = dword s (or 4 + s) of row 4m + j.
+    quad_lo = TransposeIndex(8, 4, 0), quad_hi = TransposeIndex(8, 4, 4);
+    // Rows 8h..8h+7 from two quads: lanes 8s + j = dword (2p + s) of row j, the quads' lanes
+    // 4s' + j' being dword s' of their row j'.
+    alignas(64) int32_t idx[2][16];
+    for (int pr = 0; pr < 2; ++pr)
+      for (int l = 0; l < 16; ++l) idx[pr][l] = (l % 8 < 4 ? 0 : 16) + 4 * (2 * pr + l / 8) + l % 4;
+    pair[0] = _mm512_load_si512(idx[0]), pair[1] = _mm512_load_si512(idx[1]);
+  }
+  HWY_INLINE void operator()(const uint8_t* at, size_t row_bytes, __m512i d[8]) const {
     __m512i lo[4], hi[4];  // per quad of rows: dwords 0-3 and 4-7
     for (int m = 0; m < 4; ++m) {
       __m512i z[2];
@@ -144,25 +144,67 @@ HWY_INLINE void RepackQ8_0x16(const uint8_t* base, size_t row_bytes, int64_t n_b
       lo[m] = _mm512_permutex2var_epi32(z[0], quad_lo, z[1]);
       hi[m] = _mm512_permutex2var_epi32(z[0], quad_hi, z[1]);
     }
-    int32_t* out = q + b * 128;
-    // half 0: rows 0-7 (quads 0, 1); half 1: rows 8-15. Steps (0,1), (2,3) from lo, (4,5), (6,7) from hi.
+    // Dwords (0, 1), (2, 3) from lo, (4, 5), (6, 7) from hi; rows 0-7 and 8-15, then joined.
     const __m512i* src[2] = {lo, hi};
     for (int part = 0; part < 2; ++part)
       for (int pr = 0; pr < 2; ++pr) {
-        const __m512i& idx = pr == 0 ? pair0 : pair1;
-        const __m512i r07 = _mm512_permutex2var_epi32(src[part][0], idx, src[part][1]);
-        const __m512i r8f = _mm512_permutex2var_epi32(src[part][2], idx, src[part][3]);
+        const __m512i r07 = _mm512_permutex2var_epi32(src[part][0], pair[pr], src[part][1]);
+        const __m512i r8f = _mm512_permutex2var_epi32(src[part][2], pair[pr], src[part][3]);
         const int s = 4 * part + 2 * pr;
-        _mm512_storeu_si512(out + 16 * s, _mm512_xor_si512(_mm512_shuffle_i64x2(r07, r8f, 0x44), sign));
-        _mm512_storeu_si512(out + 16 * (s + 1), _mm512_xor_si512(_mm512_shuffle_i64x2(r07, r8f, 0xEE), sign));
+        d[s] = _mm512_shuffle_i64x2(r07, r8f, 0x44);
+        d[s + 1] = _mm512_shuffle_i64x2(r07, r8f, 0xEE);
       }
+  }
+};
+
+// Q8_0: 32 signed bytes a row and block, 8 dwords, one per step (stored + 128).
+HWY_INLINE void RepackQ8_0x16(const uint8_t* base, size_t row_bytes, int64_t n_blocks, int32_t* q) {
+  static const Transpose16x8 transpose;
+  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    PrefetchNextRows<BlockQ8_0>(base + 16 * row_bytes, row_bytes, b);
+    __m512i d[8];
+    transpose(base + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs), row_bytes, d);
+    for (int s = 0; s < 8; ++s) _mm512_storeu_si512(q + b * 128 + 16 * s, _mm512_xor_si512(d[s], sign));
+  }
+}
+
+// Q4_K: blocks 2k and 2k + 1 of a super-block are the low and high nibbles of qs[32k, 32k + 32),
+// 8 dwords; the scales and mins come from each row's 12 packed bytes, 8 blocks at a time.
+HWY_INLINE void RepackQ4_Kx16(const uint8_t* base, size_t row_bytes, int64_t n_groups, VnniPackedRows& p) {
+  static const Transpose16x8 transpose;
+  const float* f16 = f16_table();
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  alignas(32) float scales[8], mins[8];
+  for (int64_t g = 0; g < n_groups; ++g) {
+    PrefetchNextRows<BlockQ4_K>(base + 16 * row_bytes, row_bytes, g);
+    const uint8_t* qs = base + g * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, qs);
+    for (int k = 0; k < 4; ++k) {
+      __m512i d[8];
+      transpose(qs + 32 * k, row_bytes, d);
+      int32_t* even = p.q.data() + (8 * g + 2 * k) * 128;
+      for (int s = 0; s < 8; ++s) {
+        _mm512_storeu_si512(even + 16 * s, _mm512_and_si512(d[s], nib));
+        _mm512_storeu_si512(even + 128 + 16 * s, _mm512_and_si512(_mm512_srli_epi32(d[s], 4), nib));
+      }
+    }
+    for (int r = 0; r < 16; ++r) {
+      RowQ4_K row{reinterpret_cast<const BlockQ4_K*>(base + r * row_bytes), {}, {}};
+      row.Start(g, 8, f16);
+      _mm256_store_ps(scales, row.scale);
+      _mm256_store_ps(mins, row.offset);
+      for (int j = 0; j < 8; ++j) {
+        p.ws[static_cast<size_t>((8 * g + j) * 16 + r)] = scales[j];
+        p.wo[static_cast<size_t>((8 * g + j) * 16 + r)] = mins[j];
+      }
+    }
   }
 }
 
 // VnniRepackRows' result, by the register transposes where they apply.
 template <DType kType>
 void VnniRepack(const WeightMatrix& w, int64_t row0, int n_rows, VnniPackedRows& p) {
-  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0) {
+  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0 || kType == DType::Q4_K) {
     if (n_rows == 16) {
       using Block = typename VnniType<kType>::Block;
       const int64_t n_blocks = w.cols / 32;
@@ -170,9 +212,14 @@ void VnniRepack(const WeightMatrix& w, int64_t row0, int n_rows, VnniPackedRows&
       const auto* base = reinterpret_cast<const uint8_t*>(w.row(row0));
       p.q.resize(static_cast<size_t>(n_blocks * 128));
       p.ws.resize(static_cast<size_t>(n_blocks * 16));
-      if constexpr (kType == DType::Q4_0) RepackQ4_0x16(base, row_bytes, n_blocks, p.q.data());
-      else RepackQ8_0x16(base, row_bytes, n_blocks, p.q.data());
-      RepackScales16<Block>(base, row_bytes, n_blocks, p.ws.data());
+      if constexpr (kType == DType::Q4_K) {
+        p.wo.resize(static_cast<size_t>(n_blocks * 16));
+        RepackQ4_Kx16(base, row_bytes, n_blocks / 8, p);
+      } else {
+        if constexpr (kType == DType::Q4_0) RepackQ4_0x16(base, row_bytes, n_blocks, p.q.data());
+        else RepackQ8_0x16(base, row_bytes, n_blocks, p.q.data());
+        RepackScales16<Block>(base, row_bytes, n_blocks, p.ws.data());
+      }
       return;
     }
   }
