@@ -304,9 +304,11 @@ HWY_INLINE void VnniDecodeRows(const uint8_t* row0, size_t row_bytes, int64_t n_
   // Each row asks for its own bytes in a later pass of kRows rows, at least kVnniPrefetchBytes on.
   const size_t pass_bytes = kRows * row_bytes;
   const size_t ahead_bytes = pass_bytes * ((kVnniPrefetchBytes + pass_bytes - 1) / pass_bytes);
-  // c_b of the 8 blocks of group g of one row.
-  auto group = [&](const Block* blocks, int64_t g) {
-    const int count = static_cast<int>(std::min<int64_t>(8, n_blocks - 8 * g));
+  // c_b of the `count` (8, or fewer in a row's last group) blocks of group g of one row.
+  // Inlined: as a call per row and group it kept its constants and results on the stack (the
+  // call and the spills took about a third of Q4_0 decode), and inlined, the token's values
+  // (activation loads, offsets, scales) are shared by the kRows rows.
+  auto group = [&](const Block* blocks, int64_t g, int count) __attribute__((always_inline)) {
     const char* ahead = reinterpret_cast<const char*>(blocks + kGroupStride * g) + ahead_bytes;
     constexpr int kLines = static_cast<int>((sizeof(Block) * kGroupStride + 63) / 64);
     for (int i = 0; i < kLines; ++i) _mm_prefetch(ahead + 64 * i, _MM_HINT_T1);
@@ -338,13 +340,17 @@ HWY_INLINE void VnniDecodeRows(const uint8_t* row0, size_t row_bytes, int64_t n_
   for (int r = 0; r < kRows; ++r) rows[r] = reinterpret_cast<const Block*>(row0 + r * row_bytes);
   // Lane r: y = (((0 + G_0) + G_1) + ...) of row r, one vector add per group for all rows.
   __m128 acc = _mm_setzero_ps();
-  for (int64_t g = 0; g < n_groups; ++g) {
+  auto step = [&](int64_t g, int count) __attribute__((always_inline)) {
     if constexpr (kRows == 4) {
-      acc = _mm_add_ps(acc, Tree8Quad(group(rows[0], g), group(rows[1], g), group(rows[2], g), group(rows[3], g)));
+      acc = _mm_add_ps(acc, Tree8Quad(group(rows[0], g, count), group(rows[1], g, count), group(rows[2], g, count),
+                                      group(rows[3], g, count)));
     } else {
-      acc = _mm_add_ss(acc, _mm_set_ss(Tree8(group(rows[0], g))));
+      acc = _mm_add_ss(acc, _mm_set_ss(Tree8(group(rows[0], g, count))));
     }
-  }
+  };
+  const int64_t n_full = n_blocks / 8;
+  for (int64_t g = 0; g < n_full; ++g) step(g, 8);
+  if (n_full < n_groups) step(n_full, static_cast<int>(n_blocks - 8 * n_full));
   alignas(16) float lanes[4];
   _mm_store_ps(lanes, acc);
   for (int r = 0; r < kRows; ++r) out[r] = lanes[r];
@@ -416,8 +422,9 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
   const float* xsum_tile = xt.xsum.data() + tile * n_blocks * kTokens;
   __m512 acc[kN];
   for (int t = 0; t < kN; ++t) acc[t] = _mm512_setzero_ps();
-  // c_b of block b for every token (zeros past the row's end).
-  auto block = [&](int64_t b, __m512* c) {
+  // c_b of block b for every token (zeros past the row's end). Inlined for every tile width:
+  // GCC kept it out of line for the partial tiles of 2-3 tokens (speculative checks).
+  auto block = [&](int64_t b, __m512* c) __attribute__((always_inline)) {
     if (b >= n_blocks) {
       for (int t = 0; t < kN; ++t) c[t] = _mm512_setzero_ps();
       return;
