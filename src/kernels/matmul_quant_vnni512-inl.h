@@ -407,11 +407,11 @@ inline void VnniInterleaveTokens(const QuantizedActivations& x, int64_t n_blocks
   }
 }
 
-// y[t * stride + lane] for the 16 packed rows (`rows` mask) and the first `n_valid` tokens of
-// token tile `tile`.
+// y[t * stride + lane] for the 16 packed rows (`rows` mask) and the first kN tokens of token
+// tile `tile` (a last, partial tile computes only its real tokens).
 template <DType kType, int kN = kVnniTileTokens>
 HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const VnniTokenTiles& xt, int64_t tile,
-                                int n_valid, float* y, int64_t stride, __mmask16 rows) {
+                                float* y, int64_t stride, __mmask16 rows) {
   using T = VnniType<kType>;
   constexpr int kTokens = kVnniTileTokens;  // the layout's stride; kN of them are computed
   const int64_t n_groups = (n_blocks + 7) / 8;
@@ -495,7 +495,7 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
       acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(left[t], right[t]));
     }
   }
-  for (int t = 0; t < n_valid; ++t) _mm512_mask_storeu_ps(y + t * stride, rows, acc[t]);
+  for (int t = 0; t < kN; ++t) _mm512_mask_storeu_ps(y + t * stride, rows, acc[t]);
 }
 
 #include "kernels/matmul_quant_amx-inl.h"
@@ -550,10 +550,10 @@ void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, in
       float* out = y + t * stride + r0;
       // A last, partial tile computes only its real tokens (a 5-token pass is a tile and one).
       switch (n_valid) {
-        case 1: VnniPrefillTile<kType, 1>(packed, n_blocks, tiles, t / kVnniTileTokens, 1, out, stride, rows); break;
-        case 2: VnniPrefillTile<kType, 2>(packed, n_blocks, tiles, t / kVnniTileTokens, 2, out, stride, rows); break;
-        case 3: VnniPrefillTile<kType, 3>(packed, n_blocks, tiles, t / kVnniTileTokens, 3, out, stride, rows); break;
-        default: VnniPrefillTile<kType>(packed, n_blocks, tiles, t / kVnniTileTokens, n_valid, out, stride, rows);
+        case 1: VnniPrefillTile<kType, 1>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
+        case 2: VnniPrefillTile<kType, 2>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
+        case 3: VnniPrefillTile<kType, 3>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
+        default: VnniPrefillTile<kType>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows);
       }
     }
   }

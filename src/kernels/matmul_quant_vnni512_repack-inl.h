@@ -70,9 +70,9 @@ inline __m512i TransposeIndex(int row_dwords, int n_rows, int first) {
 
 // Block b of each of the next 16 rows, asked for while block b of the current 16 is taken:
 // the next repack then finds its blocks in L2 in the order it reads them (a row-by-row order
-// left the later rows' first blocks still in flight).
-// Blocks smaller than a cache line ask only every few blocks (steps under 64 bytes, so no line
-// is missed): one request per row and 18-byte Q4_0 block was a tenth of a Q4_0 repack.
+// left the later rows' first blocks still in flight). Blocks smaller than a cache line ask
+// only every few blocks, in steps under 64 bytes so that no line is missed (a request per row
+// and 18-byte Q4_0 block was a tenth of a Q4_0 repack on Zen 5).
 template <class Block>
 HWY_INLINE void PrefetchNextRows(const uint8_t* next, size_t row_bytes, int64_t b) {
   constexpr int64_t kEvery = sizeof(Block) < 64 ? 64 / static_cast<int64_t>(sizeof(Block)) : 1;
@@ -83,7 +83,7 @@ HWY_INLINE void PrefetchNextRows(const uint8_t* next, size_t row_bytes, int64_t 
 
 // Scales of 16 rows, [block][row]. Scalar copies into a [block][row] table, converted 16 at a
 // time: a 16-lane gather a block (vpgatherdd) was quick on the Intel Xeon but about 30 cycles on
-// Zen 5, where it took 45% of a Q4_0 repack (a third of a 5-token pass).
+// Zen 5, where it took 45% of a Q4_0 repack (over a quarter of a 5-token pass).
 template <class Block>
 HWY_INLINE void RepackScales16(const uint8_t* base, size_t row_bytes, int64_t n_blocks, float* ws) {
   alignas(32) uint16_t d[8][16];
