@@ -28,6 +28,7 @@
 #include "cli/machine_info.h"
 #include "cli/model_summary.h"
 #include "model/forward.h"
+#include "model/weight_packing.h"
 #include "util/error.h"
 #include "util/memory_bandwidth.h"
 #include "util/thread_pool.h"
@@ -235,7 +236,7 @@ int run_bench(const BenchArgs& args) {
   require(!args.threads || *args.threads >= 1, "-t/--threads must be at least 1 (got ", args.threads.value_or(0), ")");
   require(args.batch >= 1, "-b/--batch-size must be at least 1 (got ", args.batch, ")");
 
-  auto model = load_model(args.model);
+  auto model = load_model_for_inference(args.model);
   const ModelConfig& c = model->config;
   const int64_t context = std::max(args.prompt, args.gen);
   require(c.max_context <= 0 || context <= c.max_context, "-p/-n of ", context,

@@ -19,6 +19,7 @@
 #include "cli/media_inputs.h"
 #include "engine/generation.h"
 #include "engine/model_files.h"
+#include "model/weight_packing.h"
 #include "util/error.h"
 
 namespace facet::cli {
@@ -203,7 +204,7 @@ class ChatLoop {
 
 int run_chat(const ChatArgs& args) {
   const Tokenizer tokenizer = load_model_tokenizer(args.model);
-  auto model = load_model(args.model);
+  auto model = load_model_for_inference(args.model);
   apply_lora_flags(*model, args.gen.lora, args.gen.verbose);
   validate(args.gen.sampling);
   const ChatRulesChoice rules = choose_chat_rules(read_chat_template(args.model), model->config);

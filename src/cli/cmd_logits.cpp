@@ -8,6 +8,7 @@
 #include "cli/common.h"
 #include "cli/lora_flags.h"
 #include "model/forward.h"
+#include "model/weight_packing.h"
 #include "util/thread_pool.h"
 
 namespace facet::cli {
@@ -22,7 +23,7 @@ struct LogitsArgs {
 };
 
 int run_logits(const LogitsArgs& args) {
-  auto model = load_model(args.model);
+  auto model = load_model_for_inference(args.model);
   apply_lora_flags(*model, args.lora, false);
   std::vector<int32_t> tokens = parse_token_list(args.tokens);
   ThreadPool pool(args.threads);

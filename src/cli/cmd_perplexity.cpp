@@ -16,6 +16,7 @@
 #include "cli/command.h"
 #include "engine/model_files.h"
 #include "engine/perplexity.h"
+#include "model/weight_packing.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -86,9 +87,9 @@ int run_perplexity(const PerplexityArgs& args) {
   const std::vector<int32_t> stream = tokenizer.encode(text);  // windows add BOS themselves
   const std::vector<EvalWindow> windows = perplexity_windows(stream, tokenizer.bos_id(), args.options);
 
-  auto model = load_model(args.model);
+  auto model = load_model_for_inference(args.model);
   std::unique_ptr<Model> base;
-  if (!args.kl_base.empty()) base = load_model(args.kl_base);  // vocabularies are compared by the evaluation
+  if (!args.kl_base.empty()) base = load_model_for_inference(args.kl_base);  // vocabularies are compared by the evaluation
   ThreadPool pool(args.threads.value_or(0));
   std::fprintf(stderr, "perplexity: %lld tokens, %zu windows of %lld\n", static_cast<long long>(stream.size()),
                windows.size(), static_cast<long long>(args.options.context));

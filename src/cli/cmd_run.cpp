@@ -19,6 +19,7 @@
 #include "engine/generation.h"
 #include "engine/media_prompt.h"
 #include "engine/model_files.h"
+#include "model/weight_packing.h"
 #include "util/error.h"
 
 namespace facet::cli {
@@ -54,7 +55,7 @@ int64_t context_for(const RunArgs& args, size_t prompt_tokens, int64_t max_token
 
 // --tokens: ids in, ids out (no tokenizer needed); stops on the config's EOS.
 int run_token_ids(const RunArgs& args) {
-  auto model = load_model(args.model);
+  auto model = load_model_for_inference(args.model);
   apply_lora_flags(*model, args.gen.lora, args.gen.verbose);
   std::vector<int32_t> prompt = parse_token_list(args.tokens);
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 32;
@@ -87,7 +88,7 @@ int run_text(const RunArgs& args) {
   require(!args.chat || !args.ignore_eos, "--ignore-eos cannot be combined with --chat");
   require(args.chat || (!args.think && !args.hide_thinking), "--think and --hide-thinking need --chat");
   const Tokenizer tokenizer = load_model_tokenizer(args.model);
-  auto model = load_model(args.model);
+  auto model = load_model_for_inference(args.model);
   apply_lora_flags(*model, args.gen.lora, args.gen.verbose);
   const int64_t max_tokens = args.gen.max_tokens >= 0 ? args.gen.max_tokens : 256;
   validate(args.gen.sampling);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "model/weight_packing.h"
 #include "util/error.h"
 
 namespace facet::cli {
@@ -61,7 +62,7 @@ DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t
     setup.description = "Gemma 4 assistant " + draft;
     return setup;
   }
-  setup.model = load_model(draft);
+  setup.model = load_model_for_inference(draft);
   setup.drafter = std::make_unique<ModelDrafter>(*setup.model, main.config, context_size, flags.draft_max, flags.threads);
   setup.description = "draft model " + draft;
   return setup;

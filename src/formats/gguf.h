@@ -75,6 +75,7 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   size_t file_size() const { return map_.size(); }
   uint64_t data_offset() const { return data_offset_; }
+  void release_pages(const void* p, size_t bytes) const { map_.release_pages(p, bytes); }
 
   const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
   const GgufValue* find(std::string_view key) const;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/matmul_simd.h"
+#include "kernels/packed_weights.h"
 #include "tensor/convert.h"
 #include "tensor/quant_blocks.h"
 #include "util/error.h"
@@ -16,6 +17,13 @@ namespace facet {
 WeightMatrix as_matrix(const TensorView& t) {
   require(t.rank() == 2, "internal: as_matrix on a tensor of rank ", t.rank());
   return {t.dtype, t.data, t.dim(0), t.dim(1)};
+}
+
+WeightMatrix WeightMatrix::slice_rows(int64_t first, int64_t count) const {
+  WeightMatrix out{dtype, row(first), count, cols, lora, lora_row_offset + first};
+  if (packed != nullptr && first % kPackedRows == 0 && count % kPackedRows == 0)
+    out.packed = packed + static_cast<size_t>(first / kPackedRows) * packed_group_bytes(dtype, cols);
+  return out;
 }
 
 WeightMatrix expert_matrix(const TensorView& t, int64_t index) {
@@ -83,8 +91,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     auto rows_task = [&](int64_t begin, int64_t end) { matmul_rows_quantized(w, xq, y, begin, end); };
     if (!parallel) {
       rows_task(0, w.rows);
-    } else if (n_tokens > 1) {
-      // Prefill kernels take rows 16 at a time: give each thread whole groups of 16.
+    } else if (n_tokens > 1 || w.packed != nullptr) {
+      // Prefill kernels and packed weights take rows 16 at a time: give each thread whole groups of 16.
       pool->parallel_for((w.rows + kMinRows - 1) / kMinRows, [&](int64_t begin, int64_t end) {
         rows_task(begin * kMinRows, std::min(w.rows, end * kMinRows));
       });

@@ -34,13 +34,16 @@ struct WeightMatrix {
   // lora_row_offset + r of each B, so row slices (an expert's gate/up halves) keep theirs.
   const LoraDelta* lora = nullptr;
   int64_t lora_row_offset = 0;
+  // The same weights re-laid once at load for this CPU's kernels (kernels/packed_weights.h),
+  // or null. `data` stays valid and is what everything else reads; matmul() uses `packed`
+  // where the dispatched kernel has a packed path, with the same bits either way.
+  const uint8_t* packed = nullptr;
 
   size_t row_bytes() const { return dtype_row_bytes(dtype, cols); }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes(); }
-  // Rows [first, first + count) as their own matrix.
-  WeightMatrix slice_rows(int64_t first, int64_t count) const {
-    return {dtype, row(first), count, cols, lora, lora_row_offset + first};
-  }
+  // Rows [first, first + count) as their own matrix (packed only where the slice is whole
+  // groups of the packed layout).
+  WeightMatrix slice_rows(int64_t first, int64_t count) const;
 };
 
 // The 2-D view of a rank-2 tensor, or of expert `index` of a rank-3 tensor [E, rows, cols].

@@ -25,6 +25,7 @@
 
 #include "kernels/amx_support.h"
 #include "kernels/matmul_simd.h"
+#include "kernels/packed_weights.h"
 #include "tensor/convert.h"
 #include "tensor/quant_blocks.h"
 #include "util/error.h"
@@ -436,6 +437,15 @@ bool NeedsWidenedActivations(DType weights) {
 #endif
 }
 
+bool ReadsPackedWeights(DType weights) {
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3_DL
+  return weights == DType::Q4_0;
+#else
+  (void)weights;
+  return false;
+#endif
+}
+
 // The x86 byte kernels for every quantized type, whichever kernel QuantRows prefers; false
 // where this target has none (tests check them on machines without VNNI this way).
 bool QuantRowsBytesForTest(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
@@ -505,6 +515,9 @@ HWY_EXPORT(TargetName);
 HWY_EXPORT(QuantizeActivations);
 HWY_EXPORT(QuantRowsBytesForTest);
 HWY_EXPORT(NeedsWidenedActivations);
+HWY_EXPORT(ReadsPackedWeights);
+
+bool matmul_reads_packed_weights(DType weights) { return HWY_DYNAMIC_DISPATCH(ReadsPackedWeights)(weights); }
 
 bool matmul_needs_widened_activations(DType weights) {
   return HWY_DYNAMIC_DISPATCH(NeedsWidenedActivations)(weights);

@@ -407,10 +407,47 @@ inline void VnniInterleaveTokens(const QuantizedActivations& x, int64_t n_blocks
   }
 }
 
-// y[t * stride + lane] for the 16 packed rows (`rows` mask) and the first kN tokens of token
-// tile `tile` (a last, partial tile computes only its real tokens).
-template <DType kType, int kN = kVnniTileTokens>
-HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const VnniTokenTiles& xt, int64_t tile,
+// Where the tile reads 16 rows' weights. Each gives, for i = 0..3, two vectors of unsigned
+// weight bytes (4 a row, 16 rows) and the activation steps they meet, and the rows' scales.
+// ExpandedRows: repacked per call (VnniRepack: a byte a weight, f32 scales), every type.
+struct ExpandedRows {
+  const VnniPackedRows& p;
+  HWY_INLINE void Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
+    s0 = 2 * i, s1 = 2 * i + 1;
+    w0 = _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s0);
+    w1 = _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s1);
+  }
+  HWY_INLINE __m512 Scales(int64_t b) const { return _mm512_loadu_ps(p.ws.data() + 16 * b); }
+};
+
+// PackedQ4_0Rows: Q4_0 packed at load (kernels/packed_weights.h): dword s of a row's block
+// holds steps s (low nibbles) and s + 4 (high nibbles); f16 scales. `prefetch`: ask for the
+// bytes kVnniPrefetchBytes ahead (the first token tile, which streams them from memory).
+struct PackedQ4_0Rows {
+  const uint8_t* q;        // [block][dword][row] 4 bytes each
+  const uint16_t* scales;  // [block][row]
+  bool prefetch;
+  HWY_INLINE void Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const;
+  HWY_INLINE __m512 Scales(int64_t b) const {
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 16 * b)));
+  }
+};
+
+HWY_INLINE void PackedQ4_0Rows::Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
+  const uint8_t* at = q + b * 256 + 64 * i;
+  if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
+  if (prefetch && i == 0 && b % 2 == 0)
+    _mm_prefetch(reinterpret_cast<const char*>(scales + 16 * b) + kVnniPrefetchBytes / 8, _MM_HINT_T1);
+  const __m512i v = _mm512_load_si512(at), nib = _mm512_set1_epi8(0x0F);
+  s0 = i, s1 = i + 4;
+  w0 = _mm512_and_si512(v, nib);
+  w1 = _mm512_and_si512(_mm512_srli_epi32(v, 4), nib);
+}
+
+// y[t * stride + lane] for the 16 rows of `src` (`rows` mask) and the first kN tokens of
+// token tile `tile` (a last, partial tile computes only its real tokens).
+template <DType kType, int kN = kVnniTileTokens, class Src>
+HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniTokenTiles& xt, int64_t tile,
                                 float* y, int64_t stride, __mmask16 rows) {
   using T = VnniType<kType>;
   constexpr int kTokens = kVnniTileTokens;  // the layout's stride; kN of them are computed
@@ -430,7 +467,6 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
       return;
     }
     __m512i sums[kN];
-    const int32_t* q = p.q.data() + b * 128;
     // Token t's 4 bytes of step s of this block.
     const int8_t* xq = reinterpret_cast<const int8_t*>(xq_tile + b * 8 * kTokens);
     auto x4 = [&](int step, int t) { return xq + 4 * (kTokens * step + t); };
@@ -441,6 +477,8 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
         sums[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b) * kTokens + t]);
         upper[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b + 1) * kTokens + t]);
       }
+      const VnniPackedRows& p = src.p;  // Q6_K: expanded rows only
+      const int32_t* q = p.q.data() + b * 128;
       _Pragma("GCC unroll 4") for (int step = 0; step < 4; ++step) {
         const __m512i lo = _mm512_loadu_si512(q + 16 * step), hi = _mm512_loadu_si512(q + 16 * (step + 4));
         for (int t = 0; t < kN; ++t) {
@@ -452,7 +490,7 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
       for (int t = 0; t < kN; ++t)
         sums[t] = _mm512_add_epi32(_mm512_mullo_epi32(sums[t], sc_lo), _mm512_mullo_epi32(upper[t], sc_hi));
     } else {
-      // Two chains per token (even and odd steps), added at the end: a vpdpbusd waits for the
+      // Two chains per token (a pair of steps each), added at the end: a vpdpbusd waits for the
       // one before it on the same register, and 8 in a row made the latency, not the
       // multipliers, the limit. Integer sums: exact in any order.
       __m512i odd[kN];
@@ -460,21 +498,23 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
         sums[t] = T::kOffset != 0 ? _mm512_set1_epi32(-T::kOffset * qsum_tile[b * kTokens + t]) : _mm512_setzero_si512();
         odd[t] = _mm512_setzero_si512();
       }
-      _Pragma("GCC unroll 4") for (int step = 0; step < 8; step += 2) {
-        const __m512i w0 = _mm512_loadu_si512(q + 16 * step), w1 = _mm512_loadu_si512(q + 16 * (step + 1));
+      _Pragma("GCC unroll 4") for (int i = 0; i < 4; ++i) {
+        __m512i w0, w1;
+        int s0, s1;
+        src.Steps(b, i, w0, s0, w1, s1);
         for (int t = 0; t < kN; ++t) {
-          sums[t] = DpbusdBroadcast(sums[t], w0, x4(step, t));
-          odd[t] = DpbusdBroadcast(odd[t], w1, x4(step + 1, t));
+          sums[t] = DpbusdBroadcast(sums[t], w0, x4(s0, t));
+          odd[t] = DpbusdBroadcast(odd[t], w1, x4(s1, t));
         }
       }
       for (int t = 0; t < kN; ++t) sums[t] = _mm512_add_epi32(sums[t], odd[t]);
     }
-    const __m512 ws = _mm512_loadu_ps(p.ws.data() + 16 * b);
+    const __m512 ws = src.Scales(b);
     for (int t = 0; t < kN; ++t) {
       const __m512 sw = _mm512_mul_ps(ws, _mm512_set1_ps(xs_tile[b * kTokens + t]));
       if constexpr (T::kMin)
         c[t] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sums[t]), sw,
-                               _mm512_mul_ps(_mm512_loadu_ps(p.wo.data() + 16 * b), _mm512_set1_ps(xsum_tile[b * kTokens + t])));
+                               _mm512_mul_ps(_mm512_loadu_ps(src.p.wo.data() + 16 * b), _mm512_set1_ps(xsum_tile[b * kTokens + t])));
       else
         c[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[t]), sw);
     }
@@ -510,9 +550,54 @@ HWY_INLINE void VnniPrefillTile(const VnniPackedRows& p, int64_t n_blocks, const
 template <DType kType>
 constexpr int64_t kVnniDecodeMaxTokens = (kType == DType::Q4_0 || kType == DType::Q8_0 || kType == DType::Q4_K) ? 1 : 8;
 
+// Tokens [t_begin, t_end) (t_begin a multiple of the tile) against 16 rows read from `src`;
+// y is token 0's first row.
+template <DType kType, class Src>
+HWY_INLINE void VnniTokenTilesOf(const Src& src, int64_t n_blocks, const VnniTokenTiles& tiles, int64_t t_begin,
+                                 int64_t n_tokens, float* y, int64_t stride, __mmask16 rows) {
+  for (int64_t t = t_begin; t < n_tokens; t += kVnniTileTokens) {
+    const int n_valid = static_cast<int>(std::min<int64_t>(kVnniTileTokens, n_tokens - t));
+    float* out = y + t * stride;
+    // A last, partial tile computes only its real tokens (a 5-token pass is a tile and one).
+    switch (n_valid) {
+      case 1: VnniPrefillTile<kType, 1>(src, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
+      case 2: VnniPrefillTile<kType, 2>(src, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
+      case 3: VnniPrefillTile<kType, 3>(src, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
+      default: VnniPrefillTile<kType>(src, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows);
+    }
+  }
+}
+
+// Weights packed at load (Q4_0): every token count goes straight to the tile, 16 rows at a
+// time; rows [row_begin, row_end) are whole groups (matmul() splits them so).
+HWY_INLINE void VnniPackedQ4_0Rows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                                   int64_t row_end) {
+  const int64_t n_blocks = w.cols / 32;
+  thread_local VnniTokenTiles tiles;
+  VnniInterleaveTokens(x, n_blocks, tiles);
+  const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += 16) {
+    const uint8_t* group = w.packed + static_cast<size_t>(r0 / 16) * group_bytes;
+    const PackedQ4_0Rows first{group + q_offset, reinterpret_cast<const uint16_t*>(group), true};
+    const PackedQ4_0Rows again{first.q, first.scales, false};
+    float* out = y + r0;
+    // The first tile streams the group from memory (and asks for what comes next); the
+    // others find it in cache.
+    VnniTokenTilesOf<DType::Q4_0>(first, n_blocks, tiles, 0, std::min<int64_t>(x.n_tokens, kVnniTileTokens), out,
+                                  w.rows, 0xFFFF);
+    VnniTokenTilesOf<DType::Q4_0>(again, n_blocks, tiles, kVnniTileTokens, x.n_tokens, out, w.rows, 0xFFFF);
+  }
+}
+
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
   const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
+  if constexpr (kType == DType::Q4_0) {
+    if (w.packed != nullptr) {
+      VnniPackedQ4_0Rows(w, x, y, row_begin, row_end);
+      return;
+    }
+  }
   if (n_tokens <= kVnniDecodeMaxTokens<kType>) {
     const float* f16 = f16_table();
     static const VnniGather gather;
@@ -545,17 +630,7 @@ void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, in
     const int n_rows = static_cast<int>(std::min<int64_t>(16, row_end - r0));
     const __mmask16 rows = static_cast<__mmask16>((1u << n_rows) - 1);
     VnniRepack<kType>(w, r0, n_rows, packed);
-    for (int64_t t = 0; t < n_tokens; t += kVnniTileTokens) {
-      const int n_valid = static_cast<int>(std::min<int64_t>(kVnniTileTokens, n_tokens - t));
-      float* out = y + t * stride + r0;
-      // A last, partial tile computes only its real tokens (a 5-token pass is a tile and one).
-      switch (n_valid) {
-        case 1: VnniPrefillTile<kType, 1>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
-        case 2: VnniPrefillTile<kType, 2>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
-        case 3: VnniPrefillTile<kType, 3>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows); break;
-        default: VnniPrefillTile<kType>(packed, n_blocks, tiles, t / kVnniTileTokens, out, stride, rows);
-      }
-    }
+    VnniTokenTilesOf<kType>(ExpandedRows{packed}, n_blocks, tiles, 0, n_tokens, y + r0, stride, rows);
   }
 }
 

@@ -67,6 +67,10 @@ bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int6
 // q_paired (false only where the AVX-512 VNNI kernels take the type).
 bool matmul_needs_widened_activations(DType weights);
 
+// Whether the dispatched kernels read WeightMatrix::packed for weights of this type (the
+// AVX-512 VNNI kernels, for Q4_0); packed_weights.h packs only those.
+bool matmul_reads_packed_weights(DType weights);
+
 // The instruction set the dispatcher picked ("AVX2", "AVX3", ...), for benchmark labels.
 const char* matmul_simd_target();
 // The targets compiled into the kernels that this CPU supports (tests run each in turn with

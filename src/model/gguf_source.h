@@ -22,6 +22,7 @@ class GgufWeightSource : public WeightSource {
   }
   std::string format() const override { return "gguf"; }
   uint64_t file_bytes() const override { return file_->file_size(); }
+  void release_pages(const void* data, size_t bytes) const override { file_->release_pages(data, bytes); }
   const GgufFile& file() const { return *file_; }
 
  private:

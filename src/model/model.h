@@ -22,6 +22,9 @@ struct Model {
   // Owns the LoRA adapters attached for inference (train/adapter_runtime.h): the
   // WeightMatrix::lora pointers in `weights` point into it. Null when none are attached.
   std::shared_ptr<const void> lora_attachment;
+  // Owns the packed copies of the matrices (model/weight_packing.h): the WeightMatrix::packed
+  // pointers in `weights` point into it. Null when nothing is packed.
+  std::shared_ptr<const void> packed_weights;
 };
 
 // Loads a .gguf file or a Hugging Face model folder (config.json + safetensors).

@@ -22,6 +22,10 @@ class WeightSource {
   virtual uint64_t file_bytes() const = 0;  // total size of the mapped files
   // How the file itself names a tensor, for error messages (HF names for safetensors).
   virtual std::string source_name(const std::string& gguf_name) const { return gguf_name; }
+  // Tells the source that [data, data + bytes) of one of its tensors will not be read soon
+  // (a copy is used instead): a mapped file can give those pages back. Reading them later is
+  // still correct. The default keeps them.
+  virtual void release_pages(const void* data, size_t bytes) const { (void)data, (void)bytes; }
 };
 
 }  // namespace facet

@@ -8,6 +8,7 @@
 
 #include "engine/media_prompt.h"
 #include "engine/model_files.h"
+#include "model/weight_packing.h"
 #include "server/http_util.h"
 #include "server/lora_adapters.h"
 #include "util/error.h"
@@ -167,7 +168,7 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const ModelEntry& entry, dou
   }
   const auto start = std::chrono::steady_clock::now();
   auto loaded = std::make_shared<LoadedModel>(entry, load_model_tokenizer(entry.path));
-  loaded->model = load_model(entry.path);
+  loaded->model = load_model_for_inference(entry.path);
   loaded->chat_template = read_chat_template(entry.path);
   loaded->rules = choose_chat_rules(loaded->chat_template, loaded->model->config).rules;
   int64_t context = options_.ctx_size;

@@ -106,6 +106,16 @@ void MappedFile::release() {
   size_ = 0;
 }
 
+void MappedFile::release_pages(const void* p, size_t bytes) const {
+  if (!owned_.empty() || data_ == nullptr) return;  // only a file mapping can re-read what it drops
+  const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + bytes;
+  const auto map_begin = reinterpret_cast<uintptr_t>(data_), map_end = map_begin + size_;
+  if (begin < map_begin || end > map_end || begin >= end) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) & ~(page - 1), last = end & ~(page - 1);
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // a hint: errors change nothing
+}
+
 void advise_sparse_reads(const void* data, size_t bytes) {
   if (data == nullptr || bytes == 0) return;
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));

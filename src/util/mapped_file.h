@@ -24,6 +24,11 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Gives back the memory of the whole pages inside [p, p + bytes) that nothing will read
+  // soon (weights copied elsewhere at load): they leave the resident set and would be read
+  // from the file again if touched. Does nothing on an in-memory "file" (from_bytes), whose
+  // bytes would be lost, or outside the map.
+  void release_pages(const void* p, size_t bytes) const;
 
  private:
   MappedFile() = default;

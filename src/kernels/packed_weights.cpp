@@ -1,0 +1,57 @@
+#include "kernels/packed_weights.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/matmul_simd.h"
+#include "tensor/quant_blocks.h"
+#include "util/error.h"
+
+namespace facet {
+namespace {
+
+size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
+
+bool repack_disabled() {
+  const char* v = std::getenv("FACET_NO_REPACK");
+  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+size_t packed_q_offset(DType dtype, int64_t cols) {
+  if (dtype != DType::Q4_0) return 0;
+  return round_up_64(static_cast<size_t>(cols / 32) * kPackedRows * sizeof(uint16_t));
+}
+
+size_t packed_group_bytes(DType dtype, int64_t cols) {
+  if (dtype != DType::Q4_0) return 0;
+  return packed_q_offset(dtype, cols) + static_cast<size_t>(cols / 32) * kPackedRows * 16;
+}
+
+size_t packed_bytes(const WeightMatrix& w) {
+  if (w.rows <= 0 || w.rows % kPackedRows != 0 || w.cols <= 0 || w.cols % 32 != 0) return 0;
+  if (!matmul_reads_packed_weights(w.dtype) || repack_disabled()) return 0;
+  return static_cast<size_t>(w.rows / kPackedRows) * packed_group_bytes(w.dtype, w.cols);
+}
+
+void pack_weights(const WeightMatrix& w, uint8_t* out) {
+  require(w.dtype == DType::Q4_0 && w.rows % kPackedRows == 0, "internal: pack_weights on a matrix it cannot pack");
+  const int64_t n_blocks = w.cols / 32;
+  const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
+  for (int64_t g = 0; g < w.rows / kPackedRows; ++g) {
+    uint8_t* group = out + static_cast<size_t>(g) * group_bytes;
+    std::memset(group, 0, q_offset);  // the padding after the scales
+    auto* scales = reinterpret_cast<uint16_t*>(group);
+    uint8_t* q = group + q_offset;
+    for (int r = 0; r < kPackedRows; ++r) {
+      const auto* blocks = reinterpret_cast<const BlockQ4_0*>(w.row(g * kPackedRows + r));
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        scales[b * kPackedRows + r] = blocks[b].d;
+        for (int s = 0; s < 4; ++s) std::memcpy(q + ((b * 4 + s) * kPackedRows + r) * 4, blocks[b].qs + 4 * s, 4);
+      }
+    }
+  }
+}
+
+}  // namespace facet

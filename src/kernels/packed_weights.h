@@ -1,0 +1,38 @@
+// Weights re-laid once at load time for the CPU's fastest kernels ("repacking", as llama.cpp
+// calls its equivalent), so that neither a decode step nor a prompt nor a speculative check
+// pass rearranges them per call.
+//
+// Layout (Q4_0, used by the AVX-512 VNNI kernels): the rows in groups of kPackedRows = 16;
+// a group is
+//   scales: [block][row] the blocks' f16 scales            (32 bytes a block, padded to 64)
+//   q:      [block][dword s 0..3][row] the nibble bytes     (256 bytes a block)
+// where dword s of a row's block is its bytes qs[4s, 4s + 4): low nibbles of elements 4s..4s+3,
+// high nibbles of elements 16 + 4s..16 + 4s + 3, exactly as in the file. So a group takes as
+// many bytes as its 16 rows do in the file, and one 64-byte load gives one dword of 16 rows:
+// the 16 lanes of a vpdpbusd. Each group is one sequential stream for the hardware prefetcher.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/matmul.h"
+
+namespace facet {
+
+inline constexpr int64_t kPackedRows = 16;
+
+// Bytes of one group of kPackedRows rows of `cols` columns in the packed layout of `dtype`
+// (0: the type has none).
+size_t packed_group_bytes(DType dtype, int64_t cols);
+// Offset of a group's q part (after its scales).
+size_t packed_q_offset(DType dtype, int64_t cols);
+
+// Bytes `w` needs in the packed layout, or 0 where it is not packed: the dispatched kernels
+// have no packed path for its type, its rows are not whole groups, or FACET_NO_REPACK=1
+// (for comparisons; results are the same bits either way).
+size_t packed_bytes(const WeightMatrix& w);
+
+// Writes w's packed layout (packed_bytes(w) bytes, 64-byte aligned) to `out`.
+void pack_weights(const WeightMatrix& w, uint8_t* out);
+
+}  // namespace facet
