@@ -26,24 +26,37 @@
 namespace facet {
 namespace {
 
-struct Q4_0Matrix {
+struct QuantMatrix {
   std::vector<uint8_t> bytes;
   WeightMatrix w;
 };
 
-Q4_0Matrix random_q4_0(int64_t rows, int64_t cols, uint32_t seed) {
+QuantMatrix random_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 0.05f);
   std::vector<float> values(static_cast<size_t>(cols));
-  Q4_0Matrix m;
-  const size_t row_bytes = dtype_row_bytes(DType::Q4_0, cols);
+  QuantMatrix m;
+  const size_t row_bytes = dtype_row_bytes(dtype, cols);
   m.bytes.resize(row_bytes * static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
     for (float& v : values) v = dist(rng);
-    row_from_f32(DType::Q4_0, values.data(), m.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
+    row_from_f32(dtype, values.data(), m.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
   }
-  m.w = {DType::Q4_0, m.bytes.data(), rows, cols};
+  m.w = {dtype, m.bytes.data(), rows, cols};
   return m;
+}
+
+// Weight i (0..31) of a block as the file stores it, and where packed_weights.h puts its byte:
+// dword (i % 16) / 4 (Q4_0: high nibble from i = 16 on) or i / 4 (Q8_0), byte i % 4.
+int file_weight(DType dtype, const uint8_t* block, int i) {
+  if (dtype == DType::Q8_0) return static_cast<int8_t>(reinterpret_cast<const BlockQ8_0*>(block)->qs[i]);
+  const uint8_t* qs = reinterpret_cast<const BlockQ4_0*>(block)->qs;
+  return i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4;
+}
+int packed_weight(DType dtype, const uint8_t* q, int64_t b, int r, int i) {
+  if (dtype == DType::Q8_0) return static_cast<int8_t>(q[((b * 8 + i / 4) * 16 + r) * 4 + i % 4]);
+  const uint8_t byte = q[((b * 4 + (i % 16) / 4) * 16 + r) * 4 + i % 4];
+  return i < 16 ? byte & 0xF : byte >> 4;
 }
 
 // 64-byte aligned storage for a packed copy.
@@ -68,40 +81,43 @@ std::vector<float> activations(int64_t tokens, int64_t cols, uint32_t seed) {
 
 // The documented layout, read back element by element: every weight and scale of the file is
 // where packed_weights.h says.
-TEST(PackedWeights, Q4_0LayoutHoldsTheFilesWeights) {
-  for (int64_t cols : {32, 11 * 32, 48 * 32}) {  // 11 blocks: the scales' padding to 64 bytes
-    Q4_0Matrix m = random_q4_0(48, cols, static_cast<uint32_t>(cols));
-    PackedCopy packed(m.w);
-    const int64_t n_blocks = cols / 32;
-    const size_t group_bytes = packed_group_bytes(DType::Q4_0, cols), q_offset = packed_q_offset(DType::Q4_0, cols);
-    EXPECT_EQ(group_bytes % 64, 0u);
-    EXPECT_EQ(q_offset, (static_cast<size_t>(n_blocks) * 32 + 63) / 64 * 64);
-    for (int64_t r = 0; r < m.w.rows; ++r) {
-      const auto* blocks = reinterpret_cast<const BlockQ4_0*>(m.w.row(r));
-      const uint8_t* group = packed.at + static_cast<size_t>(r / 16) * group_bytes;
-      for (int64_t b = 0; b < n_blocks; ++b) {
-        uint16_t d;
-        std::memcpy(&d, group + (b * 16 + r % 16) * 2, 2);
-        ASSERT_EQ(d, blocks[b].d) << "row " << r << " block " << b;
-        for (int i = 0; i < 32; ++i) {
-          // Element i: dword (i % 16) / 4, byte i % 4, low nibble for i < 16.
-          const uint8_t byte = group[q_offset + ((b * 4 + (i % 16) / 4) * 16 + r % 16) * 4 + i % 4];
-          const int q = i < 16 ? byte & 0xF : byte >> 4;
-          const int want = i < 16 ? blocks[b].qs[i] & 0xF : blocks[b].qs[i - 16] >> 4;
-          ASSERT_EQ(q, want) << "row " << r << " block " << b << " element " << i;
+TEST(PackedWeights, LayoutHoldsTheFilesWeights) {
+  for (DType dtype : {DType::Q4_0, DType::Q8_0})
+    for (int64_t cols : {32, 11 * 32, 48 * 32}) {  // 11 blocks: the scales' padding to 64 bytes
+      QuantMatrix m = random_matrix(dtype, 48, cols, static_cast<uint32_t>(cols));
+      PackedCopy packed(m.w);
+      const int64_t n_blocks = cols / 32;
+      const size_t block_bytes = dtype_row_bytes(dtype, 32);
+      const size_t group_bytes = packed_group_bytes(dtype, cols), q_offset = packed_q_offset(dtype, cols);
+      EXPECT_EQ(group_bytes % 64, 0u);
+      EXPECT_EQ(q_offset, (static_cast<size_t>(n_blocks) * 32 + 63) / 64 * 64);
+      EXPECT_EQ(group_bytes, q_offset + 16 * (block_bytes - 2) * static_cast<size_t>(n_blocks));
+      for (int64_t r = 0; r < m.w.rows; ++r) {
+        const uint8_t* group = packed.at + static_cast<size_t>(r / 16) * group_bytes;
+        for (int64_t b = 0; b < n_blocks; ++b) {
+          const uint8_t* block = m.w.row(r) + b * block_bytes;
+          uint16_t d, want_d;
+          std::memcpy(&d, group + (b * 16 + r % 16) * 2, 2);
+          std::memcpy(&want_d, block, 2);  // both block types start with their f16 scale
+          ASSERT_EQ(d, want_d) << dtype_name(dtype) << " row " << r << " block " << b;
+          for (int i = 0; i < 32; ++i)
+            ASSERT_EQ(packed_weight(dtype, group + q_offset, b, static_cast<int>(r % 16), i), file_weight(dtype, block, i))
+                << dtype_name(dtype) << " row " << r << " block " << b << " element " << i;
         }
       }
     }
-  }
 }
 
 // matmul() from the packed copy against matmul() from the file's layout, bit for bit. The
 // latter is checked against float64 references in kernel_matmul_test.
-TEST(PackedWeights, MatmulGivesTheFileLayoutsBits) {
-  const bool cpu_packs = matmul_reads_packed_weights(DType::Q4_0);
+class PackedMatmul : public ::testing::TestWithParam<DType> {};
+
+TEST_P(PackedMatmul, GivesTheFileLayoutsBits) {
+  const DType dtype = GetParam();
+  const bool cpu_packs = matmul_reads_packed_weights(dtype);
   ThreadPool two(2), seven(7);
   for (const int64_t cols : {11 * 32, 48 * 32}) {
-    Q4_0Matrix m = random_q4_0(96, cols, 7 + static_cast<uint32_t>(cols));
+    QuantMatrix m = random_matrix(dtype, 96, cols, 7 + static_cast<uint32_t>(cols));
     PackedCopy packed(m.w);
     WeightMatrix with = m.w;
     with.packed = packed.at;
@@ -118,7 +134,7 @@ TEST(PackedWeights, MatmulGivesTheFileLayoutsBits) {
           matmul(m.w, x.data(), tokens, plain.data(), pool);
           matmul(with, x.data(), tokens, fast.data(), pool);
           for (size_t i = 0; i < plain.size(); ++i)
-            ASSERT_EQ(plain[i], fast[i]) << cols << " columns, " << tokens << " tokens, at " << i;
+            ASSERT_EQ(plain[i], fast[i]) << dtype_name(dtype) << " " << cols << " columns, " << tokens << " tokens, at " << i;
         }
         // Row slices of whole groups keep their packed rows; others fall back to the file.
         for (auto [first, count] : {std::pair<int64_t, int64_t>{16, 48}, {8, 32}, {32, 20}}) {
@@ -136,28 +152,34 @@ TEST(PackedWeights, MatmulGivesTheFileLayoutsBits) {
   if (!cpu_packs) GTEST_SKIP() << "this CPU's kernels have no packed path (compared on the other targets only)";
 }
 
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(DType::Q4_0, DType::Q8_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
 TEST(PackedWeights, OnlyWholeGroupsOfPackableTypesArePacked) {
   if (!matmul_reads_packed_weights(DType::Q4_0)) GTEST_SKIP() << "this CPU's kernels have no packed path";
-  EXPECT_GT(packed_bytes(random_q4_0(32, 64, 1).w), 0u);
-  EXPECT_EQ(packed_bytes(random_q4_0(24, 64, 1).w), 0u) << "24 rows are not whole groups of 16";
-  std::vector<uint8_t> q8(dtype_row_bytes(DType::Q8_0, 64) * 32);
-  EXPECT_EQ(packed_bytes(WeightMatrix{DType::Q8_0, q8.data(), 32, 64}), 0u);
+  EXPECT_GT(packed_bytes(random_matrix(DType::Q4_0, 32, 64, 1).w), 0u);
+  EXPECT_EQ(packed_bytes(random_matrix(DType::Q4_0, 24, 64, 1).w), 0u) << "24 rows are not whole groups of 16";
+  EXPECT_EQ(packed_bytes(random_matrix(DType::Q4_K, 32, 256, 1).w), 0u) << "Q4_K has no packed layout";
   ::setenv("FACET_NO_REPACK", "1", 1);
-  EXPECT_EQ(packed_bytes(random_q4_0(32, 64, 1).w), 0u) << "FACET_NO_REPACK=1";
+  EXPECT_EQ(packed_bytes(random_matrix(DType::Q8_0, 32, 64, 1).w), 0u) << "FACET_NO_REPACK=1";
   ::unsetenv("FACET_NO_REPACK");
 }
 
-// A Q4_0 copy of a shared tiny model: logits of a prompt and of token-by-token decoding are the
-// same bits with the packed copy (load_model_for_inference) as from the file (load_model).
-TEST(PackedWeights, ForwardPassGivesTheFileLayoutsBits) {
+// Q4_0 and Q8_0 copies of a shared tiny model (Q4_0's head is Q8_0): logits of a prompt and
+// of token-by-token decoding are the same bits with the packed copy (load_model_for_inference)
+// as from the file (load_model).
+class PackedModel : public ::testing::TestWithParam<QuantScheme> {};
+
+TEST_P(PackedModel, ForwardPassGivesTheFileLayoutsBits) {
   test::TempDir dir;
-  const std::string path = dir.file("q4_0.gguf");
-  quantize_model(test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf", path, QuantScheme::Q4_0, 2);
+  const std::string path = dir.file("quantized.gguf");
+  quantize_model(test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf", path, GetParam(), 2);
   auto plain = load_model(path);
   auto packed = load_model_for_inference(path);
-  if (matmul_reads_packed_weights(DType::Q4_0)) {
+  if (matmul_reads_packed_weights(DType::Q8_0)) {
     ASSERT_NE(packed->packed_weights, nullptr);
     EXPECT_NE(packed->weights.layers[0].gate.packed, nullptr);
+    EXPECT_NE(packed->weights.token_embd_packed, nullptr) << "the output head";
   }
   const std::vector<int32_t> prompt = {2, 17, 9, 33, 4, 41, 5, 12, 7};
   ThreadPool pool(2);
@@ -174,6 +196,9 @@ TEST(PackedWeights, ForwardPassGivesTheFileLayoutsBits) {
   }
   if (packed->packed_weights == nullptr) GTEST_SKIP() << "nothing packed on this CPU (compared the file layout with itself)";
 }
+
+INSTANTIATE_TEST_SUITE_P(Schemes, PackedModel, ::testing::Values(QuantScheme::Q4_0, QuantScheme::Q8_0),
+                         [](const auto& info) { return quant_scheme_name(info.param); });
 
 }  // namespace
 }  // namespace facet

@@ -420,10 +420,13 @@ struct ExpandedRows {
   HWY_INLINE __m512 Scales(int64_t b) const { return _mm512_loadu_ps(p.ws.data() + 16 * b); }
 };
 
-// PackedQ4_0Rows: Q4_0 packed at load (kernels/packed_weights.h): dword s of a row's block
-// holds steps s (low nibbles) and s + 4 (high nibbles); f16 scales. `prefetch`: ask for the
-// bytes kVnniPrefetchBytes ahead (the first token tile, which streams them from memory).
-struct PackedQ4_0Rows {
+// PackedRows: Q4_0 or Q8_0 packed at load (kernels/packed_weights.h), f16 scales. Q4_0: dword
+// s of a row's block holds steps s (low nibbles) and s + 4 (high nibbles); Q8_0: step s, signed
+// (made unsigned as the repack does, + 128). `prefetch`: ask for the bytes kVnniPrefetchBytes
+// ahead (the first token tile, which streams them from memory).
+template <DType kType>
+struct PackedRows {
+  static constexpr int kBlockBytes = kType == DType::Q4_0 ? 256 : 512;  // q bytes of a block, 16 rows
   const uint8_t* q;        // [block][dword][row] 4 bytes each
   const uint16_t* scales;  // [block][row]
   bool prefetch;
@@ -433,15 +436,30 @@ struct PackedQ4_0Rows {
   }
 };
 
-HWY_INLINE void PackedQ4_0Rows::Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
-  const uint8_t* at = q + b * 256 + 64 * i;
-  if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
+template <DType kType>
+HWY_INLINE void PackedRows<kType>::Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
+  // The scales come at 32 bytes a block: a line every other block, as far ahead in time.
+  constexpr int64_t kScalesAhead = kVnniPrefetchBytes * 32 / kBlockBytes;
   if (prefetch && i == 0 && b % 2 == 0)
-    _mm_prefetch(reinterpret_cast<const char*>(scales + 16 * b) + kVnniPrefetchBytes / 8, _MM_HINT_T1);
-  const __m512i v = _mm512_load_si512(at), nib = _mm512_set1_epi8(0x0F);
-  s0 = i, s1 = i + 4;
-  w0 = _mm512_and_si512(v, nib);
-  w1 = _mm512_and_si512(_mm512_srli_epi32(v, 4), nib);
+    _mm_prefetch(reinterpret_cast<const char*>(scales + 16 * b) + kScalesAhead, _MM_HINT_T1);
+  if constexpr (kType == DType::Q4_0) {
+    const uint8_t* at = q + b * kBlockBytes + 64 * i;
+    if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
+    const __m512i v = _mm512_load_si512(at), nib = _mm512_set1_epi8(0x0F);
+    s0 = i, s1 = i + 4;
+    w0 = _mm512_and_si512(v, nib);
+    w1 = _mm512_and_si512(_mm512_srli_epi32(v, 4), nib);
+  } else {
+    const uint8_t* at = q + b * kBlockBytes + 128 * i;
+    if (prefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes + 64, _MM_HINT_T1);
+    }
+    const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+    s0 = 2 * i, s1 = 2 * i + 1;
+    w0 = _mm512_xor_si512(_mm512_load_si512(at), sign);
+    w1 = _mm512_xor_si512(_mm512_load_si512(at + 64), sign);
+  }
 }
 
 // y[t * stride + lane] for the 16 rows of `src` (`rows` mask) and the first kN tokens of
@@ -568,33 +586,34 @@ HWY_INLINE void VnniTokenTilesOf(const Src& src, int64_t n_blocks, const VnniTok
   }
 }
 
-// Weights packed at load (Q4_0): every token count goes straight to the tile, 16 rows at a
-// time; rows [row_begin, row_end) are whole groups (matmul() splits them so).
-HWY_INLINE void VnniPackedQ4_0Rows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
-                                   int64_t row_end) {
+// Weights packed at load (Q4_0, Q8_0): every token count goes straight to the tile, 16 rows
+// at a time; rows [row_begin, row_end) are whole groups (matmul() splits them so).
+template <DType kType>
+HWY_INLINE void VnniRowsFromPacked(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
+                               int64_t row_end) {
   const int64_t n_blocks = w.cols / 32;
   thread_local VnniTokenTiles tiles;
   VnniInterleaveTokens(x, n_blocks, tiles);
   const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
   for (int64_t r0 = row_begin; r0 < row_end; r0 += 16) {
     const uint8_t* group = w.packed + static_cast<size_t>(r0 / 16) * group_bytes;
-    const PackedQ4_0Rows first{group + q_offset, reinterpret_cast<const uint16_t*>(group), true};
-    const PackedQ4_0Rows again{first.q, first.scales, false};
+    const PackedRows<kType> first{group + q_offset, reinterpret_cast<const uint16_t*>(group), true};
+    const PackedRows<kType> again{first.q, first.scales, false};
     float* out = y + r0;
     // The first tile streams the group from memory (and asks for what comes next); the
     // others find it in cache.
-    VnniTokenTilesOf<DType::Q4_0>(first, n_blocks, tiles, 0, std::min<int64_t>(x.n_tokens, kVnniTileTokens), out,
-                                  w.rows, 0xFFFF);
-    VnniTokenTilesOf<DType::Q4_0>(again, n_blocks, tiles, kVnniTileTokens, x.n_tokens, out, w.rows, 0xFFFF);
+    VnniTokenTilesOf<kType>(first, n_blocks, tiles, 0, std::min<int64_t>(x.n_tokens, kVnniTileTokens), out, w.rows,
+                            0xFFFF);
+    VnniTokenTilesOf<kType>(again, n_blocks, tiles, kVnniTileTokens, x.n_tokens, out, w.rows, 0xFFFF);
   }
 }
 
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
   const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
-  if constexpr (kType == DType::Q4_0) {
+  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0) {
     if (w.packed != nullptr) {
-      VnniPackedQ4_0Rows(w, x, y, row_begin, row_end);
+      VnniRowsFromPacked<kType>(w, x, y, row_begin, row_end);
       return;
     }
   }

@@ -2,14 +2,16 @@
 // calls its equivalent), so that neither a decode step nor a prompt nor a speculative check
 // pass rearranges them per call.
 //
-// Layout (Q4_0, used by the AVX-512 VNNI kernels): the rows in groups of kPackedRows = 16;
-// a group is
-//   scales: [block][row] the blocks' f16 scales            (32 bytes a block, padded to 64)
-//   q:      [block][dword s 0..3][row] the nibble bytes     (256 bytes a block)
-// where dword s of a row's block is its bytes qs[4s, 4s + 4): low nibbles of elements 4s..4s+3,
-// high nibbles of elements 16 + 4s..16 + 4s + 3, exactly as in the file. So a group takes as
-// many bytes as its 16 rows do in the file, and one 64-byte load gives one dword of 16 rows:
-// the 16 lanes of a vpdpbusd. Each group is one sequential stream for the hardware prefetcher.
+// Layout (Q4_0 and Q8_0, used by the AVX-512 VNNI kernels): the rows in groups of
+// kPackedRows = 16; a group is
+//   scales: [block][row] the blocks' f16 scales        (32 bytes a block; all of them, padded to 64)
+//   q:      [block][dword s][row] the blocks' qs bytes  (Q4_0: 4 dwords, 256 bytes a block;
+//                                                        Q8_0: 8 dwords, 512 bytes)
+// where dword s of a row's block is its bytes qs[4s, 4s + 4), exactly as in the file: Q8_0's
+// signed weights 4s..4s+3; Q4_0's low nibbles of elements 4s..4s+3 and high nibbles of
+// elements 16 + 4s..16 + 4s + 3. So a group takes as many bytes as its 16 rows do in the file,
+// and one 64-byte load gives one dword of 16 rows: the 16 lanes of a vpdpbusd. Each group is
+// one sequential stream for the hardware prefetcher.
 #pragma once
 
 #include <cstddef>

@@ -91,7 +91,9 @@ void output_logits(const Model& model, const float* hidden, int64_t rows, float*
   for (int64_t t = 0; t < rows; ++t)
     rms_norm(hidden + t * H, model.weights.output_norm.data(), H, c.rms_eps, &normed[static_cast<size_t>(t * H)]);
   if (normed_out != nullptr) std::copy(normed.begin(), normed.end(), normed_out);
-  matmul(as_matrix(model.weights.token_embd), normed.data(), rows, logits, &pool);
+  WeightMatrix head = as_matrix(model.weights.token_embd);
+  head.packed = model.weights.token_embd_packed;
+  matmul(head, normed.data(), rows, logits, &pool);
   // The cap is a tanh per logit (a whole vocabulary per row): split over the pool's threads.
   // Every element gets the same arithmetic wherever a chunk starts, so the split changes no bit.
   if (c.final_logit_softcap > 0)

@@ -6,6 +6,7 @@
 
 #include "kernels/packed_weights.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace facet {
 namespace {
@@ -23,10 +24,9 @@ std::shared_ptr<uint8_t> allocate_packed(size_t bytes) {
   return std::shared_ptr<uint8_t>(reinterpret_cast<uint8_t*>(aligned), [area, reserved](uint8_t*) { ::munmap(area, reserved); });
 }
 
-// Every matrix of the decoder that matmul() multiplies (the output head shares token_embd,
-// which stays in the file: its rows are also read one at a time as embeddings).
-std::vector<WeightMatrix*> decoder_matrices(ModelWeights& w) {
-  std::vector<WeightMatrix*> out;
+// Every matrix of the decoder that matmul() multiplies; the first is the output head.
+std::vector<WeightMatrix*> decoder_matrices(ModelWeights& w, WeightMatrix& head) {
+  std::vector<WeightMatrix*> out = {&head};
   if (w.ple_model_proj.data != nullptr) out.push_back(&w.ple_model_proj);
   for (LayerWeights& l : w.layers)
     for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down, &l.ple_gate, &l.ple_proj, &l.router})
@@ -37,7 +37,10 @@ std::vector<WeightMatrix*> decoder_matrices(ModelWeights& w) {
 }  // namespace
 
 size_t pack_weights_for_this_cpu(Model& model) {
-  std::vector<WeightMatrix*> matrices = decoder_matrices(model.weights);
+  // The output head shares token_embd, whose rows are also read one at a time as embeddings
+  // (from the file, on small pages once its packed copy has taken the products).
+  WeightMatrix head = as_matrix(model.weights.token_embd);
+  std::vector<WeightMatrix*> matrices = decoder_matrices(model.weights, head);
   size_t total = 0;
   std::vector<size_t> sizes;
   for (WeightMatrix* m : matrices) {
@@ -53,8 +56,11 @@ size_t pack_weights_for_this_cpu(Model& model) {
     pack_weights(m, buffer.get() + at);
     m.packed = buffer.get() + at;
     at += sizes[i];
-    model.source->release_pages(m.data, static_cast<size_t>(m.rows) * m.row_bytes());
+    const size_t bytes = static_cast<size_t>(m.rows) * m.row_bytes();
+    if (&m == &head) advise_sparse_reads(m.data, bytes);
+    model.source->release_pages(m.data, bytes);
   }
+  model.weights.token_embd_packed = head.packed;
   model.packed_weights = std::move(buffer);
   return total;
 }

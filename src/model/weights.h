@@ -46,6 +46,7 @@ ExpertMatrices expert_matrices(const ModelConfig& config, const LayerWeights& w,
 
 struct ModelWeights {
   TensorView token_embd;              // [V, H], also the tied output head
+  const uint8_t* token_embd_packed = nullptr;  // the head's packed copy (model/weight_packing.h), or null
   std::vector<float> output_norm;
   TensorView ple_token_embd;          // [V_pl, L*P]
   WeightMatrix ple_model_proj;        // [L*P, H]
