@@ -16,6 +16,7 @@
 #include "kernels/matmul_simd.h"
 #include "model/forward.h"
 #include "model/quantize_model.h"
+#include "model/random_model.h"
 #include "model/weight_packing.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
@@ -48,10 +49,21 @@ QuantMatrix random_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed
 
 // Weight i (0..31) of a block as the file stores it, and where packed_weights.h puts its byte:
 // dword (i % 16) / 4 (Q4_0: high nibble from i = 16 on) or i / 4 (Q8_0), byte i % 4.
+//
+// Q4_K (super-blocks of 256 in 8 sub-blocks j): weight i of sub-block j is nibble (j odd: high)
+// of qs[32 (j / 2) + i]; packed, dword i / 4 of chunk j / 2, byte i % 4.
 int file_weight(DType dtype, const uint8_t* block, int i) {
   if (dtype == DType::Q8_0) return static_cast<int8_t>(reinterpret_cast<const BlockQ8_0*>(block)->qs[i]);
   const uint8_t* qs = reinterpret_cast<const BlockQ4_0*>(block)->qs;
   return i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4;
+}
+int q4_k_file_weight(const BlockQ4_K& blk, int j, int i) {
+  const uint8_t byte = blk.qs[32 * (j / 2) + i];
+  return j % 2 ? byte >> 4 : byte & 0xF;
+}
+int q4_k_packed_weight(const uint8_t* q, int64_t super, int j, int r, int i) {
+  const uint8_t byte = q[super * 2048 + (((j / 2) * 8 + i / 4) * 16 + r) * 4 + i % 4];
+  return j % 2 ? byte >> 4 : byte & 0xF;
 }
 int packed_weight(DType dtype, const uint8_t* q, int64_t b, int r, int i) {
   if (dtype == DType::Q8_0) return static_cast<int8_t>(q[((b * 8 + i / 4) * 16 + r) * 4 + i % 4]);
@@ -108,6 +120,39 @@ TEST(PackedWeights, LayoutHoldsTheFilesWeights) {
     }
 }
 
+TEST(PackedWeights, Q4_KLayoutHoldsTheFilesWeights) {
+  for (int64_t cols : {256, 3 * 256}) {
+    QuantMatrix m = random_matrix(DType::Q4_K, 32, cols, static_cast<uint32_t>(cols));
+    PackedCopy packed(m.w);
+    const int64_t n_super = cols / 256;
+    const size_t group_bytes = packed_group_bytes(DType::Q4_K, cols), q_offset = packed_q_offset(DType::Q4_K, cols);
+    EXPECT_EQ(q_offset, 320u * static_cast<size_t>(n_super));
+    EXPECT_EQ(group_bytes, q_offset + 2048u * static_cast<size_t>(n_super));
+    for (int64_t r = 0; r < m.w.rows; ++r) {
+      const uint8_t* group = packed.at + static_cast<size_t>(r / 16) * group_bytes;
+      const int lane = static_cast<int>(r % 16);
+      const auto* blocks = reinterpret_cast<const BlockQ4_K*>(m.w.row(r));
+      for (int64_t s = 0; s < n_super; ++s) {
+        const uint8_t* head = group + s * 320;
+        uint16_t d, dmin;
+        std::memcpy(&d, head + 2 * lane, 2);
+        std::memcpy(&dmin, head + 32 + 2 * lane, 2);
+        ASSERT_EQ(d, blocks[s].d);
+        ASSERT_EQ(dmin, blocks[s].dmin);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc, mn;
+          q4_k_scale_min(blocks[s].scales, j, &sc, &mn);
+          ASSERT_EQ(head[64 + 16 * j + lane], sc) << "row " << r << " super-block " << s << " sub-block " << j;
+          ASSERT_EQ(head[192 + 16 * j + lane], mn) << "row " << r << " super-block " << s << " sub-block " << j;
+          for (int i = 0; i < 32; ++i)
+            ASSERT_EQ(q4_k_packed_weight(group + q_offset, s, j, lane, i), q4_k_file_weight(blocks[s], j, i))
+                << "row " << r << " super-block " << s << " sub-block " << j << " element " << i;
+        }
+      }
+    }
+  }
+}
+
 // matmul() from the packed copy against matmul() from the file's layout, bit for bit. The
 // latter is checked against float64 references in kernel_matmul_test.
 class PackedMatmul : public ::testing::TestWithParam<DType> {};
@@ -116,7 +161,8 @@ TEST_P(PackedMatmul, GivesTheFileLayoutsBits) {
   const DType dtype = GetParam();
   const bool cpu_packs = matmul_reads_packed_weights(dtype);
   ThreadPool two(2), seven(7);
-  for (const int64_t cols : {11 * 32, 48 * 32}) {
+  const bool k_quant = dtype == DType::Q4_K;
+  for (const int64_t cols : {k_quant ? 256 : 11 * 32, k_quant ? 6 * 256 : 48 * 32}) {
     QuantMatrix m = random_matrix(dtype, 96, cols, 7 + static_cast<uint32_t>(cols));
     PackedCopy packed(m.w);
     WeightMatrix with = m.w;
@@ -152,34 +198,45 @@ TEST_P(PackedMatmul, GivesTheFileLayoutsBits) {
   if (!cpu_packs) GTEST_SKIP() << "this CPU's kernels have no packed path (compared on the other targets only)";
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(DType::Q4_0, DType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(PackedWeights, OnlyWholeGroupsOfPackableTypesArePacked) {
   if (!matmul_reads_packed_weights(DType::Q4_0)) GTEST_SKIP() << "this CPU's kernels have no packed path";
   EXPECT_GT(packed_bytes(random_matrix(DType::Q4_0, 32, 64, 1).w), 0u);
   EXPECT_EQ(packed_bytes(random_matrix(DType::Q4_0, 24, 64, 1).w), 0u) << "24 rows are not whole groups of 16";
-  EXPECT_EQ(packed_bytes(random_matrix(DType::Q4_K, 32, 256, 1).w), 0u) << "Q4_K has no packed layout";
+  EXPECT_EQ(packed_bytes(random_matrix(DType::Q6_K, 32, 256, 1).w), 0u) << "Q6_K has no packed layout";
   ::setenv("FACET_NO_REPACK", "1", 1);
   EXPECT_EQ(packed_bytes(random_matrix(DType::Q8_0, 32, 64, 1).w), 0u) << "FACET_NO_REPACK=1";
   ::unsetenv("FACET_NO_REPACK");
 }
 
-// Q4_0 and Q8_0 copies of a shared tiny model (Q4_0's head is Q8_0): logits of a prompt and
-// of token-by-token decoding are the same bits with the packed copy (load_model_for_inference)
-// as from the file (load_model).
+// Q4_0 and Q8_0 copies of a shared tiny model (Q4_0's head is Q8_0), and a Q4_K_M copy of a
+// generated model with 256-wide rows (Q4_K and Q6_K matrices, MoE experts): logits of a prompt
+// and of token-by-token decoding are the same bits with the packed copy
+// (load_model_for_inference) as from the file (load_model).
 class PackedModel : public ::testing::TestWithParam<QuantScheme> {};
 
 TEST_P(PackedModel, ForwardPassGivesTheFileLayoutsBits) {
   test::TempDir dir;
   const std::string path = dir.file("quantized.gguf");
-  quantize_model(test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf", path, GetParam(), 2);
+  std::string source = test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf";
+  if (GetParam() == QuantScheme::Q4_K_M) {
+    GeneratorOptions options;
+    options.seed = 11;
+    options.threads = 2;
+    source = dir.file("f32.gguf");
+    write_random_gguf(ModelConfig::from_hf_file(test::source_dir() + "/models/configs/tiny-k256.json"), options, source);
+  }
+  quantize_model(source, path, GetParam(), 2);
   auto plain = load_model(path);
   auto packed = load_model_for_inference(path);
-  if (matmul_reads_packed_weights(DType::Q8_0)) {
+  const DType gate_type = packed->weights.layers[1].gate.dtype;
+  if (matmul_reads_packed_weights(gate_type)) {
     ASSERT_NE(packed->packed_weights, nullptr);
-    EXPECT_NE(packed->weights.layers[0].gate.packed, nullptr);
-    EXPECT_NE(packed->weights.token_embd_packed, nullptr) << "the output head";
+    EXPECT_NE(packed->weights.layers[1].gate.packed, nullptr) << dtype_name(gate_type);
+    const DType head_type = packed->weights.token_embd.dtype;
+    EXPECT_EQ(packed->weights.token_embd_packed != nullptr, matmul_reads_packed_weights(head_type)) << "the output head";
   }
   const std::vector<int32_t> prompt = {2, 17, 9, 33, 4, 41, 5, 12, 7};
   ThreadPool pool(2);
@@ -197,7 +254,7 @@ TEST_P(PackedModel, ForwardPassGivesTheFileLayoutsBits) {
   if (packed->packed_weights == nullptr) GTEST_SKIP() << "nothing packed on this CPU (compared the file layout with itself)";
 }
 
-INSTANTIATE_TEST_SUITE_P(Schemes, PackedModel, ::testing::Values(QuantScheme::Q4_0, QuantScheme::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Schemes, PackedModel, ::testing::Values(QuantScheme::Q4_0, QuantScheme::Q8_0, QuantScheme::Q4_K_M),
                          [](const auto& info) { return quant_scheme_name(info.param); });
 
 }  // namespace

@@ -418,30 +418,62 @@ struct ExpandedRows {
     w1 = _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s1);
   }
   HWY_INLINE __m512 Scales(int64_t b) const { return _mm512_loadu_ps(p.ws.data() + 16 * b); }
+  HWY_INLINE __m512 Mins(int64_t b) const { return _mm512_loadu_ps(p.wo.data() + 16 * b); }
 };
 
-// PackedRows: Q4_0 or Q8_0 packed at load (kernels/packed_weights.h), f16 scales. Q4_0: dword
-// s of a row's block holds steps s (low nibbles) and s + 4 (high nibbles); Q8_0: step s, signed
-// (made unsigned as the repack does, + 128). `prefetch`: ask for the bytes kVnniPrefetchBytes
-// ahead (the first token tile, which streams them from memory).
+// PackedRows: Q4_0, Q8_0 or Q4_K packed at load (kernels/packed_weights.h). Q4_0: dword s of a
+// row's block holds steps s (low nibbles) and s + 4 (high nibbles); Q8_0: step s, signed (made
+// unsigned as the repack does, + 128); Q4_K: dword s of chunk k holds step s of sub-blocks 2k
+// (low) and 2k + 1 (high). The scales are the file's f16 (and Q4_K's 6-bit sc and m), made into
+// the expanded rows' f32 ws and wo with the same one rounding. `prefetch`: ask for the bytes
+// kVnniPrefetchBytes ahead (the first token tile, which streams them from memory).
 template <DType kType>
 struct PackedRows {
-  static constexpr int kBlockBytes = kType == DType::Q4_0 ? 256 : 512;  // q bytes of a block, 16 rows
-  const uint8_t* q;        // [block][dword][row] 4 bytes each
-  const uint16_t* scales;  // [block][row]
+  static constexpr int kBlockBytes = kType == DType::Q8_0 ? 512 : 256;  // q bytes of a block, 16 rows
+  const uint8_t* q;     // [block][dword][row] 4 bytes each (Q4_K: [super-block][chunk][dword][row])
+  const uint8_t* head;  // the group's scales: f16 [block][row] (Q4_K: 320 bytes a super-block)
   bool prefetch;
   HWY_INLINE void Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const;
   HWY_INLINE __m512 Scales(int64_t b) const {
-    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 16 * b)));
+    if constexpr (kType == DType::Q4_K) return SubScale(b, 0, 64);
+    else return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(head + 32 * b)));
+  }
+  HWY_INLINE __m512 Mins(int64_t b) const { return SubScale(b, 32, 192); }
+  // Q4_K: f16 (at `f16_at` in the super-block's 320 bytes) times the byte of sub-block b % 8.
+  HWY_INLINE __m512 SubScale(int64_t b, int f16_at, int bytes_at) const {
+    const uint8_t* h = head + (b / 8) * 320;
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h + f16_at)));
+    const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(h + bytes_at + 16 * (b % 8)));
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(s)));
   }
 };
 
 template <DType kType>
 HWY_INLINE void PackedRows<kType>::Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
+  if constexpr (kType == DType::Q4_K) {
+    // Two sub-blocks share a chunk: the first of them asks for the chunk's lines and (at a
+    // super-block's start) the scales, as far ahead in time.
+    const uint8_t* at = q + (b / 2) * 512 + 128 * i;
+    if (prefetch && b % 2 == 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes + 64, _MM_HINT_T1);
+      if (b % 8 == 0 && i < 5) _mm_prefetch(reinterpret_cast<const char*>(head + (b / 8) * 320 + 64 * i) + 640, _MM_HINT_T1);
+    }
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    const __m512i v0 = _mm512_load_si512(at), v1 = _mm512_load_si512(at + 64);
+    s0 = 2 * i, s1 = 2 * i + 1;
+    if (b % 2 == 0) {
+      w0 = _mm512_and_si512(v0, nib);
+      w1 = _mm512_and_si512(v1, nib);
+    } else {
+      w0 = _mm512_and_si512(_mm512_srli_epi32(v0, 4), nib);
+      w1 = _mm512_and_si512(_mm512_srli_epi32(v1, 4), nib);
+    }
+    return;
+  }
   // The scales come at 32 bytes a block: a line every other block, as far ahead in time.
   constexpr int64_t kScalesAhead = kVnniPrefetchBytes * 32 / kBlockBytes;
-  if (prefetch && i == 0 && b % 2 == 0)
-    _mm_prefetch(reinterpret_cast<const char*>(scales + 16 * b) + kScalesAhead, _MM_HINT_T1);
+  if (prefetch && i == 0 && b % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(head + 32 * b) + kScalesAhead, _MM_HINT_T1);
   if constexpr (kType == DType::Q4_0) {
     const uint8_t* at = q + b * kBlockBytes + 64 * i;
     if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
@@ -532,7 +564,7 @@ HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniToke
       const __m512 sw = _mm512_mul_ps(ws, _mm512_set1_ps(xs_tile[b * kTokens + t]));
       if constexpr (T::kMin)
         c[t] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sums[t]), sw,
-                               _mm512_mul_ps(_mm512_loadu_ps(src.p.wo.data() + 16 * b), _mm512_set1_ps(xsum_tile[b * kTokens + t])));
+                               _mm512_mul_ps(src.Mins(b), _mm512_set1_ps(xsum_tile[b * kTokens + t])));
       else
         c[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[t]), sw);
     }
@@ -586,7 +618,7 @@ HWY_INLINE void VnniTokenTilesOf(const Src& src, int64_t n_blocks, const VnniTok
   }
 }
 
-// Weights packed at load (Q4_0, Q8_0): every token count goes straight to the tile, 16 rows
+// Weights packed at load (Q4_0, Q8_0, Q4_K): every token count goes straight to the tile, 16 rows
 // at a time; rows [row_begin, row_end) are whole groups (matmul() splits them so).
 template <DType kType>
 HWY_INLINE void VnniRowsFromPacked(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
@@ -597,8 +629,8 @@ HWY_INLINE void VnniRowsFromPacked(const WeightMatrix& w, const QuantizedActivat
   const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
   for (int64_t r0 = row_begin; r0 < row_end; r0 += 16) {
     const uint8_t* group = w.packed + static_cast<size_t>(r0 / 16) * group_bytes;
-    const PackedRows<kType> first{group + q_offset, reinterpret_cast<const uint16_t*>(group), true};
-    const PackedRows<kType> again{first.q, first.scales, false};
+    const PackedRows<kType> first{group + q_offset, group, true};
+    const PackedRows<kType> again{first.q, first.head, false};
     float* out = y + r0;
     // The first tile streams the group from memory (and asks for what comes next); the
     // others find it in cache.
@@ -611,7 +643,7 @@ HWY_INLINE void VnniRowsFromPacked(const WeightMatrix& w, const QuantizedActivat
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
   const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
-  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0) {
+  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0 || kType == DType::Q4_K) {
     if (w.packed != nullptr) {
       VnniRowsFromPacked<kType>(w, x, y, row_begin, row_end);
       return;

@@ -68,7 +68,7 @@ bool matmul_quantized_bytes_for_test(const WeightMatrix& w, const float* x, int6
 bool matmul_needs_widened_activations(DType weights);
 
 // Whether the dispatched kernels read WeightMatrix::packed for weights of this type (the
-// AVX-512 VNNI kernels, for Q4_0 and Q8_0); packed_weights.h packs only those.
+// AVX-512 VNNI kernels, for Q4_0, Q8_0 and Q4_K); packed_weights.h packs only those.
 bool matmul_reads_packed_weights(DType weights);
 
 // The instruction set the dispatcher picked ("AVX2", "AVX3", ...), for benchmark labels.

@@ -41,29 +41,58 @@ void pack_groups(const WeightMatrix& w, uint8_t* out) {
   }
 }
 
+// Q4_K: per super-block, d and dmin (f16) then sc and m (6-bit, a byte each) of its 8
+// sub-blocks, 16 rows each: 320 bytes.
+constexpr size_t kQ4_KScaleBytes = kPackedRows * (2 + 2 + 8 + 8);
+
+void pack_q4_k(const WeightMatrix& w, uint8_t* out) {
+  const int64_t n_super = w.cols / kQK_K;
+  const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
+  for (int64_t g = 0; g < w.rows / kPackedRows; ++g) {
+    uint8_t* group = out + static_cast<size_t>(g) * group_bytes;
+    for (int r = 0; r < kPackedRows; ++r) {
+      const auto* blocks = reinterpret_cast<const BlockQ4_K*>(w.row(g * kPackedRows + r));
+      for (int64_t s = 0; s < n_super; ++s) {
+        uint8_t* head = group + s * kQ4_KScaleBytes;
+        std::memcpy(head + 2 * r, &blocks[s].d, 2);
+        std::memcpy(head + 32 + 2 * r, &blocks[s].dmin, 2);
+        for (int j = 0; j < 8; ++j)
+          q4_k_scale_min(blocks[s].scales, j, head + 64 + j * kPackedRows + r, head + 192 + j * kPackedRows + r);
+        // Chunk k: qs[32k, 32k + 32), its 8 dwords 16 rows apart.
+        uint8_t* q = group + q_offset + s * 2048;
+        for (int k = 0; k < 4; ++k)
+          for (int d = 0; d < 8; ++d) std::memcpy(q + ((k * 8 + d) * kPackedRows + r) * 4, blocks[s].qs + 32 * k + 4 * d, 4);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 size_t packed_q_offset(DType dtype, int64_t cols) {
+  if (dtype == DType::Q4_K) return static_cast<size_t>(cols / kQK_K) * kQ4_KScaleBytes;
   if (qs_bytes(dtype) == 0) return 0;
   return round_up_64(static_cast<size_t>(cols / 32) * kPackedRows * sizeof(uint16_t));
 }
 
 size_t packed_group_bytes(DType dtype, int64_t cols) {
+  if (dtype == DType::Q4_K) return packed_q_offset(dtype, cols) + static_cast<size_t>(cols / kQK_K) * kPackedRows * 128;
   if (qs_bytes(dtype) == 0) return 0;
   return packed_q_offset(dtype, cols) + static_cast<size_t>(cols / 32) * kPackedRows * qs_bytes(dtype);
 }
 
 size_t packed_bytes(const WeightMatrix& w) {
-  if (w.rows <= 0 || w.rows % kPackedRows != 0 || w.cols <= 0 || w.cols % 32 != 0) return 0;
+  if (w.rows <= 0 || w.rows % kPackedRows != 0 || w.cols <= 0 || w.cols % dtype_info(w.dtype).block_size != 0) return 0;
   if (!matmul_reads_packed_weights(w.dtype) || repack_disabled()) return 0;
   return static_cast<size_t>(w.rows / kPackedRows) * packed_group_bytes(w.dtype, w.cols);
 }
 
 void pack_weights(const WeightMatrix& w, uint8_t* out) {
-  require(w.rows % kPackedRows == 0 && w.cols % 32 == 0, "internal: pack_weights on rows that are not whole groups");
+  require(w.rows % kPackedRows == 0, "internal: pack_weights on rows that are not whole groups");
   switch (w.dtype) {
     case DType::Q4_0: pack_groups<BlockQ4_0>(w, out); break;
     case DType::Q8_0: pack_groups<BlockQ8_0>(w, out); break;
+    case DType::Q4_K: pack_q4_k(w, out); break;
     default: fail("internal: pack_weights has no packed layout for ", dtype_name(w.dtype));
   }
 }

@@ -12,6 +12,12 @@
 // elements 16 + 4s..16 + 4s + 3. So a group takes as many bytes as its 16 rows do in the file,
 // and one 64-byte load gives one dword of 16 rows: the 16 lanes of a vpdpbusd. Each group is
 // one sequential stream for the hardware prefetcher.
+//
+// Q4_K: a group is, per super-block of 256 columns, d then dmin (f16, [row]) and the 8
+// sub-blocks' 6-bit sc then m (a byte each, [sub-block][row]): 320 bytes; after all of those,
+// per super-block, its qs in 4 chunks of 32 bytes as dwords ([chunk k][dword s][row], 2048
+// bytes): dword s of chunk k holds step s of sub-block 2k (low nibbles) and of 2k + 1 (high).
+// 2368 bytes a super-block of 16 rows, 3% more than the file's 2304.
 #pragma once
 
 #include <cstddef>
