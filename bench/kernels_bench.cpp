@@ -2,6 +2,8 @@
 // bound, read GB/s of weights) and prefill (512 tokens: compute bound, FLOP/s).
 //   ./build/bench/facet_bench --benchmark_filter=Matmul
 // Names: Matmul/<type>/<rows>x<cols>/threads:<1|2>/<tokens>; counters: weight GB/s and GFLOP/s.
+// MatmulPacked/...: the same products from the copy packed at load (kernels/packed_weights.h),
+// as run/chat/serve/bench use them, for the types and CPUs that have one.
 // threads:2 is timed by the wall clock; threads:1 by the thread's CPU time, which a busy
 // shared machine distorts much less (its counters are per CPU-second).
 #include <benchmark/benchmark.h>
@@ -14,6 +16,7 @@
 #include "kernels/attention_rows.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_simd.h"
+#include "kernels/packed_weights.h"
 #include "tensor/convert.h"
 #include "util/thread_pool.h"
 
@@ -52,10 +55,29 @@ facet::ThreadPool& pool() {
   return instance;
 }
 
-void BM_Matmul(benchmark::State& state, DType dtype, int64_t rows, int64_t cols, int threads) {
+// The packed copy of weights(dtype, rows, cols), 64-byte aligned; null where none is made.
+const uint8_t* packed_weights(const facet::WeightMatrix& w) {
+  static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<std::vector<uint8_t>>> cache;
+  const size_t bytes = facet::packed_bytes(w);
+  if (bytes == 0) return nullptr;
+  auto& slot = cache[{w.dtype, w.rows, w.cols}];
+  if (!slot) slot = std::make_unique<std::vector<uint8_t>>(bytes + 64);
+  uint8_t* at = slot->data() + (64 - reinterpret_cast<uintptr_t>(slot->data()) % 64) % 64;
+  facet::pack_weights(w, at);
+  return at;
+}
+
+void BM_Matmul(benchmark::State& state, DType dtype, int64_t rows, int64_t cols, int threads, bool packed) {
   const int64_t tokens = state.range(0);
   const auto& w_bytes = weights(dtype, rows, cols);
-  const facet::WeightMatrix w{dtype, w_bytes.data(), rows, cols};
+  facet::WeightMatrix w{dtype, w_bytes.data(), rows, cols};
+  if (packed) {
+    w.packed = packed_weights(w);
+    if (w.packed == nullptr) {
+      state.SkipWithError("no packed layout for this type on this CPU");
+      return;
+    }
+  }
   std::mt19937 rng(2);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(tokens * cols)), y(static_cast<size_t>(tokens * rows));
@@ -85,12 +107,14 @@ constexpr DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
                              DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::NF4};
 
 const bool kRegistered = [] {
+  for (bool packed : {false, true})
   for (DType dtype : kTypes)
     for (const ShapeSpec& s : kShapes)
       for (int threads : {1, 2}) {
-        const std::string name = "Matmul/" + std::string(facet::dtype_name(dtype)) + "/" + std::to_string(s.rows) +
-                                 "x" + std::to_string(s.cols) + "/threads:" + std::to_string(threads);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, dtype, s.rows, s.cols, threads);
+        if (packed && dtype != DType::Q8_0 && dtype != DType::Q4_0 && dtype != DType::Q4_K) continue;
+        const std::string name = std::string(packed ? "MatmulPacked/" : "Matmul/") + std::string(facet::dtype_name(dtype)) + "/" +
+                                 std::to_string(s.rows) + "x" + std::to_string(s.cols) + "/threads:" + std::to_string(threads);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, dtype, s.rows, s.cols, threads, packed);
         // 5: a speculative-decoding check of 4 drafted tokens and the one before them.
         b->Arg(1)->Arg(5)->Unit(benchmark::kMillisecond);
         if (threads > 1) b->UseRealTime();
