@@ -17,8 +17,22 @@ bool repack_disabled() {
   return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
 }
 
-// qs bytes of one block of one row (0: no packed layout).
-size_t qs_bytes(DType dtype) { return dtype == DType::Q4_0 ? 16 : dtype == DType::Q8_0 ? 32 : 0; }
+// A group is made of units (a block of 32 columns; Q4_K: a super-block of 256): first every
+// unit's scales (`head` bytes for 16 rows), padded to 64 bytes, then every unit's weight bytes.
+struct GroupLayout {
+  int64_t unit_cols = 0;  // 0: no packed layout for the type
+  size_t head = 0, q = 0;
+};
+
+GroupLayout layout_of(DType dtype) {
+  switch (dtype) {
+    case DType::Q4_0: return {32, kPackedRows * 2, kPackedRows * 16};
+    case DType::Q8_0: return {32, kPackedRows * 2, kPackedRows * 32};
+    // d, dmin (f16) and the 8 sub-blocks' sc, m (a byte each): 320 bytes; qs 2048.
+    case DType::Q4_K: return {kQK_K, kPackedRows * (2 + 2 + 8 + 8), kPackedRows * 128};
+    default: return {};
+  }
+}
 
 template <class Block>
 void pack_groups(const WeightMatrix& w, uint8_t* out) {
@@ -42,9 +56,7 @@ void pack_groups(const WeightMatrix& w, uint8_t* out) {
 }
 
 // Q4_K: per super-block, d and dmin (f16) then sc and m (6-bit, a byte each) of its 8
-// sub-blocks, 16 rows each: 320 bytes.
-constexpr size_t kQ4_KScaleBytes = kPackedRows * (2 + 2 + 8 + 8);
-
+// sub-blocks, 16 rows each.
 void pack_q4_k(const WeightMatrix& w, uint8_t* out) {
   const int64_t n_super = w.cols / kQK_K;
   const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
@@ -53,13 +65,13 @@ void pack_q4_k(const WeightMatrix& w, uint8_t* out) {
     for (int r = 0; r < kPackedRows; ++r) {
       const auto* blocks = reinterpret_cast<const BlockQ4_K*>(w.row(g * kPackedRows + r));
       for (int64_t s = 0; s < n_super; ++s) {
-        uint8_t* head = group + s * kQ4_KScaleBytes;
+        uint8_t* head = group + s * layout_of(DType::Q4_K).head;
         std::memcpy(head + 2 * r, &blocks[s].d, 2);
         std::memcpy(head + 32 + 2 * r, &blocks[s].dmin, 2);
         for (int j = 0; j < 8; ++j)
           q4_k_scale_min(blocks[s].scales, j, head + 64 + j * kPackedRows + r, head + 192 + j * kPackedRows + r);
         // Chunk k: qs[32k, 32k + 32), its 8 dwords 16 rows apart.
-        uint8_t* q = group + q_offset + s * 2048;
+        uint8_t* q = group + q_offset + s * layout_of(DType::Q4_K).q;
         for (int k = 0; k < 4; ++k)
           for (int d = 0; d < 8; ++d) std::memcpy(q + ((k * 8 + d) * kPackedRows + r) * 4, blocks[s].qs + 32 * k + 4 * d, 4);
       }
@@ -70,15 +82,13 @@ void pack_q4_k(const WeightMatrix& w, uint8_t* out) {
 }  // namespace
 
 size_t packed_q_offset(DType dtype, int64_t cols) {
-  if (dtype == DType::Q4_K) return static_cast<size_t>(cols / kQK_K) * kQ4_KScaleBytes;
-  if (qs_bytes(dtype) == 0) return 0;
-  return round_up_64(static_cast<size_t>(cols / 32) * kPackedRows * sizeof(uint16_t));
+  const GroupLayout l = layout_of(dtype);
+  return l.unit_cols == 0 ? 0 : round_up_64(static_cast<size_t>(cols / l.unit_cols) * l.head);
 }
 
 size_t packed_group_bytes(DType dtype, int64_t cols) {
-  if (dtype == DType::Q4_K) return packed_q_offset(dtype, cols) + static_cast<size_t>(cols / kQK_K) * kPackedRows * 128;
-  if (qs_bytes(dtype) == 0) return 0;
-  return packed_q_offset(dtype, cols) + static_cast<size_t>(cols / 32) * kPackedRows * qs_bytes(dtype);
+  const GroupLayout l = layout_of(dtype);
+  return l.unit_cols == 0 ? 0 : packed_q_offset(dtype, cols) + static_cast<size_t>(cols / l.unit_cols) * l.q;
 }
 
 size_t packed_bytes(const WeightMatrix& w) {

@@ -1,7 +1,5 @@
 #include "model/weight_packing.h"
 
-#include <sys/mman.h>
-
 #include <vector>
 
 #include "kernels/packed_weights.h"
@@ -10,19 +8,6 @@
 
 namespace facet {
 namespace {
-
-// Anonymous memory for the packed matrices, 2 MiB-aligned and asking for huge pages: decode
-// streams it like the mapped file it replaces (see util/mapped_file.cpp).
-std::shared_ptr<uint8_t> allocate_packed(size_t bytes) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t reserved = bytes + kHuge;
-  void* area = ::mmap(nullptr, reserved, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (area == MAP_FAILED) fail("cannot allocate ", bytes >> 20, " MiB for the packed weights (set FACET_NO_REPACK=1 to use the file's layout)");
-  const auto base = reinterpret_cast<uintptr_t>(area);
-  const uintptr_t aligned = (base + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
-  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // a hint: errors change nothing
-  return std::shared_ptr<uint8_t>(reinterpret_cast<uint8_t*>(aligned), [area, reserved](uint8_t*) { ::munmap(area, reserved); });
-}
 
 // Every matrix of the decoder that matmul() multiplies; the first is the output head.
 std::vector<WeightMatrix*> decoder_matrices(ModelWeights& w, WeightMatrix& head) {
@@ -48,7 +33,8 @@ size_t pack_weights_for_this_cpu(Model& model) {
     total += sizes.back();
   }
   if (total == 0) return 0;
-  std::shared_ptr<uint8_t> buffer = allocate_packed(total);
+  // Huge pages, as the file maps: decode streams this memory as it streamed the file.
+  std::shared_ptr<uint8_t> buffer = allocate_huge_aligned(total);
   size_t at = 0;
   for (size_t i = 0; i < matrices.size(); ++i) {
     if (sizes[i] == 0) continue;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,23 +14,26 @@
 namespace facet {
 namespace {
 
-// Maps `size` bytes of fd read-only at a 2 MiB-aligned address and asks for huge pages.
-// Aligned, every file offset sits at the same place in a 2 MiB page as its address, so the
-// kernel can map page-cache folios of 2 MiB (file systems with large folios) with one entry:
-// fewer TLB misses, and a stream of weights no longer stops the hardware prefetcher at every
-// 4 KiB page. Where huge pages are not available this is an ordinary mapping.
+// Maps `size` bytes of fd read-only (fd -1: anonymous read-write memory) at a 2 MiB-aligned
+// address and asks for huge pages. Aligned, every file offset sits at the same place in a 2 MiB
+// page as its address, so the kernel can map page-cache folios of 2 MiB (file systems with
+// large folios) with one entry: fewer TLB misses, and a stream of weights no longer stops the
+// hardware prefetcher at every 4 KiB page. Where huge pages are not available this is an
+// ordinary mapping.
 void* map_aligned(int fd, size_t size) {
   constexpr size_t kHuge = size_t{2} << 20;
-  if (size < kHuge) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int prot = fd < 0 ? PROT_READ | PROT_WRITE : PROT_READ;
+  const int flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_PRIVATE;
+  if (size < kHuge) return ::mmap(nullptr, size, prot, flags, fd, 0);
   // Reserve room to slide to an aligned start, then map the file over it.
   void* area = ::mmap(nullptr, size + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (area == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (area == MAP_FAILED) return ::mmap(nullptr, size, prot, flags, fd, 0);
   const uintptr_t base = reinterpret_cast<uintptr_t>(area);
   const uintptr_t aligned = (base + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
-  void* p = ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  void* p = ::mmap(reinterpret_cast<void*>(aligned), size, prot, flags | MAP_FIXED, fd, 0);
   if (p == MAP_FAILED) {
     ::munmap(area, size + kHuge);
-    return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    return ::mmap(nullptr, size, prot, flags, fd, 0);
   }
   // Give back the unused ends of the reservation.
   if (aligned > base) ::munmap(area, aligned - base);
@@ -41,7 +45,21 @@ void* map_aligned(int fd, size_t size) {
   return p;
 }
 
+// The whole pages inside [p, p + bytes) (first == last: none).
+void inner_pages(const void* p, size_t bytes, uintptr_t& first, uintptr_t& last) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  first = (begin + page - 1) & ~(page - 1);
+  last = std::max(first, (begin + bytes) & ~(page - 1));
+}
+
 }  // namespace
+
+std::shared_ptr<uint8_t> allocate_huge_aligned(size_t bytes) {
+  void* p = map_aligned(-1, bytes);
+  if (p == MAP_FAILED) fail("cannot allocate ", bytes >> 20, " MiB: ", std::strerror(errno));
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [bytes](uint8_t* q) { ::munmap(q, bytes); });
+}
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -111,8 +129,8 @@ void MappedFile::release_pages(const void* p, size_t bytes) const {
   const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + bytes;
   const auto map_begin = reinterpret_cast<uintptr_t>(data_), map_end = map_begin + size_;
   if (begin < map_begin || end > map_end || begin >= end) return;
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t first = (begin + page - 1) & ~(page - 1), last = end & ~(page - 1);
+  uintptr_t first, last;
+  inner_pages(p, bytes, first, last);
   if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // a hint: errors change nothing
 }
 

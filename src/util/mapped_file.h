@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Anonymous read-write memory of `bytes`, 2 MiB-aligned and asking for huge pages like the
+// file maps (for weights copied at load); freed when the last owner goes. Throws Error if the
+// system refuses.
+std::shared_ptr<uint8_t> allocate_huge_aligned(size_t bytes);
 
 // Asks for small pages over [data, data + bytes) of a mapping: for a table read a few rows at a
 // time (the per-layer-embedding table), where one 2 MiB page per row touched would make most
