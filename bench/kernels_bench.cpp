@@ -111,7 +111,7 @@ const bool kRegistered = [] {
   for (DType dtype : kTypes)
     for (const ShapeSpec& s : kShapes)
       for (int threads : {1, 2}) {
-        if (packed && dtype != DType::Q8_0 && dtype != DType::Q4_0 && dtype != DType::Q4_K) continue;
+        if (packed && !facet::matmul_reads_packed_weights(dtype)) continue;
         const std::string name = std::string(packed ? "MatmulPacked/" : "Matmul/") + std::string(facet::dtype_name(dtype)) + "/" +
                                  std::to_string(s.rows) + "x" + std::to_string(s.cols) + "/threads:" + std::to_string(threads);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, dtype, s.rows, s.cols, threads, packed);

@@ -153,6 +153,50 @@ TEST(PackedWeights, Q4_KLayoutHoldsTheFilesWeights) {
   }
 }
 
+// Q6_K: weight i of the kernels' 32-column block j = 4h + k is 6 bits: a nibble of
+// ql[64h + 32 (k % 2) + i] (high for k >= 2) and bits 2k, 2k + 1 of qh[32h + i]. Packed, both come
+// from dword i / 4 (byte i % 4) of half h's parts k % 2 and 2.
+int q6_k_file_weight(const BlockQ6_K& blk, int j, int i) {
+  const int h = j / 4, k = j % 4;
+  const uint8_t low = blk.ql[64 * h + 32 * (k % 2) + i];
+  return (k < 2 ? low & 0xF : low >> 4) | (((blk.qh[32 * h + i] >> (2 * k)) & 3) << 4);
+}
+int q6_k_packed_weight(const uint8_t* q, int64_t super, int j, int r, int i) {
+  const int h = j / 4, k = j % 4;
+  const uint8_t* half = q + super * 3072 + h * 1536;
+  const size_t at = static_cast<size_t>(((i / 4) * 16 + r) * 4 + i % 4);
+  const uint8_t low = half[512 * (k % 2) + at], high = half[1024 + at];
+  return (k < 2 ? low & 0xF : low >> 4) | (((high >> (2 * k)) & 3) << 4);
+}
+
+TEST(PackedWeights, Q6_KLayoutHoldsTheFilesWeights) {
+  for (int64_t cols : {256, 3 * 256}) {
+    QuantMatrix m = random_matrix(DType::Q6_K, 32, cols, static_cast<uint32_t>(cols));
+    PackedCopy packed(m.w);
+    const int64_t n_super = cols / 256;
+    const size_t group_bytes = packed_group_bytes(DType::Q6_K, cols), q_offset = packed_q_offset(DType::Q6_K, cols);
+    EXPECT_EQ(q_offset, (288u * static_cast<size_t>(n_super) + 63) / 64 * 64);
+    EXPECT_EQ(group_bytes, q_offset + 3072u * static_cast<size_t>(n_super));
+    for (int64_t r = 0; r < m.w.rows; ++r) {
+      const uint8_t* group = packed.at + static_cast<size_t>(r / 16) * group_bytes;
+      const int lane = static_cast<int>(r % 16);
+      const auto* blocks = reinterpret_cast<const BlockQ6_K*>(m.w.row(r));
+      for (int64_t s = 0; s < n_super; ++s) {
+        const uint8_t* head = group + s * 288;
+        uint16_t d;
+        std::memcpy(&d, head + 2 * lane, 2);
+        ASSERT_EQ(d, blocks[s].d);
+        for (int sub = 0; sub < 16; ++sub)
+          ASSERT_EQ(static_cast<int8_t>(head[32 + 16 * sub + lane]), blocks[s].scales[sub]) << "row " << r << " scale " << sub;
+        for (int j = 0; j < 8; ++j)
+          for (int i = 0; i < 32; ++i)
+            ASSERT_EQ(q6_k_packed_weight(group + q_offset, s, j, lane, i), q6_k_file_weight(blocks[s], j, i))
+                << "row " << r << " super-block " << s << " block " << j << " element " << i;
+      }
+    }
+  }
+}
+
 // matmul() from the packed copy against matmul() from the file's layout, bit for bit. The
 // latter is checked against float64 references in kernel_matmul_test.
 class PackedMatmul : public ::testing::TestWithParam<DType> {};
@@ -161,7 +205,7 @@ TEST_P(PackedMatmul, GivesTheFileLayoutsBits) {
   const DType dtype = GetParam();
   const bool cpu_packs = matmul_reads_packed_weights(dtype);
   ThreadPool two(2), seven(7);
-  const bool k_quant = dtype == DType::Q4_K;
+  const bool k_quant = dtype == DType::Q4_K || dtype == DType::Q6_K;
   for (const int64_t cols : {k_quant ? 256 : 11 * 32, k_quant ? 6 * 256 : 48 * 32}) {
     QuantMatrix m = random_matrix(dtype, 96, cols, 7 + static_cast<uint32_t>(cols));
     PackedCopy packed(m.w);
@@ -198,14 +242,14 @@ TEST_P(PackedMatmul, GivesTheFileLayoutsBits) {
   if (!cpu_packs) GTEST_SKIP() << "this CPU's kernels have no packed path (compared on the other targets only)";
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K),
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(PackedWeights, OnlyWholeGroupsOfPackableTypesArePacked) {
   if (!matmul_reads_packed_weights(DType::Q4_0)) GTEST_SKIP() << "this CPU's kernels have no packed path";
   EXPECT_GT(packed_bytes(random_matrix(DType::Q4_0, 32, 64, 1).w), 0u);
   EXPECT_EQ(packed_bytes(random_matrix(DType::Q4_0, 24, 64, 1).w), 0u) << "24 rows are not whole groups of 16";
-  EXPECT_EQ(packed_bytes(random_matrix(DType::Q6_K, 32, 256, 1).w), 0u) << "Q6_K has no packed layout";
+  EXPECT_EQ(packed_bytes(random_matrix(DType::BF16, 32, 256, 1).w), 0u) << "BF16 has no packed layout";
   ::setenv("FACET_NO_REPACK", "1", 1);
   EXPECT_EQ(packed_bytes(random_matrix(DType::Q8_0, 32, 64, 1).w), 0u) << "FACET_NO_REPACK=1";
   ::unsetenv("FACET_NO_REPACK");

@@ -439,7 +439,7 @@ bool NeedsWidenedActivations(DType weights) {
 
 bool ReadsPackedWeights(DType weights) {
 #if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3_DL
-  return weights == DType::Q4_0 || weights == DType::Q8_0 || weights == DType::Q4_K;
+  return weights == DType::Q4_0 || weights == DType::Q8_0 || weights == DType::Q4_K || weights == DType::Q6_K;
 #else
   (void)weights;
   return false;

@@ -419,24 +419,34 @@ struct ExpandedRows {
   }
   HWY_INLINE __m512 Scales(int64_t b) const { return _mm512_loadu_ps(p.ws.data() + 16 * b); }
   HWY_INLINE __m512 Mins(int64_t b) const { return _mm512_loadu_ps(p.wo.data() + 16 * b); }
+  // Q6_K: the 6-bit weights of step s (0..7), and the int8 scales of half 0 or 1, as int32.
+  HWY_INLINE __m512i SubStep(int64_t b, int s) const { return _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s); }
+  HWY_INLINE __m512i SubScales(int64_t b, int half) const { return _mm512_loadu_si512(p.sc.data() + 32 * b + 16 * half); }
 };
 
-// PackedRows: Q4_0, Q8_0 or Q4_K packed at load (kernels/packed_weights.h). Q4_0: dword s of a
+// PackedRows: Q4_0, Q8_0, Q4_K or Q6_K packed at load (kernels/packed_weights.h). Q4_0: dword s of a
 // row's block holds steps s (low nibbles) and s + 4 (high nibbles); Q8_0: step s, signed (made
 // unsigned as the repack does, + 128); Q4_K: dword s of chunk k holds step s of sub-blocks 2k
-// (low) and 2k + 1 (high). The scales are the file's f16 (and Q4_K's 6-bit sc and m), made into
-// the expanded rows' f32 ws and wo with the same one rounding. `prefetch`: ask for the bytes
+// (low) and 2k + 1 (high); Q6_K: see SubStep. The scales are the file's f16 (and Q4_K's 6-bit sc
+// and m, Q6_K's int8 sub-block scales), made into the expanded rows' f32 ws and wo (and int32
+// sc) with the same one rounding. `prefetch`: ask for the bytes
 // kVnniPrefetchBytes ahead (the first token tile, which streams them from memory).
 template <DType kType>
 struct PackedRows {
   static constexpr int kBlockBytes = kType == DType::Q8_0 ? 512 : 256;  // q bytes of a block, 16 rows
   const uint8_t* q;     // [block][dword][row] 4 bytes each (Q4_K: [super-block][chunk][dword][row])
-  const uint8_t* head;  // the group's scales: f16 [block][row] (Q4_K: 320 bytes a super-block)
+  const uint8_t* head;  // the group's scales: f16 [block][row] (Q4_K: 320 bytes a super-block, Q6_K: 288)
   bool prefetch;
   HWY_INLINE void Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const;
   HWY_INLINE __m512 Scales(int64_t b) const {
     if constexpr (kType == DType::Q4_K) return SubScale(b, 0, 64);
+    else if constexpr (kType == DType::Q6_K) return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(head + 288 * (b / 8))));
     else return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(head + 32 * b)));
+  }
+  HWY_INLINE __m512i SubStep(int64_t b, int s) const;
+  HWY_INLINE __m512i SubScales(int64_t b, int half) const {
+    const uint8_t* at = head + 288 * (b / 8) + 32 + 16 * (2 * (b & 7) + half);
+    return _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(at)));
   }
   HWY_INLINE __m512 Mins(int64_t b) const { return SubScale(b, 32, 192); }
   // Q4_K: f16 (at `f16_at` in the super-block's 320 bytes) times the byte of sub-block b % 8.
@@ -494,6 +504,39 @@ HWY_INLINE void PackedRows<kType>::Steps(int64_t b, int i, __m512i& w0, int& s0,
   }
 }
 
+// Q6_K: block 4h + k of a super-block takes step s's low 4 bits from part k % 2 of half h (the
+// low nibbles for k < 2), its top 2 bits from bits 2k, 2k + 1 of part 2 (packed_weights.h).
+template <DType kType>
+HWY_INLINE __m512i PackedRows<kType>::SubStep(int64_t b, int s) const {
+  const int k = static_cast<int>(b & 3), half = static_cast<int>((b >> 2) & 1);
+  const uint8_t* region = q + (b / 8) * 3072 + 1536 * half;
+  if (prefetch && s < 3) {
+    // The 4 blocks of a half each ask for a quarter of its 1536 bytes, as far ahead in time;
+    // a super-block's first block, for the scales two super-blocks on.
+    const char* ahead = reinterpret_cast<const char*>(region) + kVnniPrefetchBytes + 384 * k + 128 * s;
+    _mm_prefetch(ahead, _MM_HINT_T1);
+    _mm_prefetch(ahead + 64, _MM_HINT_T1);
+    if ((b & 7) == 0) {
+      const char* scales = reinterpret_cast<const char*>(head + 288 * (b / 8) + 576 + 128 * s);
+      _mm_prefetch(scales, _MM_HINT_T1);
+      _mm_prefetch(scales + 64, _MM_HINT_T1);
+    }
+  }
+  const __m512i low = _mm512_load_si512(region + 512 * (k & 1) + 64 * s);
+  const __m512i high = _mm512_load_si512(region + 1024 + 64 * s);
+  const __m512i low4 = k < 2 ? low : _mm512_srli_epi32(low, 4);
+  __m512i top2;  // bits 2k, 2k + 1 moved to 4, 5 (the neighbours' bits land elsewhere, masked off)
+  switch (k) {
+    case 0: top2 = _mm512_slli_epi32(high, 4); break;
+    case 1: top2 = _mm512_slli_epi32(high, 2); break;
+    case 2: top2 = high; break;
+    default: top2 = _mm512_srli_epi32(high, 2); break;
+  }
+  top2 = _mm512_and_si512(top2, _mm512_set1_epi8(0x30));
+  // (low4 & 0x0F) | top2: truth table of (A & C) | B over A = 0xF0, B = 0xCC, C = 0xAA.
+  return _mm512_ternarylogic_epi32(low4, top2, _mm512_set1_epi8(0x0F), 0xEC);
+}
+
 // y[t * stride + lane] for the 16 rows of `src` (`rows` mask) and the first kN tokens of
 // token tile `tile` (a last, partial tile computes only its real tokens).
 template <DType kType, int kN = kVnniTileTokens, class Src>
@@ -527,16 +570,14 @@ HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniToke
         sums[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b) * kTokens + t]);
         upper[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b + 1) * kTokens + t]);
       }
-      const VnniPackedRows& p = src.p;  // Q6_K: expanded rows only
-      const int32_t* q = p.q.data() + b * 128;
       _Pragma("GCC unroll 4") for (int step = 0; step < 4; ++step) {
-        const __m512i lo = _mm512_loadu_si512(q + 16 * step), hi = _mm512_loadu_si512(q + 16 * (step + 4));
+        const __m512i lo = src.SubStep(b, step), hi = src.SubStep(b, step + 4);
         for (int t = 0; t < kN; ++t) {
           sums[t] = DpbusdBroadcast(sums[t], lo, x4(step, t));
           upper[t] = DpbusdBroadcast(upper[t], hi, x4(step + 4, t));
         }
       }
-      const __m512i sc_lo = _mm512_loadu_si512(p.sc.data() + 32 * b), sc_hi = _mm512_loadu_si512(p.sc.data() + 32 * b + 16);
+      const __m512i sc_lo = src.SubScales(b, 0), sc_hi = src.SubScales(b, 1);
       for (int t = 0; t < kN; ++t)
         sums[t] = _mm512_add_epi32(_mm512_mullo_epi32(sums[t], sc_lo), _mm512_mullo_epi32(upper[t], sc_hi));
     } else {
@@ -618,7 +659,7 @@ HWY_INLINE void VnniTokenTilesOf(const Src& src, int64_t n_blocks, const VnniTok
   }
 }
 
-// Weights packed at load (Q4_0, Q8_0, Q4_K): every token count goes straight to the tile, 16 rows
+// Weights packed at load (Q4_0, Q8_0, Q4_K, Q6_K): every token count goes straight to the tile, 16 rows
 // at a time; rows [row_begin, row_end) are whole groups (matmul() splits them so).
 template <DType kType>
 HWY_INLINE void VnniRowsFromPacked(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin,
@@ -643,7 +684,7 @@ HWY_INLINE void VnniRowsFromPacked(const WeightMatrix& w, const QuantizedActivat
 template <DType kType>
 void VnniRows(const WeightMatrix& w, const QuantizedActivations& x, float* y, int64_t row_begin, int64_t row_end) {
   const int64_t n_blocks = w.cols / 32, n_tokens = x.n_tokens, stride = w.rows;
-  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0 || kType == DType::Q4_K) {
+  if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0 || kType == DType::Q4_K || kType == DType::Q6_K) {
     if (w.packed != nullptr) {
       VnniRowsFromPacked<kType>(w, x, y, row_begin, row_end);
       return;

@@ -30,6 +30,8 @@ GroupLayout layout_of(DType dtype) {
     case DType::Q8_0: return {32, kPackedRows * 2, kPackedRows * 32};
     // d, dmin (f16) and the 8 sub-blocks' sc, m (a byte each): 320 bytes; qs 2048.
     case DType::Q4_K: return {kQK_K, kPackedRows * (2 + 2 + 8 + 8), kPackedRows * 128};
+    // d (f16) and the 16 int8 sub-block scales: 288 bytes; ql and qh 3072, as in the file.
+    case DType::Q6_K: return {kQK_K, kPackedRows * (2 + 16), kPackedRows * 192};
     default: return {};
   }
 }
@@ -79,6 +81,33 @@ void pack_q4_k(const WeightMatrix& w, uint8_t* out) {
   }
 }
 
+// Q6_K: per super-block, d (f16) then the 16 sub-block scales (int8 [sub-block][row]); its
+// q bytes in two halves of 1536: ql chunks 2h and 2h + 1 (32 bytes each) then qh[32h, 32h + 32),
+// each as dwords 16 rows apart.
+void pack_q6_k(const WeightMatrix& w, uint8_t* out) {
+  const int64_t n_super = w.cols / kQK_K;
+  const GroupLayout layout = layout_of(DType::Q6_K);
+  const size_t group_bytes = packed_group_bytes(w.dtype, w.cols), q_offset = packed_q_offset(w.dtype, w.cols);
+  for (int64_t g = 0; g < w.rows / kPackedRows; ++g) {
+    uint8_t* group = out + static_cast<size_t>(g) * group_bytes;
+    std::memset(group, 0, q_offset);  // the padding after the scales
+    for (int r = 0; r < kPackedRows; ++r) {
+      const auto* blocks = reinterpret_cast<const BlockQ6_K*>(w.row(g * kPackedRows + r));
+      for (int64_t s = 0; s < n_super; ++s) {
+        uint8_t* head = group + s * layout.head;
+        std::memcpy(head + 2 * r, &blocks[s].d, 2);
+        for (int j = 0; j < 16; ++j) head[32 + j * kPackedRows + r] = static_cast<uint8_t>(blocks[s].scales[j]);
+        for (int half = 0; half < 2; ++half) {
+          uint8_t* q = group + q_offset + s * layout.q + half * 1536;
+          const uint8_t* sources[3] = {blocks[s].ql + 64 * half, blocks[s].ql + 64 * half + 32, blocks[s].qh + 32 * half};
+          for (int part = 0; part < 3; ++part)
+            for (int d = 0; d < 8; ++d) std::memcpy(q + part * 512 + (d * kPackedRows + r) * 4, sources[part] + 4 * d, 4);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 size_t packed_q_offset(DType dtype, int64_t cols) {
@@ -103,6 +132,7 @@ void pack_weights(const WeightMatrix& w, uint8_t* out) {
     case DType::Q4_0: pack_groups<BlockQ4_0>(w, out); break;
     case DType::Q8_0: pack_groups<BlockQ8_0>(w, out); break;
     case DType::Q4_K: pack_q4_k(w, out); break;
+    case DType::Q6_K: pack_q6_k(w, out); break;
     default: fail("internal: pack_weights has no packed layout for ", dtype_name(w.dtype));
   }
 }

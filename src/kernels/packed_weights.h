@@ -18,6 +18,13 @@
 // per super-block, its qs in 4 chunks of 32 bytes as dwords ([chunk k][dword s][row], 2048
 // bytes): dword s of chunk k holds step s of sub-block 2k (low nibbles) and of 2k + 1 (high).
 // 2368 bytes a super-block of 16 rows, 3% more than the file's 2304.
+//
+// Q6_K: a group is, per super-block, d (f16 [row]) and the 16 int8 sub-block scales
+// ([sub-block][row]): 288 bytes; after all of those, per super-block, its 6-bit weights in two
+// halves of 1536 bytes, each the file's ql[64h, 64h + 32), ql[64h + 32, 64h + 64) and
+// qh[32h, 32h + 32) as dwords ([part][dword s][row]): the kernels' 32-column block 4h + k (k = 0..3)
+// takes step s's low 4 bits from part k % 2 (low nibbles for k < 2, high for k >= 2) and its top 2
+// bits from bits 2k, 2k + 1 of part 2. 3360 bytes a super-block of 16 rows, as in the file.
 #pragma once
 
 #include <cstddef>
