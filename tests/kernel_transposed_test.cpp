@@ -4,6 +4,7 @@
 // and strided dy / dx as the caller passes them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -64,6 +65,41 @@ TEST(KernelTransposed, TokenAloneEqualsTokenInBatch) {
     std::vector<float> alone(cols, 0.5f);
     accumulate_transposed(w.data(), rows, cols, dy.data() + t * rows, rows, 1, alone.data(), cols);
     for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(alone[c], batch[t * cols + c]) << "t=" << t << " c=" << c;
+  }
+}
+
+// Weight gradients dW += dy^T x: against a double-precision sum, and rows computed in any split
+// of the outputs (as threads take them) give the same bits.
+TEST(KernelTransposed, OuterProductsMatchDoublePrecisionAndAnySplit) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  struct Shape {
+    int64_t n, in, out;
+  };
+  for (const Shape& s : {Shape{1, 1, 1}, Shape{3, 17, 5}, Shape{64, 256, 37}, Shape{9, 33, 70}, Shape{130, 40, 9}}) {
+    std::vector<float> x(static_cast<size_t>(s.n * s.in)), dy(static_cast<size_t>(s.n * s.out)),
+        dw(static_cast<size_t>(s.out * s.in));
+    for (float& v : x) v = dist(rng);
+    for (float& v : dy) v = dist(rng);
+    for (float& v : dw) v = dist(rng);
+    const std::vector<float> before = dw;
+    accumulate_outer_products(x.data(), s.n, s.in, dy.data(), s.out, 0, s.out, dw.data());
+    for (int64_t o = 0; o < s.out; ++o)
+      for (int64_t i = 0; i < s.in; ++i) {
+        const size_t at = static_cast<size_t>(o * s.in + i);
+        double want = before[at], magnitude = std::fabs(before[at]);
+        for (int64_t t = 0; t < s.n; ++t) {
+          const double term = double{dy[static_cast<size_t>(t * s.out + o)]} * x[static_cast<size_t>(t * s.in + i)];
+          want += term;
+          magnitude += std::fabs(term);
+        }
+        ASSERT_NEAR(dw[at], want, 1e-6 * magnitude * static_cast<double>(s.n + 1)) << "o=" << o << " i=" << i;
+      }
+    // Output rows in uneven pieces (1, 2, 3, ... rows at a time): the same bits.
+    std::vector<float> pieces = before;
+    for (int64_t o0 = 0, len = 1; o0 < s.out; o0 += len, ++len)
+      accumulate_outer_products(x.data(), s.n, s.in, dy.data(), s.out, o0, std::min(s.out, o0 + len), pieces.data());
+    for (size_t k = 0; k < dw.size(); ++k) ASSERT_EQ(pieces[k], dw[k]) << "at " << k;
   }
 }
 

@@ -72,6 +72,13 @@ void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, f
 void accumulate_transposed(const float* w, int64_t n_rows, int64_t cols, const float* dy, int64_t dy_stride,
                            int64_t n_tokens, float* dx, int64_t dx_stride);
 
+// dw[o * in + i] += Σ_{t < n} dy[t * out + o] · x[t * in + i] for o in [o_begin, o_end), i < in:
+// rows of a weight gradient dW [out, in] += dy^T x (x [n, in], dy [n, out]). Each element gets
+// its terms in token order, one fused multiply-add each, so splitting the outputs over
+// threads does not change a bit.
+void accumulate_outer_products(const float* x, int64_t n, int64_t in, const float* dy, int64_t out, int64_t o_begin,
+                               int64_t o_end, float* dw);
+
 // f32 dot product with several independent accumulators.
 float dot_f32(const float* a, const float* b, int64_t n);
 

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#include "kernels/matmul.h"  // dot_f32
 
 namespace facet::train {
 
@@ -139,6 +142,19 @@ void route_bwd(const T* probs, int n_experts, const RouteChoice& choice, const f
   softmax_bwd(probs, dp.data(), n_experts, dlogits);
 }
 
+// Σ_d a[d] b[d]: in f32 with dot_f32's eight partial sums (one running sum made every score a
+// chain of D dependent adds, a tenth of a training step); in f64 (the tests' references) plainly.
+template <typename T>
+T head_dot(const T* a, const T* b, int D) {
+  if constexpr (std::is_same_v<T, float>) {
+    return dot_f32(a, b, D);
+  } else {
+    T s = 0;
+    for (int d = 0; d < D; ++d) s += a[d] * b[d];
+    return s;
+  }
+}
+
 // Causal (optionally windowed) attention of one query head over keys [first, last]:
 // scores = q·k (scale 1.0, spec §4.5), p = softmax, out = sum p v. Rows of k/v are
 // `stride` apart. Returns p (for the backward).
@@ -148,8 +164,7 @@ std::vector<T> attention_head_fwd(const T* q, const T* k, const T* v, int64_t st
   std::vector<T> p(static_cast<size_t>(last - first + 1));
   T mx = -INFINITY;
   for (int64_t j = first; j <= last; ++j) {
-    T s = 0;
-    for (int d = 0; d < D; ++d) s += q[d] * k[j * stride + d];
+    const T s = head_dot(q, k + j * stride, D);
     p[static_cast<size_t>(j - first)] = s;
     mx = std::max(mx, s);
   }
@@ -169,9 +184,7 @@ void attention_head_bwd(const T* q, const T* k, const T* v, int64_t stride, int6
   const int64_t m = last - first + 1;
   std::vector<T> dp(static_cast<size_t>(m)), ds(static_cast<size_t>(m), T(0));
   for (int64_t j = first; j <= last; ++j) {
-    T s = 0;
-    for (int d = 0; d < D; ++d) s += dout[d] * v[j * stride + d];
-    dp[static_cast<size_t>(j - first)] = s;
+    dp[static_cast<size_t>(j - first)] = head_dot(dout, v + j * stride, D);
     const T pj = p[static_cast<size_t>(j - first)];
     for (int d = 0; d < D; ++d) dv[j * stride + d] += pj * dout[d];
   }

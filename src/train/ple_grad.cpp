@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "kernels/elementwise.h"
+#include "kernels/matmul.h"
 #include "train/decoder_blocks.h"
+#include "util/thread_pool.h"
 
 namespace facet::train {
 
@@ -48,25 +50,17 @@ void rms_norm_rows_weight_grad(const float* x, int64_t rows, int64_t width, doub
 
 void add_weight_grad(const float* x, const float* dy, int64_t n, int64_t in, int64_t out, float* dw,
                      ThreadPool& pool) {
-  // dW[o][i] = sum_t x[t][i] dy[t][o] is a matmul whose "weight" is x^T [in, n] and whose
-  // "tokens" are the rows of dy^T [out, n]; output rows are done a block at a time so the
-  // product buffer stays small even for a vocabulary-sized head.
-  std::vector<float> xt(static_cast<size_t>(in * n));
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < in; ++i) xt[static_cast<size_t>(i * n + t)] = x[t * in + i];
-  const WeightMatrix x_transposed{DType::F32, reinterpret_cast<const uint8_t*>(xt.data()), in, n};
-  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out, (int64_t{1} << 22) / std::max<int64_t>(1, in)));
-  std::vector<float> dyt, product;
-  for (int64_t o0 = 0; o0 < out; o0 += block) {
-    const int64_t m = std::min(block, out - o0);
-    dyt.assign(static_cast<size_t>(m * n), 0.0f);
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t o = 0; o < m; ++o) dyt[static_cast<size_t>(o * n + t)] = dy[t * out + o0 + o];
-    product.resize(static_cast<size_t>(m * in));
-    matmul(x_transposed, dyt.data(), m, product.data(), &pool);
-    float* dst = dw + o0 * in;
-    for (size_t k = 0; k < product.size(); ++k) dst[k] += product[k];
-  }
+  // dW[o][i] += sum_t dy[t][o] x[t][i], rows of dW split over the threads (each row's terms
+  // come in token order whatever the split). Tokens go a block at a time so the block of x
+  // stays in cache while every output row passes over it; a dW element still gets its terms
+  // in token order, so the blocks change nothing but the speed.
+  constexpr int64_t kTokenBlock = 64;
+  pool.parallel_for(out, [&](int64_t o0, int64_t o1) {
+    for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
+      const int64_t m = std::min(kTokenBlock, n - t0);
+      accumulate_outer_products(x + t0 * in, m, in, dy + t0 * out, out, o0, o1, dw);
+    }
+  }, 16);
 }
 
 void ple_fwd(PassContext& ctx, int layer, std::vector<float>& x, PleTape* tape) {
