@@ -17,6 +17,8 @@ echo "\$ facet run $model -p \"The jury said\" -n 48 --temp 0.7 --seed 7"
 build/facet run "$model" -p "The jury said" -n 48 --temp 0.7 --seed 7
 echo
 echo
-echo "\$ facet run $model --chat -p \"Hello! Who are you?\""
-build/facet run "$model" --chat -p "Hello! Who are you?" -n 64
-echo
+for prompt in "Hello!" "Who are you?"; do
+  echo "\$ facet run $model --chat -p \"$prompt\""
+  build/facet run "$model" --chat -p "$prompt" -n 64
+  echo
+done
