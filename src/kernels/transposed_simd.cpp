@@ -6,7 +6,7 @@
 // store of dx, so it runs at the speed of the cache, not of the multipliers. Here a tile of
 // tokens x vectors of columns (6 x 4 with AVX-512, 4 x 2 with AVX2) stays in registers while
 // every row of the block passes through it. The columns are the outer
-// loop so the block's slice of those columns (rows x 2 vectors) stays in L1 for all tokens.
+// loop so the block's slice of those columns (rows x the tile's vectors) stays in L1 for all tokens.
 //
 // Each element of dx still receives its terms in row order, one fused multiply-add each,
 // whatever the tile: the result does not depend on how the tokens are split over threads.
