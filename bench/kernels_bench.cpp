@@ -7,8 +7,12 @@
 // threads:2 is timed by the wall clock; threads:1 by the thread's CPU time, which a busy
 // shared machine distorts much less (its counters are per CPU-second).
 #include <benchmark/benchmark.h>
+#include <hwy/targets.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <string>
 #include <memory>
 #include <random>
 #include <vector>
@@ -106,7 +110,23 @@ constexpr int64_t kOutputHeadRows = 262144, kServingBatch = 16;
 constexpr DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
                              DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::NF4};
 
+// FACET_BENCH_SIMD=AVX2 (or AVX3, AVX3_DL, ...: Highway's target names) runs every kernel on
+// that target, so one AVX-512 machine also times the paths of older CPUs. An unknown or
+// unsupported name is an error, not a silent run on the default target.
+void select_simd_target() {
+  const char* wanted = std::getenv("FACET_BENCH_SIMD");
+  if (wanted == nullptr || *wanted == '\0') return;
+  for (int64_t target : facet::matmul_simd_targets())
+    if (std::string(hwy::TargetName(target)) == wanted) {
+      hwy::SetSupportedTargetsForTest(target);
+      return;
+    }
+  std::fprintf(stderr, "FACET_BENCH_SIMD=%s: not a SIMD target this build has and this CPU runs\n", wanted);
+  std::exit(2);
+}
+
 const bool kRegistered = [] {
+  select_simd_target();
   for (bool packed : {false, true})
   for (DType dtype : kTypes)
     for (const ShapeSpec& s : kShapes)
