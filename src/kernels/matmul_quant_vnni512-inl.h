@@ -409,10 +409,10 @@ inline void VnniInterleaveTokens(const QuantizedActivations& x, int64_t n_blocks
 
 #include "kernels/matmul_quant_vnni512_sources-inl.h"
 
-// y[t * stride + lane] for the 16 rows of `src` (`rows` mask) and the first kN tokens of
+// y[t * stride + lane] for the 16 rows of `rows_src` (`rows` mask) and the first kN tokens of
 // token tile `tile` (a last, partial tile computes only its real tokens).
 template <DType kType, int kN = kVnniTileTokens, class Src>
-HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniTokenTiles& xt, int64_t tile,
+HWY_INLINE void VnniPrefillTile(const Src& rows_src, int64_t n_blocks, const VnniTokenTiles& xt, int64_t tile,
                                 float* y, int64_t stride, __mmask16 rows) {
   using T = VnniType<kType>;
   constexpr int kTokens = kVnniTileTokens;  // the layout's stride; kN of them are computed
@@ -426,7 +426,8 @@ HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniToke
   for (int t = 0; t < kN; ++t) acc[t] = _mm512_setzero_ps();
   // c_b of block b for every token (zeros past the row's end). Inlined for every tile width:
   // GCC kept it out of line for the partial tiles of 2-3 tokens (speculative checks).
-  auto block = [&](int64_t b, __m512* c) __attribute__((always_inline)) {
+  auto block = [&](const auto& src, int64_t g, int j, __m512* c) __attribute__((always_inline)) {
+    const int64_t b = 8 * g + j;
     if (b >= n_blocks) {
       for (int t = 0; t < kN; ++t) c[t] = _mm512_setzero_ps();
       return;
@@ -443,13 +444,13 @@ HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniToke
         upper[t] = _mm512_set1_epi32(-32 * qsum16_tile[(2 * b + 1) * kTokens + t]);
       }
       _Pragma("GCC unroll 4") for (int step = 0; step < 4; ++step) {
-        const __m512i lo = src.SubStep(b, step), hi = src.SubStep(b, step + 4);
+        const __m512i lo = src.SubStep(j, step), hi = src.SubStep(j, step + 4);
         for (int t = 0; t < kN; ++t) {
           sums[t] = DpbusdBroadcast(sums[t], lo, x4(step, t));
           upper[t] = DpbusdBroadcast(upper[t], hi, x4(step + 4, t));
         }
       }
-      const __m512i sc_lo = src.SubScales(b, 0), sc_hi = src.SubScales(b, 1);
+      const __m512i sc_lo = src.SubScales(j, 0), sc_hi = src.SubScales(j, 1);
       for (int t = 0; t < kN; ++t)
         sums[t] = _mm512_add_epi32(_mm512_mullo_epi32(sums[t], sc_lo), _mm512_mullo_epi32(upper[t], sc_hi));
     } else {
@@ -464,7 +465,7 @@ HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniToke
       _Pragma("GCC unroll 4") for (int i = 0; i < 4; ++i) {
         __m512i w0, w1;
         int s0, s1;
-        src.Steps(b, i, w0, s0, w1, s1);
+        src.Steps(j, i, w0, s0, w1, s1);
         for (int t = 0; t < kN; ++t) {
           sums[t] = DpbusdBroadcast(sums[t], w0, x4(s0, t));
           odd[t] = DpbusdBroadcast(odd[t], w1, x4(s1, t));
@@ -472,27 +473,27 @@ HWY_INLINE void VnniPrefillTile(const Src& src, int64_t n_blocks, const VnniToke
       }
       for (int t = 0; t < kN; ++t) sums[t] = _mm512_add_epi32(sums[t], odd[t]);
     }
-    const __m512 ws = src.Scales(b);
+    const __m512 ws = src.Scales(j);
     for (int t = 0; t < kN; ++t) {
       const __m512 sw = _mm512_mul_ps(ws, _mm512_set1_ps(xs_tile[b * kTokens + t]));
       if constexpr (T::kMin)
         c[t] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sums[t]), sw,
-                               _mm512_mul_ps(src.Mins(b), _mm512_set1_ps(xsum_tile[b * kTokens + t])));
+                               _mm512_mul_ps(src.Mins(j), _mm512_set1_ps(xsum_tile[b * kTokens + t])));
       else
         c[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[t]), sw);
     }
   };
   for (int64_t g = 0; g < n_groups; ++g) {
-    const int64_t b = 8 * g;
+    const auto group = rows_src.Group(g);
     __m512 c0[kN], c1[kN], left[kN], right[kN];
     // Same tree as Tree8, built as the blocks arrive.
-    block(b, c0), block(b + 1, c1);
+    block(group, g, 0, c0), block(group, g, 1, c1);
     for (int t = 0; t < kN; ++t) left[t] = _mm512_add_ps(c0[t], c1[t]);
-    block(b + 2, c0), block(b + 3, c1);
+    block(group, g, 2, c0), block(group, g, 3, c1);
     for (int t = 0; t < kN; ++t) left[t] = _mm512_add_ps(left[t], _mm512_add_ps(c0[t], c1[t]));
-    block(b + 4, c0), block(b + 5, c1);
+    block(group, g, 4, c0), block(group, g, 5, c1);
     for (int t = 0; t < kN; ++t) right[t] = _mm512_add_ps(c0[t], c1[t]);
-    block(b + 6, c0), block(b + 7, c1);
+    block(group, g, 6, c0), block(group, g, 7, c1);
     for (int t = 0; t < kN; ++t) {
       right[t] = _mm512_add_ps(right[t], _mm512_add_ps(c0[t], c1[t]));
       acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(left[t], right[t]));

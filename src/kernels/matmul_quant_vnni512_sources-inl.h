@@ -2,21 +2,37 @@
 // target only, after the repack (VnniPackedRows) and kVnniPrefetchBytes. No include guard: it
 // belongs to that one target pass.
 //
-// Where the tile reads 16 rows' weights. Each gives, for i = 0..3, two vectors of unsigned
-// weight bytes (4 a row, 16 rows) and the activation steps they meet, and the rows' scales.
+// Where the tile reads 16 rows' weights. A source's Group(g) gives the 8 blocks of group g;
+// for block j (0..7) of it and i = 0..3, Steps gives two vectors of unsigned weight bytes (4 a
+// row, 16 rows) and the activation steps they meet, and Scales (and Mins, SubStep, SubScales)
+// the rows' scales. The tile asks per group so that a block's addresses are the group's
+// pointers plus constants (j and i are known once the tile's loops are unrolled), and what the
+// 8 blocks share (Q4_K's d and dmin, Q6_K's d) is converted once.
+//
 // ExpandedRows: repacked per call (VnniRepack: a byte a weight, f32 scales), every type.
 struct ExpandedRows {
   const VnniPackedRows& p;
-  HWY_INLINE void Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
-    s0 = 2 * i, s1 = 2 * i + 1;
-    w0 = _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s0);
-    w1 = _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s1);
+  struct Group8 {
+    const int32_t* q;  // block 8g's steps
+    const float *ws, *wo;
+    const int32_t* sc;
+    HWY_INLINE void Steps(int j, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
+      s0 = 2 * i, s1 = 2 * i + 1;
+      w0 = _mm512_loadu_si512(q + j * 128 + 16 * s0);
+      w1 = _mm512_loadu_si512(q + j * 128 + 16 * s1);
+    }
+    HWY_INLINE __m512 Scales(int j) const { return _mm512_loadu_ps(ws + 16 * j); }
+    HWY_INLINE __m512 Mins(int j) const { return _mm512_loadu_ps(wo + 16 * j); }
+    // Q6_K: the 6-bit weights of step s (0..7), and the int8 scales of half 0 or 1, as int32.
+    HWY_INLINE __m512i SubStep(int j, int s) const { return _mm512_loadu_si512(q + j * 128 + 16 * s); }
+    HWY_INLINE __m512i SubScales(int j, int half) const {
+      return _mm512_loadu_si512(sc + 32 * j + 16 * half);
+    }
+  };
+  HWY_INLINE Group8 Group(int64_t g) const {
+    const int64_t b = 8 * g;
+    return {p.q.data() + b * 128, p.ws.data() + 16 * b, p.wo.data() + 16 * b, p.sc.data() + 32 * b};
   }
-  HWY_INLINE __m512 Scales(int64_t b) const { return _mm512_loadu_ps(p.ws.data() + 16 * b); }
-  HWY_INLINE __m512 Mins(int64_t b) const { return _mm512_loadu_ps(p.wo.data() + 16 * b); }
-  // Q6_K: the 6-bit weights of step s (0..7), and the int8 scales of half 0 or 1, as int32.
-  HWY_INLINE __m512i SubStep(int64_t b, int s) const { return _mm512_loadu_si512(p.q.data() + b * 128 + 16 * s); }
-  HWY_INLINE __m512i SubScales(int64_t b, int half) const { return _mm512_loadu_si512(p.sc.data() + 32 * b + 16 * half); }
 };
 
 // PackedRows: Q4_0, Q8_0, Q4_K or Q6_K packed at load (kernels/packed_weights.h). Q4_0: dword s of a
@@ -29,45 +45,59 @@ struct ExpandedRows {
 template <DType kType>
 struct PackedRows {
   static constexpr int kBlockBytes = kType == DType::Q8_0 ? 512 : 256;  // q bytes of a block, 16 rows
+  // q bytes and head bytes of a group of 8 blocks (Q4_K, Q6_K: one super-block)
+  static constexpr int64_t kGroupQ = kType == DType::Q6_K ? 3072 : kType == DType::Q4_K ? 2048 : 8 * kBlockBytes;
+  static constexpr int64_t kGroupHead = kType == DType::Q6_K ? 288 : kType == DType::Q4_K ? 320 : 8 * 32;
   const uint8_t* q;     // [block][dword][row] 4 bytes each (Q4_K: [super-block][chunk][dword][row])
   const uint8_t* head;  // the group's scales: f16 [block][row] (Q4_K: 320 bytes a super-block, Q6_K: 288)
   bool prefetch;
-  HWY_INLINE void Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const;
-  HWY_INLINE __m512 Scales(int64_t b) const {
-    if constexpr (kType == DType::Q4_K) return SubScale(b, 0, 64);
-    else if constexpr (kType == DType::Q6_K) return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(head + 288 * (b / 8))));
-    else return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(head + 32 * b)));
-  }
-  HWY_INLINE __m512i SubStep(int64_t b, int s) const;
-  HWY_INLINE __m512i SubScales(int64_t b, int half) const {
-    const uint8_t* at = head + 288 * (b / 8) + 32 + 16 * (2 * (b & 7) + half);
-    return _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(at)));
-  }
-  HWY_INLINE __m512 Mins(int64_t b) const { return SubScale(b, 32, 192); }
-  // Q4_K: f16 (at `f16_at` in the super-block's 320 bytes) times the byte of sub-block b % 8.
-  HWY_INLINE __m512 SubScale(int64_t b, int f16_at, int bytes_at) const {
-    const uint8_t* h = head + (b / 8) * 320;
-    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h + f16_at)));
-    const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(h + bytes_at + 16 * (b % 8)));
-    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(s)));
+
+  struct Group8 {
+    const uint8_t* q;     // the group's first q byte
+    const uint8_t* head;  // its first head byte
+    bool prefetch;
+    __m512 d, dmin;  // Q4_K: d and dmin; Q6_K: d (converted once for the 8 blocks)
+    HWY_INLINE void Steps(int j, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const;
+    HWY_INLINE __m512 Scales(int j) const {
+      if constexpr (kType == DType::Q4_K) return _mm512_mul_ps(d, SubScaleBytes(64 + 16 * j));
+      else if constexpr (kType == DType::Q6_K) return d;
+      else return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(head + 32 * j)));
+    }
+    HWY_INLINE __m512 Mins(int j) const { return _mm512_mul_ps(dmin, SubScaleBytes(192 + 16 * j)); }
+    HWY_INLINE __m512i SubStep(int j, int s) const;
+    HWY_INLINE __m512i SubScales(int j, int half) const {
+      return _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(head + 32 + 16 * (2 * j + half))));
+    }
+    // Q4_K: the 16 rows' 6-bit sc or m (bytes at `at` of the head) as floats.
+    HWY_INLINE __m512 SubScaleBytes(int at) const {
+      return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(head + at))));
+    }
+  };
+  HWY_INLINE Group8 Group(int64_t g) const {
+    Group8 out{q + g * kGroupQ, head + g * kGroupHead, prefetch, _mm512_setzero_ps(), _mm512_setzero_ps()};
+    if constexpr (kType == DType::Q4_K || kType == DType::Q6_K)
+      out.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(out.head)));
+    if constexpr (kType == DType::Q4_K)
+      out.dmin = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(out.head + 32)));
+    return out;
   }
 };
 
 template <DType kType>
-HWY_INLINE void PackedRows<kType>::Steps(int64_t b, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
+HWY_INLINE void PackedRows<kType>::Group8::Steps(int j, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
   if constexpr (kType == DType::Q4_K) {
     // Two sub-blocks share a chunk: the first of them asks for the chunk's lines and (at a
     // super-block's start) the scales, as far ahead in time.
-    const uint8_t* at = q + (b / 2) * 512 + 128 * i;
-    if (prefetch && b % 2 == 0) {
+    const uint8_t* at = q + (j / 2) * 512 + 128 * i;
+    if (prefetch && j % 2 == 0) {
       _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes + 64, _MM_HINT_T1);
-      if (b % 8 == 0 && i < 5) _mm_prefetch(reinterpret_cast<const char*>(head + (b / 8) * 320 + 64 * i) + 640, _MM_HINT_T1);
+      if (j == 0 && i < 5) _mm_prefetch(reinterpret_cast<const char*>(head + 64 * i) + 640, _MM_HINT_T1);
     }
     const __m512i nib = _mm512_set1_epi8(0x0F);
     const __m512i v0 = _mm512_load_si512(at), v1 = _mm512_load_si512(at + 64);
     s0 = 2 * i, s1 = 2 * i + 1;
-    if (b % 2 == 0) {
+    if (j % 2 == 0) {
       w0 = _mm512_and_si512(v0, nib);
       w1 = _mm512_and_si512(v1, nib);
     } else {
@@ -78,16 +108,16 @@ HWY_INLINE void PackedRows<kType>::Steps(int64_t b, int i, __m512i& w0, int& s0,
   }
   // The scales come at 32 bytes a block: a line every other block, as far ahead in time.
   constexpr int64_t kScalesAhead = kVnniPrefetchBytes * 32 / kBlockBytes;
-  if (prefetch && i == 0 && b % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(head + 32 * b) + kScalesAhead, _MM_HINT_T1);
+  if (prefetch && i == 0 && j % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(head + 32 * j) + kScalesAhead, _MM_HINT_T1);
   if constexpr (kType == DType::Q4_0) {
-    const uint8_t* at = q + b * kBlockBytes + 64 * i;
+    const uint8_t* at = q + j * kBlockBytes + 64 * i;
     if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
     const __m512i v = _mm512_load_si512(at), nib = _mm512_set1_epi8(0x0F);
     s0 = i, s1 = i + 4;
     w0 = _mm512_and_si512(v, nib);
     w1 = _mm512_and_si512(_mm512_srli_epi32(v, 4), nib);
   } else {
-    const uint8_t* at = q + b * kBlockBytes + 128 * i;
+    const uint8_t* at = q + j * kBlockBytes + 128 * i;
     if (prefetch) {
       _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes, _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(at) + kVnniPrefetchBytes + 64, _MM_HINT_T1);
@@ -102,17 +132,17 @@ HWY_INLINE void PackedRows<kType>::Steps(int64_t b, int i, __m512i& w0, int& s0,
 // Q6_K: block 4h + k of a super-block takes step s's low 4 bits from part k % 2 of half h (the
 // low nibbles for k < 2), its top 2 bits from bits 2k, 2k + 1 of part 2 (packed_weights.h).
 template <DType kType>
-HWY_INLINE __m512i PackedRows<kType>::SubStep(int64_t b, int s) const {
-  const int k = static_cast<int>(b & 3), half = static_cast<int>((b >> 2) & 1);
-  const uint8_t* region = q + (b / 8) * 3072 + 1536 * half;
+HWY_INLINE __m512i PackedRows<kType>::Group8::SubStep(int j, int s) const {
+  const int k = j & 3, half = j >> 2;
+  const uint8_t* region = q + 1536 * half;
   if (prefetch && s < 3) {
     // The 4 blocks of a half each ask for a quarter of its 1536 bytes, as far ahead in time;
     // a super-block's first block, for the scales two super-blocks on.
     const char* ahead = reinterpret_cast<const char*>(region) + kVnniPrefetchBytes + 384 * k + 128 * s;
     _mm_prefetch(ahead, _MM_HINT_T1);
     _mm_prefetch(ahead + 64, _MM_HINT_T1);
-    if ((b & 7) == 0) {
-      const char* scales = reinterpret_cast<const char*>(head + 288 * (b / 8) + 576 + 128 * s);
+    if (j == 0) {
+      const char* scales = reinterpret_cast<const char*>(head + 576 + 128 * s);
       _mm_prefetch(scales, _MM_HINT_T1);
       _mm_prefetch(scales + 64, _MM_HINT_T1);
     }
