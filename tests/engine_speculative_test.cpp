@@ -77,12 +77,14 @@ struct Outcome {
   GenerationResult result;
 };
 
+// draft_min 0: as many drafts as draft_max every step (a fixed length).
 Outcome generate(const Model& model, Drafter* drafter, const std::vector<int32_t>& prompt, int64_t max_tokens,
-             int draft_max = 5, SamplingOptions sampling = {}) {
+             int draft_max = 5, SamplingOptions sampling = {}, int draft_min = 0) {
   Generator generator(model, nullptr, 96, 2, /*rewind_tokens=*/8);
   GenerationOptions options;
   options.max_tokens = max_tokens;
   options.drafter = drafter;
+  options.draft_min = draft_min == 0 ? draft_max : draft_min;
   options.draft_max = draft_max;
   options.sampling = sampling;
   Outcome run;
@@ -117,11 +119,14 @@ TEST(Speculative, GreedyOutputIsIdenticalWithEveryDrafter) {
     if (other) drafters.push_back(other.get());
     for (Drafter* drafter : drafters) {
       SCOPED_TRACE(drafter->name());
-      const Outcome drafted = generate(*model, drafter, kPrompt, 40);
-      EXPECT_EQ(drafted.tokens, plain.tokens);
-      EXPECT_EQ(drafted.cached, plain.cached);  // the rejected drafts left the cache
-      EXPECT_EQ(drafted.result.stop_reason, plain.result.stop_reason);
-      EXPECT_LE(drafted.result.accepted_tokens, drafted.result.drafted_tokens);
+      // A fixed length, and lengths chosen step by step from the acceptance (the default).
+      for (int draft_min : {0, 1}) {
+        const Outcome drafted = generate(*model, drafter, kPrompt, 40, 5, {}, draft_min);
+        EXPECT_EQ(drafted.tokens, plain.tokens) << draft_min;
+        EXPECT_EQ(drafted.cached, plain.cached) << draft_min;  // the rejected drafts left the cache
+        EXPECT_EQ(drafted.result.stop_reason, plain.result.stop_reason);
+        EXPECT_LE(drafted.result.accepted_tokens, drafted.result.drafted_tokens);
+      }
     }
     // A perfect drafter: every guess accepted, several tokens per forward pass.
     const Outcome perfect = generate(*model, &oracle, kPrompt, 40);
@@ -130,6 +135,44 @@ TEST(Speculative, GreedyOutputIsIdenticalWithEveryDrafter) {
     const Outcome itself = generate(*model, &self, kPrompt, 40);
     EXPECT_EQ(itself.result.accepted_tokens, itself.result.drafted_tokens);
   }
+}
+
+TEST(Speculative, DraftLengthFollowsTheAcceptance) {
+  auto model = load_model(model_path("gemma4-tiny-e2b-like-f32.gguf"));
+  const Outcome plain = generate(*model, nullptr, kPrompt, 40);
+  std::vector<int32_t> full = kPrompt;
+  full.insert(full.end(), plain.tokens.begin(), plain.tokens.end());
+  OracleDrafter oracle(full);
+  RandomDrafter random(model->config.vocab_size);
+  // Always right: the length grows to the maximum, so 40 tokens take few passes (a fixed
+  // length of 1 takes 20: a draft and the model's own token each).
+  const Outcome right = generate(*model, &oracle, kPrompt, 40, 8, {}, 1);
+  EXPECT_EQ(right.tokens, plain.tokens);
+  EXPECT_EQ(right.result.accepted_tokens, right.result.drafted_tokens);
+  EXPECT_LE(right.result.forward_steps, 10);
+  // Always wrong (random guesses over the vocabulary): after the first step (2 drafts, the
+  // prior's choice) one draft a step.
+  const Outcome wrong = generate(*model, &random, kPrompt, 40, 8, {}, 1);
+  EXPECT_EQ(wrong.tokens, plain.tokens);
+  EXPECT_LE(wrong.result.drafted_tokens, wrong.result.forward_steps + 1);
+  // The range's floor holds even so.
+  const Outcome floor = generate(*model, &random, kPrompt, 40, 8, {}, 3);
+  EXPECT_GE(floor.result.drafted_tokens, 3 * (floor.result.forward_steps - 2));
+}
+
+TEST(Speculative, SeededSampledGenerationRepeatsWithChosenDraftLengths) {
+  // The lengths depend only on the acceptance, not on timings, so the sampler's draws, and
+  // with them a seeded answer, are the same on every run.
+  auto model = load_model(model_path("gemma4-tiny-e2b-like-f32.gguf"));
+  ModelDrafter self(*model, model->config, 96, 8, 2);
+  SamplingOptions sampling;
+  sampling.temperature = 1.2;
+  sampling.seed = 77;
+  const Outcome a = generate(*model, &self, kPrompt, 40, 8, sampling, 1);
+  const Outcome b = generate(*model, &self, kPrompt, 40, 8, sampling, 1);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.result.drafted_tokens, b.result.drafted_tokens);
+  EXPECT_GT(a.result.drafted_tokens, 0);
 }
 
 TEST(Speculative, StopTokensAndLimitsAreKeptWithDrafting) {

@@ -50,7 +50,8 @@ std::vector<int32_t> prompt_tokens(const ModelConfig& c) {
 
 }  // namespace
 
-SpeculativeBenchResult bench_speculative(const Model& model, const std::string& drafter_name, int draft_max,
+SpeculativeBenchResult bench_speculative(const Model& model, const std::string& drafter_name, int draft_min,
+                                         int draft_max,
                                          std::optional<double> acceptance, int64_t n_gen, int repetitions,
                                          int threads) {
   require(!acceptance || (*acceptance >= 0 && *acceptance <= 1), "--draft-acceptance must be between 0 and 1");
@@ -58,6 +59,7 @@ SpeculativeBenchResult bench_speculative(const Model& model, const std::string& 
   const int64_t context = static_cast<int64_t>(prompt.size()) + n_gen + draft_max + 1;
   GenerationFlags flags;
   flags.draft = drafter_name;
+  flags.draft_min = draft_min;
   flags.draft_max = draft_max;
   flags.threads = threads;
   DraftSetup setup = make_drafter(flags, model, context);
@@ -69,8 +71,8 @@ SpeculativeBenchResult bench_speculative(const Model& model, const std::string& 
   auto run = [&](Drafter* drafter) {
     Generator generator(model, nullptr, context, threads, setup.rewind_tokens());
     GenerationOptions o = options;
+    setup.apply(o);  // the draft length range
     o.drafter = drafter;
-    o.draft_max = draft_max;
     GenerationResult r = generator.generate(prompt, o);
     return r;
   };

@@ -23,7 +23,7 @@ struct SpeculativeBenchResult {
 };
 
 // `drafter` as --draft names it (a model path or "lookup"); `acceptance` in [0, 1] or unset.
-SpeculativeBenchResult bench_speculative(const Model& model, const std::string& drafter, int draft_max,
+SpeculativeBenchResult bench_speculative(const Model& model, const std::string& drafter, int draft_min, int draft_max,
                                          std::optional<double> acceptance, int64_t n_gen, int repetitions,
                                          int threads);
 

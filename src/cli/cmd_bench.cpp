@@ -46,6 +46,7 @@ struct BenchArgs {
   bool json = false;
   bool bandwidth = false;
   std::string draft;                       // speculative decoding: a drafter, as run --draft
+  int draft_min = 1;
   int draft_max = 8;
   std::optional<double> draft_acceptance;  // replace the drafter's guesses at this rate
 };
@@ -150,6 +151,7 @@ void print_json(const BenchArgs& args, const Model& model, const ModelSummary& s
   }
   if (spec) {
     j["speculative"] = {{"drafter", args.draft},
+                        {"draft_min", args.draft_min},
                         {"draft_max", args.draft_max},
                         {"set_acceptance", args.draft_acceptance ? nlohmann::json(*args.draft_acceptance) : nlohmann::json(nullptr)},
                         {"plain", stats_json(stats_of(spec->plain_tokens_per_s))},
@@ -263,7 +265,7 @@ int run_bench(const BenchArgs& args) {
   std::optional<SpeculativeBenchResult> spec;
   if (!args.draft.empty()) {
     require(args.gen > 0, "--draft measures generation: -n must be more than 0");
-    spec = bench_speculative(*model, args.draft, args.draft_max, args.draft_acceptance, args.gen, args.repetitions,
+    spec = bench_speculative(*model, args.draft, args.draft_min, args.draft_max, args.draft_acceptance, args.gen, args.repetitions,
                              pool.size());
     const std::string n = std::to_string(args.gen);
     results.push_back({"tg" + n + " gen", stats_of(spec->plain_tokens_per_s)});
@@ -278,11 +280,11 @@ int run_bench(const BenchArgs& args) {
     print_table(*model, summary, pool.size(), results, bandwidth);
   if (spec && !args.json) {
     const double speedup = stats_of(spec->drafted_tokens_per_s).median / stats_of(spec->plain_tokens_per_s).median;
-    std::printf("drafting (%s%s, up to %d per step): accepted %lld/%lld (%.0f%%), %.2f tokens per forward pass, "
+    std::printf("drafting (%s%s, %d to %d per step): accepted %lld/%lld (%.0f%%), %.2f tokens per forward pass, "
                 "%.2fx the speed of the same generation without (medians)\n",
                 args.draft.c_str(),
                 args.draft_acceptance ? (", guesses replaced at acceptance " + std::to_string(*args.draft_acceptance).substr(0, 4)).c_str() : "",
-                args.draft_max, static_cast<long long>(spec->accepted), static_cast<long long>(spec->drafted),
+                args.draft_min, args.draft_max, static_cast<long long>(spec->accepted), static_cast<long long>(spec->drafted),
                 spec->drafted > 0 ? 100.0 * static_cast<double>(spec->accepted) / static_cast<double>(spec->drafted) : 0.0,
                 spec->forward_steps > 0 ? static_cast<double>(spec->generated) / static_cast<double>(spec->forward_steps) : 0.0,
                 speedup);
@@ -307,6 +309,9 @@ const CommandRegistration kRegistration("bench", [](CLI::App& app) {
   cmd->add_option("--draft,--model-draft", args->draft,
                   "Also measure generation with speculative decoding: a drafter as for facet run --draft");
   cmd->add_option("--draft-max", args->draft_max, "Draft tokens per step at most")->capture_default_str();
+  cmd->add_option("--draft-min", args->draft_min,
+                  "Draft tokens per step at least (--draft-min N --draft-max N: always N)")
+      ->capture_default_str();
   cmd->add_option("--draft-acceptance", args->draft_acceptance,
                   "Replace the drafter's guesses by the true continuation kept at this rate (0-1): the speed at a "
                   "chosen acceptance (random-weight drafters never agree with their model)");

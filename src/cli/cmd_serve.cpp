@@ -105,6 +105,8 @@ int run_serve(ServeArgs& args, const CLI::App& cmd) {
     if (!bundled.empty()) o.model_paths.push_back(bundled);
   }
   require(o.draft_max >= 1 && o.draft_max <= 64, "--draft-max must be between 1 and 64 (got ", o.draft_max, ")");
+  require(o.draft_min >= 1 && o.draft_min <= o.draft_max, "--draft-min must be between 1 and --draft-max (",
+          o.draft_max, "), got ", o.draft_min);
   if (!o.draft.empty() && o.draft != "lookup" && o.draft != "ngram" && o.draft != "prompt-lookup")
     require(is_assistant_model(o.draft), o.draft,
             ": facet serve --draft takes \"lookup\" or a Gemma 4 assistant drafter (a GGUF gemma4-assistant file or "
@@ -168,7 +170,11 @@ const CommandRegistration kRegistration("serve", [](CLI::App& app) {
   cmd->add_option("--draft,--model-draft", o.draft,
                   "Speculative decoding: \"lookup\", or a Gemma 4 assistant drafter (used for the models it fits); "
                   "default: NAME-assistant.gguf beside each model");
-  cmd->add_option("--draft-max", o.draft_max, "Draft tokens checked per step at most (1-64)")->capture_default_str();
+  cmd->add_option("--draft-max", o.draft_max,
+                  "Draft tokens checked per step at most (1-64; each step checks as many as the request's acceptance "
+                  "so far makes worth it)")
+      ->capture_default_str();
+  cmd->add_option("--draft-min", o.draft_min, "Draft tokens checked per step at least")->capture_default_str();
   cmd->add_flag("--no-draft", o.no_draft, "No speculative decoding, even with a drafter beside a model");
   cmd->add_option("--mmproj", o.mmproj,
                   "Vision/audio projector of the --model model (llama.cpp's mmproj GGUF or an HF folder); default: "

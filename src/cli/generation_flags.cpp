@@ -33,7 +33,11 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags) {
   cmd.add_option("--draft,--model-draft", flags.draft,
                  "Speculative decoding: a draft model with the same tokenizer (.gguf or HF folder), or \"lookup\" "
                  "(guess from earlier text in the context); the output is unchanged, only faster");
-  cmd.add_option("--draft-max", flags.draft_max, "Draft tokens checked per step at most")->capture_default_str();
+  cmd.add_option("--draft-max", flags.draft_max,
+                 "Draft tokens checked per step at most (each step checks as many as the acceptance so far makes "
+                 "worth it; --draft-min N --draft-max N: always N)")
+      ->capture_default_str();
+  cmd.add_option("--draft-min", flags.draft_min, "Draft tokens checked per step at least")->capture_default_str();
   cmd.add_flag("--no-draft", flags.no_draft, "Do not use the drafter found beside the model (NAME-assistant.gguf)");
   add_cache_type_flags(cmd, flags.cache_type_k, flags.cache_type_v);
 }
@@ -50,6 +54,9 @@ DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t
   if (draft.empty() || flags.no_draft) return setup;
   require(flags.draft_max >= 1 && flags.draft_max <= 64, "--draft-max must be between 1 and 64 (got ",
           flags.draft_max, ")");
+  require(flags.draft_min >= 1 && flags.draft_min <= flags.draft_max, "--draft-min must be between 1 and --draft-max (",
+          flags.draft_max, "), got ", flags.draft_min);
+  setup.draft_min = flags.draft_min;
   setup.draft_max = flags.draft_max;
   if (draft == "lookup" || draft == "ngram" || draft == "prompt-lookup") {
     setup.drafter = std::make_unique<PromptLookupDrafter>();

@@ -27,6 +27,7 @@ struct GenerationFlags {
   std::string cache_type_k = "f16";  // KV cache element types, as llama.cpp's -ctk / -ctv
   std::string cache_type_v = "f16";
   std::string draft;        // speculative decoding: a draft model's path, or "lookup" (prompt lookup)
+  int draft_min = 1;        // draft tokens per step at least (when the drafter has that many)
   int draft_max = 8;        // draft tokens per step at most
   bool no_draft = false;    // --no-draft: not even the drafter found beside the model
 };
@@ -38,17 +39,19 @@ struct DraftSetup {
   std::unique_ptr<AssistantModel> assistant;
   std::string description;  // "" without drafting; else what drafts, for -v
   std::unique_ptr<Drafter> drafter;
+  int draft_min = 1;
   int draft_max = 0;
   // Positions the main model's KV cache must be able to take back (rejected drafts).
   int64_t rewind_tokens() const { return drafter ? draft_max : 0; }
   void apply(GenerationOptions& options) const {
     options.drafter = drafter.get();
+    options.draft_min = draft_min;
     options.draft_max = draft_max;
   }
 };
 // Loads the --draft model (a Gemma 4 assistant, checked against `main`'s widths, or an
 // ordinary model with the same vocabulary) or makes the prompt lookup drafter; throws Error
-// for a bad --draft-max or an unusable model. Without --draft (and without --no-draft) a
+// for a bad --draft-min/--draft-max or an unusable model. Without --draft (and without --no-draft) a
 // drafter shipped beside the main model is used: see default_drafter_path.
 DraftSetup make_drafter(const GenerationFlags& flags, const Model& main, int64_t context_size);
 

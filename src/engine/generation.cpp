@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/draft_length.h"
 #include "sampling/penalties.h"
 #include "tokenizer/streaming_detokenizer.h"
 #include "util/error.h"
@@ -145,12 +146,12 @@ std::vector<float> Generator::prefill(const std::vector<int32_t>& prompt, int64_
   return logits;
 }
 
-std::vector<int32_t> Generator::propose_drafts(const GenerationOptions& options, int32_t next,
+std::vector<int32_t> Generator::propose_drafts(const GenerationOptions& options, int length, int32_t next,
                                               const GenerationResult& result) {
   if (options.drafter == nullptr) return {};
   // Drafts must fit in the answer's token limit and the context, and rejected ones must
   // be removable from the sliding-window rings (rewind_tokens positions of slack).
-  const int64_t room = std::min<int64_t>({options.draft_max, rewind_tokens_,
+  const int64_t room = std::min<int64_t>({length, rewind_tokens_,
                                           options.max_tokens - static_cast<int64_t>(result.tokens.size()),
                                           cache_.context_size() - cache_.n_past() - 1});
   if (room <= 0) return {};
@@ -170,6 +171,8 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
                                      const TokenCallback& on_token, const std::vector<PromptMedia>& media) {
   require(options.max_tokens >= 0, "the token limit must be >= 0 (got ", options.max_tokens, ")");
   Sampler sampler(options.sampling);  // validates the options before any work
+  std::optional<DraftLength> draft_length;  // validates the draft range
+  if (options.drafter != nullptr) draft_length.emplace(options.draft_min, options.draft_max);
   GenerationResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
 
@@ -224,7 +227,8 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
       result.stop_reason = StopReason::ContextFull;
       break;
     }
-    const std::vector<int32_t> drafts = propose_drafts(options, next, result);
+    const std::vector<int32_t> drafts =
+        draft_length ? propose_drafts(options, draft_length->next(), next, result) : std::vector<int32_t>();
     ++result.forward_steps;
     if (drafts.empty()) {
       logits = forward(model_, cache_, {next}, LogitsFor::LastToken, pool_, 512, &last_hidden_);
@@ -258,6 +262,7 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
         break;
       }
     }
+    draft_length->record(static_cast<int64_t>(drafts.size()), static_cast<int64_t>(kept));
     // The cache keeps `next` and the accepted drafts; as without drafting, a token that
     // ends the generation is not counted as run.
     const int64_t keep = start + 1 + static_cast<int64_t>(kept) - (ended ? 1 : 0);

@@ -26,12 +26,14 @@ struct GenerationOptions {
   int64_t max_tokens = 256;            // new tokens at most (the stop token counts)
   std::vector<int32_t> stop_ids;       // generation ends after sampling one of these
   const std::atomic<bool>* cancel = nullptr;  // checked before every forward step
-  // Speculative decoding: the drafter guesses up to `draft_max` tokens per step and the
-  // model checks them in one forward pass. The output is the same as without (greedy:
+  // Speculative decoding: the drafter guesses between `draft_min` and `draft_max` tokens per
+  // step (as many as the acceptance so far makes worth checking: engine/draft_length.h) and
+  // the model checks them in one forward pass. The output is the same as without (greedy:
   // token for token; sampled: the same distribution), only faster when guesses are right.
   // Drafts are also bounded by the Generator's rewind_tokens (rejected ones are taken back
   // out of the KV cache). Null: one token per forward pass.
   Drafter* drafter = nullptr;
+  int draft_min = 1;
   int draft_max = 8;
 };
 
@@ -128,7 +130,9 @@ class Generator {
   // actually go back to it (sliding-window rings can only go back inside the window).
   int64_t reusable_prefix(const std::vector<int32_t>& prompt, const std::vector<PromptMedia>& media) const;
   // The drafter's guesses for after `next`, cut to what this step can check.
-  std::vector<int32_t> propose_drafts(const GenerationOptions& options, int32_t next, const GenerationResult& result);
+  // Up to `length` drafts after `next` (fewer near the token limit or the context's end).
+  std::vector<int32_t> propose_drafts(const GenerationOptions& options, int length, int32_t next,
+                                      const GenerationResult& result);
 
   const Model& model_;
   const Tokenizer* tokenizer_;

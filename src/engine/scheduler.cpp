@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "engine/draft_length.h"
 #include "model/forward.h"
 #include "sampling/penalties.h"
 #include "tokenizer/streaming_detokenizer.h"
@@ -48,6 +49,7 @@ struct Running {
   size_t pending_done = 0;       // how many of them are already in the cache
   int64_t prompt_offset = 0;     // while prefilling: the prompt index of pending[0]
   std::vector<int32_t> drafts;   // the drafter's guesses run after `pending` this step
+  std::optional<DraftLength> draft_length;  // how many to ask for (with a drafter)
   std::vector<float> last_hidden;  // final normed hidden state after the last cached token (drafters)
   bool prefilling = true;
   Clock::time_point phase_start = Clock::now();
@@ -173,6 +175,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer* tokenizer, SchedulerOp
   require(options.max_queue >= 0, "max_queue must be >= 0 (got ", options.max_queue, ")");
   require(options.prefill_chunk >= 1, "prefill_chunk must be >= 1 (got ", options.prefill_chunk, ")");
   require(options.rewind_tokens >= 0, "rewind_tokens must be >= 0 (got ", options.rewind_tokens, ")");
+  if (options.drafter != nullptr) DraftLength(options.draft_min, options.draft_max);  // throws for a bad range
   // Checks the cache shape and types now rather than at the first request.
   (void)KvCache::planned_bytes(model.config, options.context_size, options.rewind_tokens, options.cache_types);
   require(tokenizer == nullptr || tokenizer->vocab_size() <= model.config.vocab_size, "the tokenizer has ",
@@ -468,9 +471,10 @@ void Scheduler::State::run_group(std::vector<Work>& work) {
 std::vector<int32_t> Scheduler::State::propose_drafts(Slot& slot) {
   Running& s = *slot.seq;
   if (options.drafter == nullptr) return {};
+  if (!s.draft_length) s.draft_length.emplace(options.draft_min, options.draft_max);
   // Within the answer's token limit (`pending` holds the token just sampled, already counted),
   // the context, and what the sliding-window rings can take back.
-  const int64_t room = std::min<int64_t>({options.draft_max, options.rewind_tokens,
+  const int64_t room = std::min<int64_t>({s.draft_length->next(), options.rewind_tokens,
                                           s.request.request.max_tokens - static_cast<int64_t>(s.result.tokens.size()),
                                           slot.cache.context_size() - slot.cache.n_past() - 1});
   if (room <= 0 || s.pending.size() != 1) return {};
@@ -517,6 +521,7 @@ void Scheduler::State::verify(Slot& slot, const Work& work, float* rows, const f
       break;
     }
   }
+  if (s.draft_length) s.draft_length->record(static_cast<int64_t>(drafts.size()), static_cast<int64_t>(kept));
   // The cache keeps the sampled token and the accepted drafts; as without drafting, a token
   // that ended the request is not counted as run.
   const int64_t keep = start + 1 + static_cast<int64_t>(kept) - (running ? 0 : 1);

@@ -39,11 +39,13 @@ struct SchedulerOptions {
   // forward passes, so it may change what the model's matmuls read.
   std::function<void(const std::vector<double>& scales)> set_adapter_scales;
   // Speculative decoding for every request (null: none): after each sampled token the
-  // drafter guesses up to draft_max more, checked in the same batched pass as the other
+  // drafter guesses draft_min to draft_max more (per request, as its acceptance so far makes
+  // worth checking: engine/draft_length.h), checked in the same batched pass as the other
   // sequences' steps (greedy output unchanged, sampled output keeps its distribution). It
   // is shared by all sequences, so it must keep no per-sequence state: prompt lookup or a
   // Gemma 4 assistant, which read everything from their DraftInput. Must outlive the scheduler.
   Drafter* drafter = nullptr;
+  int draft_min = 1;
   int draft_max = 8;
 };
 

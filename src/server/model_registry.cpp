@@ -135,6 +135,7 @@ ModelEntry ModelRegistry::find(std::string_view requested) const {
 
 void ModelRegistry::attach_drafter(LoadedModel& loaded, SchedulerOptions& so) const {
   if (options_.no_draft) return;
+  so.draft_min = options_.draft_min;
   so.draft_max = options_.draft_max;
   if (options_.draft == "lookup" || options_.draft == "ngram" || options_.draft == "prompt-lookup") {
     loaded.drafter = std::make_unique<PromptLookupDrafter>();

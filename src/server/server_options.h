@@ -28,6 +28,7 @@ struct ServerOptions {
   // Speculative decoding: "lookup" (every model), a Gemma 4 assistant drafter (the models
   // it fits), or "" for the NAME-assistant.gguf beside each model, unless no_draft.
   std::string draft;
+  int draft_min = 1;  // draft tokens per step between these (engine/draft_length.h)
   int draft_max = 8;
   bool no_draft = false;
   // Images and audio: the projector (llama.cpp's mmproj GGUF or an HF folder) of the one --model
