@@ -66,6 +66,61 @@ TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
   }
 }
 
+// 12B/26B/31B (use_bidirectional_attention = "vision"): an image's soft tokens see each other
+// both ways on every layer, audio and text stay causal. The tiny MoE model (26B-like, no
+// per-layer embeddings, so its GGUF reads as bidirectional), sliding window 8: the 10-token
+// image is longer than the window, so its early tokens see later ones beyond it.
+TEST(MediaPrompt, ImageTokensSeeEachOtherOnBidirectionalModels) {
+  auto model = load_model(test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf");
+  ASSERT_TRUE(model->config.bidirectional_images);
+  ASSERT_FALSE(load_model(e2b_like())->config.bidirectional_images);  // E2B-like: causal images
+  const int64_t H = model->config.hidden_size, V = model->config.vocab_size;
+  std::vector<int32_t> tokens = {2, 17, 40};
+  tokens.insert(tokens.end(), 10, 99);  // image at [3, 13)
+  tokens.insert(tokens.end(), {41, 5, 98, 98, 98, 23, 6});  // audio at [15, 18)
+  const std::vector<float> image = random_soft_tokens(10, H, 5), clip = random_soft_tokens(3, H, 6);
+  const EmbeddingSpan spans[2] = {{3, 10, image.data(), true}, {15, 3, clip.data(), false}};
+  std::map<int64_t, std::vector<double>> media;
+  for (int64_t i = 0; i < 10; ++i) media[3 + i] = std::vector<double>(image.begin() + i * H, image.begin() + (i + 1) * H);
+  for (int64_t i = 0; i < 3; ++i) media[15 + i] = std::vector<double>(clip.begin() + i * H, clip.begin() + (i + 1) * H);
+  auto file = GgufFile::open(test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf");
+  const test::ReferenceModel reference(*file);
+  const auto want = reference.forward(tokens, nullptr, &media, {{3, 10}});
+  const auto causal = reference.forward(tokens, nullptr, &media);
+
+  ThreadPool pool(2);
+  // Micro-batches of 2, 5 and 4 tokens would cut the image: it runs whole instead.
+  for (int64_t max_batch : {int64_t{512}, int64_t{2}, int64_t{5}, int64_t{4}}) {
+    KvCache cache(model->config, 32);
+    const std::vector<float> got = forward(*model, cache, tokens, LogitsFor::AllTokens, pool, max_batch, nullptr,
+                                           std::span<const EmbeddingSpan>(spans, 2));
+    double worst = 0, moved = 0;
+    for (size_t t = 0; t < tokens.size(); ++t)
+      for (int64_t v = 0; v < V; ++v) {
+        worst = std::max(worst, std::abs(got[t * V + v] - want[t][v]));
+        moved = std::max(moved, std::abs(want[t][v] - causal[t][v]));
+      }
+    EXPECT_LE(worst, 1e-4) << "max_batch " << max_batch;
+    EXPECT_GT(moved, 0.01);  // the later image tokens really reach the earlier ones
+  }
+}
+
+TEST(MediaPrompt, MicroBatchesEndOutsideImages) {
+  auto bidirectional = load_model(test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf");
+  auto causal = load_model(e2b_like());
+  const float row = 0;
+  const EmbeddingSpan spans[3] = {{3, 10, &row, true}, {15, 3, &row, false}, {20, 4, &row, true}};
+  const std::span<const EmbeddingSpan> media(spans, 3);
+  const ModelConfig& c = bidirectional->config;
+  EXPECT_EQ(micro_batch_end(c, media, 0, 2, 30), 2);    // before the image
+  EXPECT_EQ(micro_batch_end(c, media, 0, 5, 30), 3);    // would cut it: ends before it
+  EXPECT_EQ(micro_batch_end(c, media, 3, 4, 30), 13);   // starts at it: the whole image, over the limit
+  EXPECT_EQ(micro_batch_end(c, media, 13, 3, 30), 16);  // audio may be cut
+  EXPECT_EQ(micro_batch_end(c, media, 13, 8, 30), 20);  // the second image: before it
+  EXPECT_EQ(micro_batch_end(c, media, 20, 100, 30), 30);
+  EXPECT_EQ(micro_batch_end(causal->config, media, 0, 5, 30), 5);  // causal images may be cut
+}
+
 TEST(MediaPrompt, PrefixCacheTellsImagesApart) {
   auto model = load_model(e2b_like());
   const int64_t H = model->config.hidden_size;

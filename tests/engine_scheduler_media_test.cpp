@@ -149,3 +149,46 @@ TEST(SchedulerMedia, MisplacedMediaIsRefused) {
 
 }  // namespace
 }  // namespace facet
+
+namespace facet {
+namespace {
+
+// On a model whose images' soft tokens see each other both ways (the tiny MoE, 26B-like), a
+// prefill chunk of 4 must not cut the 6-token image: its first token's log-probability is that
+// of one forward pass over the whole prompt, and differs from running the image causally.
+TEST(SchedulerMedia, ImagesRunWholeOnBidirectionalModels) {
+  auto model = load_model(test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf");
+  ASSERT_TRUE(model->config.bidirectional_images);
+  const int64_t H = model->config.hidden_size;
+  SchedulerOptions options;
+  options.threads = 2;
+  options.max_sequences = 1;
+  options.context_size = 64;
+  options.prefill_chunk = 4;
+  options.cache_types = KvCacheTypes{};
+  Scheduler scheduler(*model, nullptr, options);
+  SequenceRequest r;
+  r.prompt = {2, 313, 99, 99, 99, 99, 99, 99, 290, 301, 277};
+  r.max_tokens = 3;
+  r.media = {PromptMedia{2, random_soft_tokens(6, H, 9), 9, true}};
+  const std::vector<Outcome> got = run_all(scheduler, {r});
+  ASSERT_FALSE(got[0].logprobs.empty());
+
+  ThreadPool pool(2);
+  auto first_logprob = [&](bool image) {
+    std::vector<PromptMedia> media = r.media;
+    media[0].image = image;
+    KvCache cache(model->config, 64);
+    const std::vector<EmbeddingSpan> spans = media_spans_in(media, 0, static_cast<int64_t>(r.prompt.size()), H);
+    std::vector<float> logits = forward(*model, cache, r.prompt, LogitsFor::LastToken, pool, 512, nullptr, spans);
+    double z = 0;
+    const float top = *std::max_element(logits.begin(), logits.end());
+    for (float l : logits) z += std::exp(static_cast<double>(l - top));
+    return logits[static_cast<size_t>(got[0].result.tokens[0])] - top - std::log(z);
+  };
+  EXPECT_NEAR(got[0].logprobs[0], first_logprob(true), 1e-4);
+  EXPECT_GT(std::abs(first_logprob(true) - first_logprob(false)), 1e-4);
+}
+
+}  // namespace
+}  // namespace facet

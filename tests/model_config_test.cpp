@@ -147,6 +147,22 @@ TEST(ModelConfig, FromSharedGgufModels) {
   EXPECT_EQ(moe.layers[1].n_kv_heads, 2);
 }
 
+// use_bidirectional_attention (spec §3 table, §4.3): "vision" on 12B, 26B and 31B, null on
+// E2B/E4B. GGUF has no such key: a model without per-layer embeddings reads as "vision", which
+// gives the same answer for every released variant (and for the spec's tiny configs).
+TEST(ModelConfig, BidirectionalImagesFromConfigAndGguf) {
+  for (const char* name : {"gemma-4-12b", "gemma-4-26b-a4b", "gemma-4-31b"}) EXPECT_TRUE(load_variant(name).bidirectional_images) << name;
+  for (const char* name : {"gemma-4-e2b", "gemma-4-e4b"}) EXPECT_FALSE(load_variant(name).bidirectional_images) << name;
+  for (const char* name : {"tiny-e", "tiny-moe", "tiny-all"}) {
+    const ModelConfig c = load_variant(name);
+    EXPECT_EQ(c.bidirectional_images, !c.has_ple()) << name;
+  }
+  auto moe = GgufFile::open(test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf");
+  EXPECT_TRUE(ModelConfig::from_gguf(*moe).bidirectional_images);
+  auto e2b = GgufFile::open(test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf");
+  EXPECT_FALSE(ModelConfig::from_gguf(*e2b).bidirectional_images);
+}
+
 TEST(ModelConfig, InconsistentConfigsAreRejectedWithTheKey) {
   using nlohmann::json;
   auto base = json::parse(R"({"model_type":"gemma4_text","vocab_size":512,"hidden_size":64,
@@ -170,6 +186,7 @@ TEST(ModelConfig, InconsistentConfigsAreRejectedWithTheKey) {
   j = base; j["layer_types"] = json::array({"sliding_attention"}); expect_error(j, "layer_types");
   j = base; j["layer_types"][1] = "weird"; expect_error(j, "unknown");
   j = base; j["num_kv_shared_layers"] = 5; expect_error(j, "num_kv_shared_layers");
+  j = base; j["use_bidirectional_attention"] = "all"; expect_error(j, "use_bidirectional_attention");
   // A shared full layer with no earlier full layer to borrow from.
   j = base; j["layer_types"] = json::array({"sliding_attention", "full_attention"});
   j["num_kv_shared_layers"] = 1; expect_error(j, "no earlier layer of that kind");

@@ -60,7 +60,7 @@ std::vector<EmbeddingSpan> media_spans_in(const std::vector<PromptMedia>& media,
   for (const PromptMedia& m : media) {
     const int64_t count = static_cast<int64_t>(m.rows.size()) / hidden;
     const int64_t b = std::max(m.first, start), e = std::min(m.first + count, end);
-    if (b < e) spans.push_back({b - start, e - b, m.rows.data() + (b - m.first) * hidden});
+    if (b < e) spans.push_back({b - start, e - b, m.rows.data() + (b - m.first) * hidden, m.image});
   }
   return spans;
 }
@@ -133,9 +133,10 @@ std::vector<float> Generator::prefill(const std::vector<int32_t>& prompt, int64_
   if (reused != nullptr) *reused = keep;
 
   std::vector<float> logits;
-  for (int64_t start = keep; start < n_prompt; start += kPrefillChunk) {
+  const std::vector<EmbeddingSpan> all_spans = media_spans_in(media, 0, n_prompt, H);
+  for (int64_t start = keep, end = 0; start < n_prompt; start = end) {
     if (cancelled(cancel)) return {};
-    const int64_t end = std::min(n_prompt, start + kPrefillChunk);
+    end = micro_batch_end(model_.config, all_spans, start, kPrefillChunk, n_prompt);  // images stay whole
     std::vector<int32_t> chunk(prompt.begin() + start, prompt.begin() + end);
     const std::vector<EmbeddingSpan> spans = media_spans_in(media, start, end, H);  // may cross chunks
     // forward() checks every id before touching the cache, so a throw leaves it consistent.

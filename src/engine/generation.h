@@ -68,6 +68,7 @@ struct PromptMedia {
   int64_t first = 0;
   std::vector<float> rows;  // [count, hidden size of the model]
   uint64_t hash = 0;
+  bool image = false;       // an image's soft tokens (EmbeddingSpan::image); false: audio
 };
 
 // Where media sit in a token sequence, for the prefix caches (Generator, Scheduler).

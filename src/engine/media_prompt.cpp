@@ -76,6 +76,7 @@ MediaPrompt expand_media_placeholders(const std::vector<int32_t>& tokens, const 
     m.first = static_cast<int64_t>(out.tokens.size());
     m.rows = item.soft_tokens;
     m.hash = item.hash;
+    m.image = item.kind == MediaKind::Image;
     out.media.push_back(std::move(m));
     out.tokens.insert(out.tokens.end(), static_cast<size_t>(count), *mark.soft);
     out.tokens.push_back(*mark.end);

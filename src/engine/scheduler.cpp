@@ -406,11 +406,14 @@ void Scheduler::State::step() {
     if (budget == 0) break;
     Running& s = *slot->seq;
     const int64_t left = static_cast<int64_t>(s.pending.size() - s.pending_done);
-    const int64_t n = std::min(budget, left);
-    budget -= n;
-    const auto from = s.pending.begin() + static_cast<std::ptrdiff_t>(s.pending_done);
     const int64_t first = s.prompt_offset + static_cast<int64_t>(s.pending_done);
-    work.push_back({slot, {from, from + n}, media_spans_in(s.request.request.media, first, first + n, model.config.hidden_size)});
+    const int64_t H = model.config.hidden_size;
+    // At most the budget, but an image whose soft tokens see each other runs whole.
+    const int64_t n =
+        micro_batch_end(model.config, media_spans_in(s.request.request.media, first, first + left, H), 0, budget, left);
+    budget = std::max<int64_t>(0, budget - n);
+    const auto from = s.pending.begin() + static_cast<std::ptrdiff_t>(s.pending_done);
+    work.push_back({slot, {from, from + n}, media_spans_in(s.request.request.media, first, first + n, H)});
   }
 
   // One forward pass per set of LoRA scales (usually just one): the weights are read once

@@ -177,7 +177,12 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       const KvCache::Layer& cached = seg.cache->layer(src);
       const int64_t p0 = seg.first_position;
       const int64_t pos = p0 + (t - seg.begin);
-      const int64_t first = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
+      // Causal (and within the window on sliding layers), or anywhere in the token's own image
+      // block (the block is in this batch, so it only moves the ends within the batch rows).
+      const int64_t block_first_pos = p0 + (ctx.block_first[static_cast<size_t>(t)] - seg.begin);
+      const int64_t last = ctx.block_last[static_cast<size_t>(t)];  // the last batch row it sees
+      const int64_t first = std::min(
+          block_first_pos, lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0);
       KvSpan spans[3];
       int n_spans = 0;
       if (!f32_cache) {
@@ -197,7 +202,7 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       }
       const int64_t batch_first = seg.begin + (std::max(first, p0) - p0);  // a row of this batch
       spans[n_spans++] = {&batch_k[static_cast<size_t>(batch_first * kv_row)],
-                          &batch_v[static_cast<size_t>(batch_first * kv_row)], t - batch_first + 1};
+                          &batch_v[static_cast<size_t>(batch_first * kv_row)], last - batch_first + 1};
       attend(&q[static_cast<size_t>(t * q_row + h * D)], n_q, spans, n_spans, kv_row, kv_head * D, D, scores,
              &attn[static_cast<size_t>(t * q_row + h * D)]);
     }

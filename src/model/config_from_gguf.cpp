@@ -72,6 +72,9 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f) {
   c.max_context = to_int(f.get_int_or(key("context_length"), 131072), path, "gemma4.context_length");
   c.ple_dim = to_int(f.get_int_or(key("embedding_length_per_layer_input"), 0), path,
                      "gemma4.embedding_length_per_layer_input");
+  // GGUF has no key for HF's use_bidirectional_attention: every released model without
+  // per-layer embeddings (12B, 26B, 31B) has "vision", E2B and E4B have none (spec §3 table).
+  c.bidirectional_images = c.ple_dim == 0;
   c.n_experts = to_int(f.get_int_or(key("expert_count"), 0), path, "gemma4.expert_count");
   c.n_experts_used = to_int(f.get_int_or(key("expert_used_count"), 0), path, "gemma4.expert_used_count");
   c.expert_ffn_width = to_int(f.get_int_or(key("expert_feed_forward_length"), 0), path,

@@ -99,6 +99,13 @@ ModelConfig ModelConfig::from_hf_json(const json& config, const std::string& sou
   c.rms_eps = tc.get_real_or("rms_norm_eps", 1e-6);
   c.final_logit_softcap = tc.get_real_or("final_logit_softcapping", 30.0);
   c.max_context = tc.get_int_or("max_position_embeddings", 131072);
+  if (tc.has("use_bidirectional_attention")) {
+    const auto& mode = tc.raw()["use_bidirectional_attention"];
+    require(mode.is_string() && mode.get<std::string>() == "vision", source,
+            ": use_bidirectional_attention = ", mode.dump(),
+            " is not supported (facet runs null and \"vision\", the values of the released models)");
+    c.bidirectional_images = true;
+  }
   c.ple_dim = tc.get_int_or("hidden_size_per_layer_input", 0);
   c.ple_vocab = c.ple_dim > 0 ? tc.get_int_or("vocab_size_per_layer_input", c.vocab_size) : 0;
   if (tc.get_bool_or("enable_moe_block", false)) {

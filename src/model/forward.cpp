@@ -34,7 +34,7 @@ std::vector<float> run_layers(const Model& model, const std::vector<BatchSequenc
   std::vector<EmbeddingSpan> media;  // spans re-based on the whole batch
   for (const BatchSequence& s : sequences) {
     const int64_t count = static_cast<int64_t>(s.tokens.size());
-    for (const EmbeddingSpan& m : s.media) media.push_back({ctx.n_tokens + m.first, m.count, m.rows});
+    for (const EmbeddingSpan& m : s.media) media.push_back({ctx.n_tokens + m.first, m.count, m.rows, m.image});
     ctx.segments.push_back({s.cache, s.cache->n_past(), ctx.n_tokens, count});
     ctx.segment_of.insert(ctx.segment_of.end(), static_cast<size_t>(count), static_cast<int32_t>(ctx.segments.size() - 1));
     tokens.insert(tokens.end(), s.tokens.begin(), s.tokens.end());
@@ -43,6 +43,17 @@ std::vector<float> run_layers(const Model& model, const std::vector<BatchSequenc
     ctx.n_tokens += count;
   }
   ctx.types = sequences.front().cache->types();
+  // Each row sees the rows of its own image block both ways (spec §4.3), the others causally.
+  ctx.block_first.resize(static_cast<size_t>(ctx.n_tokens));
+  ctx.block_last.resize(static_cast<size_t>(ctx.n_tokens));
+  for (int64_t t = 0; t < ctx.n_tokens; ++t) ctx.block_first[static_cast<size_t>(t)] = ctx.block_last[static_cast<size_t>(t)] = t;
+  if (c.bidirectional_images)
+    for (const EmbeddingSpan& m : media)
+      if (m.image)
+        for (int64_t t = m.first; t < m.first + m.count; ++t) {
+          ctx.block_first[static_cast<size_t>(t)] = m.first;
+          ctx.block_last[static_cast<size_t>(t)] = m.first + m.count - 1;
+        }
   for (auto* buffers : {&ctx.batch_k, &ctx.batch_v}) buffers->resize(static_cast<size_t>(c.n_layers));
   for (auto* buffers : {&ctx.stored_k, &ctx.stored_v}) buffers->resize(static_cast<size_t>(c.n_layers));
 
@@ -123,7 +134,7 @@ std::vector<EmbeddingSpan> media_in(std::span<const EmbeddingSpan> media, int64_
   std::vector<EmbeddingSpan> out;
   for (const EmbeddingSpan& m : media) {
     const int64_t begin = std::max(m.first, start), end = std::min(m.first + m.count, start + n);
-    if (begin < end) out.push_back({begin - start, end - begin, m.rows + (begin - m.first) * H});
+    if (begin < end) out.push_back({begin - start, end - begin, m.rows + (begin - m.first) * H, m.image});
   }
   return out;
 }
@@ -134,6 +145,17 @@ void check_fits(const KvCache& cache, int64_t total) {
 }
 
 }  // namespace
+
+int64_t micro_batch_end(const ModelConfig& config, std::span<const EmbeddingSpan> media, int64_t start,
+                        int64_t max_n, int64_t total) {
+  int64_t end = std::min(total, start + max_n);
+  if (!config.bidirectional_images) return end;
+  for (const EmbeddingSpan& m : media) {
+    if (!m.image || m.first >= end || m.first + m.count <= end) continue;  // the cut is not inside it
+    end = m.first > start ? m.first : m.first + m.count;
+  }
+  return end;
+}
 
 std::vector<float> forward(const Model& model, KvCache& cache, const std::vector<int32_t>& tokens,
                            LogitsFor which, ThreadPool& pool, int64_t max_batch, std::vector<float>* final_hidden,
@@ -151,8 +173,8 @@ std::vector<float> forward(const Model& model, KvCache& cache, const std::vector
   std::vector<float> logits(static_cast<size_t>(rows * V));
   if (final_hidden != nullptr) final_hidden->resize(static_cast<size_t>(rows * H));
   auto normed_rows = [&](int64_t row) { return final_hidden ? &(*final_hidden)[static_cast<size_t>(row * H)] : nullptr; };
-  for (int64_t start = 0; start < total; start += max_batch) {
-    const int64_t n = std::min(max_batch, total - start);
+  for (int64_t start = 0, n = 0; start < total; start += n) {
+    n = micro_batch_end(c, media, start, max_batch, total) - start;
     const std::span<const int32_t> chunk(tokens.data() + start, static_cast<size_t>(n));
     const std::vector<EmbeddingSpan> chunk_media = media_in(media, start, n, H);
     std::vector<float> hidden = run_layers(model, {BatchSequence{&cache, chunk, false, chunk_media}}, pool);

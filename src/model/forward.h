@@ -18,12 +18,22 @@ enum class LogitsFor { LastToken, AllTokens };
 // embeddings of tokens [first, first + count) of one call's tokens: `rows` holds count
 // rows of the model's hidden size. Those positions are embedded as the pad token (id 0)
 // for the per-layer embeddings' token part, then their rows are replaced as they are
-// (no √H scaling).
+// (no √H scaling). On models with bidirectional image attention (ModelConfig::
+// bidirectional_images) an image's soft tokens also see the later ones of the same span;
+// such a span is never split between micro-batches (see micro_batch_end).
 struct EmbeddingSpan {
   int64_t first = 0;
   int64_t count = 0;
   const float* rows = nullptr;
+  bool image = false;  // an image's (or a video frame's) soft tokens; false: audio
 };
+
+// Where a micro-batch (or prompt chunk) that starts at token `start` of `total` and holds at
+// most `max_n` tokens ends: start + max_n or total, but on models with bidirectional image
+// attention never inside an image span (before it, or after it when it begins at `start`, even
+// if that is more than max_n tokens), since an image's soft tokens must run in one pass.
+int64_t micro_batch_end(const ModelConfig& config, std::span<const EmbeddingSpan> media, int64_t start,
+                        int64_t max_n, int64_t total);
 
 // Runs `tokens` at positions cache.n_past() ... through the model, appends their K/V to
 // the cache and returns logits, row-major [rows, vocab] (rows = 1 or tokens.size()).

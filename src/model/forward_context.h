@@ -34,6 +34,9 @@ struct ForwardContext {
   int64_t n_tokens = 0;                // all sequences together
   std::vector<BatchSegment> segments;
   std::vector<int32_t> segment_of;     // [n_tokens]: which segment each row belongs to
+  // [n_tokens]: the first and last row of the image block a row belongs to, on models with
+  // bidirectional image attention (the row itself otherwise): it sees those rows both ways.
+  std::vector<int64_t> block_first, block_last;
   RopeAngles rope_sliding, rope_full;  // per row, each at its own sequence's position
   KvCacheTypes types;                  // of every cache in the batch (they must agree)
   // Post-RoPE K and post-norm V of this batch, per KV-owning layer: [n_tokens, n_kv * D],

@@ -49,6 +49,10 @@ struct ModelConfig {
   double final_logit_softcap = 30.0;
   int max_context = 0;          // max_position_embeddings / context_length
 
+  // use_bidirectional_attention = "vision" (12B, 26B, 31B; spec §4.3): the soft tokens of one
+  // image also see the later ones of the same image, on every layer; text stays causal.
+  bool bidirectional_images = false;
+
   int ple_dim = 0;              // P: per-layer-embedding width (0 = no PLE)
   int ple_vocab = 0;            // rows of the per-layer token table
 

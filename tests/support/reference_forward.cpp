@@ -110,7 +110,13 @@ std::vector<std::vector<double>> ReferenceModel::per_layer_inputs(int32_t token,
 }
 
 std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32_t>& tokens, ReferenceTrace* trace,
-                                                         const std::map<int64_t, std::vector<double>>* media) const {
+                                                         const std::map<int64_t, std::vector<double>>* media,
+                                                         const std::vector<std::pair<int64_t, int64_t>>& image_blocks) const {
+  auto same_block = [&](int64_t i, int64_t j) {
+    for (const auto& [first, count] : image_blocks)
+      if (i >= first && i < first + count && j >= first && j < first + count) return true;
+    return false;
+  };
   const ReferenceConfig& c = config_;
   const int64_t T = static_cast<int64_t>(tokens.size()), H = c.hidden, L = c.n_layers;
   for (int32_t tok : tokens)
@@ -187,8 +193,8 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
       for (int64_t h = 0; h < Nq; ++h) {
         const int64_t kv = h / (Nq / Nkv);
         std::vector<int64_t> visible;
-        for (int64_t j = 0; j <= i; ++j)
-          if (!sliding || i - j < c.sliding_window) visible.push_back(j);
+        for (int64_t j = 0; j < T; ++j)
+          if ((j <= i && (!sliding || i - j < c.sliding_window)) || same_block(i, j)) visible.push_back(j);
         Vec score;
         for (int64_t j : visible) {
           double s = 0;

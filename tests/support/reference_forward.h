@@ -104,9 +104,13 @@ class ReferenceModel {
   // positions × vocab logits (after the final soft-cap) for a whole causal sequence.
   // `media`: soft tokens (image/audio) by position (spec §9.3): such a position is
   // embedded as the pad token (id 0) for the per-layer token part and its input row is
-  // the given one, as it is (no √H).
-  std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens, ReferenceTrace* trace = nullptr,
-                                           const std::map<int64_t, std::vector<double>>* media = nullptr) const;
+  // the given one, as it is (no √H). `image_blocks`: [first, first + count) position ranges
+  // whose tokens also see each other bidirectionally, on every layer (use_bidirectional_attention
+  // = "vision", as current transformers builds the mask: causal-or-window OR same block).
+  std::vector<std::vector<double>> forward(
+      const std::vector<int32_t>& tokens, ReferenceTrace* trace = nullptr,
+      const std::map<int64_t, std::vector<double>>* media = nullptr,
+      const std::vector<std::pair<int64_t, int64_t>>& image_blocks = {}) const;
 
  private:
   std::vector<std::vector<double>> per_layer_inputs(int32_t token,
