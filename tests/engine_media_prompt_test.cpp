@@ -30,10 +30,34 @@ namespace {
 std::string e2b_like() { return test::data_dir() + "/models/gemma4-tiny-e2b-like-f32.gguf"; }
 
 using test::random_soft_tokens;
+using Logits = std::vector<std::vector<double>>;
+
+// forward() over `tokens` with `spans` in micro-batches of each size gives the reference's
+// logits `want` (within 1e-4); `other` (the reference without what is being tested) differs
+// from `want` by more than `min_moved` somewhere, so the check can fail.
+void expect_reference_logits(const Model& model, const std::vector<int32_t>& tokens,
+                             std::span<const EmbeddingSpan> spans, const Logits& want, const Logits& other,
+                             double min_moved, std::initializer_list<int64_t> max_batches) {
+  const int64_t V = model.config.vocab_size;
+  ThreadPool pool(2);
+  for (int64_t max_batch : max_batches) {
+    KvCache cache(model.config, 32);
+    const std::vector<float> got =
+        forward(model, cache, tokens, LogitsFor::AllTokens, pool, max_batch, nullptr, spans);
+    double worst = 0, moved = 0;
+    for (size_t t = 0; t < tokens.size(); ++t)
+      for (int64_t v = 0; v < V; ++v) {
+        worst = std::max(worst, std::abs(got[t * V + v] - want[t][v]));
+        moved = std::max(moved, std::abs(want[t][v] - other[t][v]));
+      }
+    EXPECT_LE(worst, 1e-4) << "max_batch " << max_batch;
+    EXPECT_GT(moved, min_moved);
+  }
+}
 
 TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
   auto model = load_model(e2b_like());
-  const int64_t H = model->config.hidden_size, V = model->config.vocab_size;
+  const int64_t H = model->config.hidden_size;
   ASSERT_TRUE(model->config.has_ple());  // the pad-row rule of the per-layer embeddings is exercised
   // A mixed prompt: text, an "image" of 4 soft tokens, text, an "audio clip" of 2, text.
   const std::vector<int32_t> tokens = {2, 17, 40, 99, 99, 99, 99, 41, 5, 98, 98, 23, 6};
@@ -50,20 +74,8 @@ TEST(MediaPrompt, SoftTokensMatchTheFloat64Reference) {
   const auto want = reference.forward(tokens, nullptr, &media);
   const auto without = reference.forward(tokens);
 
-  ThreadPool pool(2);
-  for (int64_t max_batch : {int64_t{512}, int64_t{2}, int64_t{5}}) {  // 2 and 5 split the spans
-    KvCache cache(model->config, 16);
-    const std::vector<float> got = forward(*model, cache, tokens, LogitsFor::AllTokens, pool, max_batch, nullptr,
-                                           std::span<const EmbeddingSpan>(spans, 2));
-    double worst = 0, moved = 0;
-    for (size_t t = 0; t < tokens.size(); ++t)
-      for (int64_t v = 0; v < V; ++v) {
-        worst = std::max(worst, std::abs(got[t * V + v] - want[t][v]));
-        moved = std::max(moved, std::abs(want[t][v] - without[t][v]));
-      }
-    EXPECT_LE(worst, 1e-4) << "max_batch " << max_batch;
-    EXPECT_GT(moved, 0.1);  // the soft tokens really change the logits
-  }
+  // 2 and 5 split the spans; the soft tokens really change the logits.
+  expect_reference_logits(*model, tokens, std::span<const EmbeddingSpan>(spans, 2), want, without, 0.1, {512, 2, 5});
 }
 
 // 12B/26B/31B (use_bidirectional_attention = "vision"): an image's soft tokens see each other
@@ -74,7 +86,7 @@ TEST(MediaPrompt, ImageTokensSeeEachOtherOnBidirectionalModels) {
   auto model = load_model(test::data_dir() + "/models/gemma4-tiny-moe-f32.gguf");
   ASSERT_TRUE(model->config.bidirectional_images);
   ASSERT_FALSE(load_model(e2b_like())->config.bidirectional_images);  // E2B-like: causal images
-  const int64_t H = model->config.hidden_size, V = model->config.vocab_size;
+  const int64_t H = model->config.hidden_size;
   std::vector<int32_t> tokens = {2, 17, 40};
   tokens.insert(tokens.end(), 10, 99);  // image at [3, 13)
   tokens.insert(tokens.end(), {41, 5, 98, 98, 98, 23, 6});  // audio at [15, 18)
@@ -88,21 +100,9 @@ TEST(MediaPrompt, ImageTokensSeeEachOtherOnBidirectionalModels) {
   const auto want = reference.forward(tokens, nullptr, &media, {{3, 10}});
   const auto causal = reference.forward(tokens, nullptr, &media);
 
-  ThreadPool pool(2);
-  // Micro-batches of 2, 5 and 4 tokens would cut the image: it runs whole instead.
-  for (int64_t max_batch : {int64_t{512}, int64_t{2}, int64_t{5}, int64_t{4}}) {
-    KvCache cache(model->config, 32);
-    const std::vector<float> got = forward(*model, cache, tokens, LogitsFor::AllTokens, pool, max_batch, nullptr,
-                                           std::span<const EmbeddingSpan>(spans, 2));
-    double worst = 0, moved = 0;
-    for (size_t t = 0; t < tokens.size(); ++t)
-      for (int64_t v = 0; v < V; ++v) {
-        worst = std::max(worst, std::abs(got[t * V + v] - want[t][v]));
-        moved = std::max(moved, std::abs(want[t][v] - causal[t][v]));
-      }
-    EXPECT_LE(worst, 1e-4) << "max_batch " << max_batch;
-    EXPECT_GT(moved, 0.01);  // the later image tokens really reach the earlier ones
-  }
+  // Micro-batches of 2, 5 and 4 tokens would cut the image: it runs whole instead. The later
+  // image tokens really reach the earlier ones.
+  expect_reference_logits(*model, tokens, std::span<const EmbeddingSpan>(spans, 2), want, causal, 0.01, {512, 2, 5, 4});
 }
 
 TEST(MediaPrompt, MicroBatchesEndOutsideImages) {
