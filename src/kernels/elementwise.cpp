@@ -22,16 +22,4 @@ float gelu_tanh(float z) {
   return static_cast<float>(0.5 * zd * (1.0 + std::tanh(k * (zd + 0.044715 * zd * zd * zd))));
 }
 
-void softmax(float* x, int64_t n) {
-  if (n <= 0) return;
-  const float max = *std::max_element(x, x + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
-
 }  // namespace facet
