@@ -8,18 +8,24 @@
 
 namespace facet {
 
-std::vector<float> clamped_linear(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool) {
+void clamped_linear_into(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool,
+                         std::vector<float>& y) {
   const float* input = x.data();
-  std::vector<float> clamped;
+  thread_local std::vector<float> clamped;
   if (std::isfinite(l.in_lo) || std::isfinite(l.in_hi)) {
     clamped.resize(x.size());
     for (size_t i = 0; i < x.size(); ++i) clamped[i] = std::clamp(x[i], l.in_lo, l.in_hi);
     input = clamped.data();
   }
-  std::vector<float> y(static_cast<size_t>(n * l.w.rows));
+  y.resize(static_cast<size_t>(n * l.w.rows));
   matmul(l.w, input, n, y.data(), &pool);
   if (std::isfinite(l.out_lo) || std::isfinite(l.out_hi))
     for (float& v : y) v = std::clamp(v, l.out_lo, l.out_hi);
+}
+
+std::vector<float> clamped_linear(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool) {
+  std::vector<float> y;
+  clamped_linear_into(l, x, n, pool, y);
   return y;
 }
 

@@ -24,6 +24,10 @@ struct ClampedLinear {
 
 // y = clamp(W clamp(x)) for n rows of x.
 std::vector<float> clamped_linear(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool);
+// The same into `y`, resized to n rows (kept as it is when it has that size already: a tower
+// that reuses its buffers from layer to layer pays no new pages and no zeroing per layer).
+void clamped_linear_into(const ClampedLinear& l, const std::vector<float>& x, int64_t n, ThreadPool& pool,
+                         std::vector<float>& y);
 
 // An F32 WeightMatrix [rows, cols] over `values` (which must outlive it).
 WeightMatrix f32_matrix(const std::vector<float>& values, int64_t rows, int64_t cols);

@@ -31,13 +31,22 @@ void rope_half(float* v, int half, double position, double theta) {
 // keys transposed that is 64 vector FMAs along the keys (accumulate_transposed), where a dot
 // product per (query, key) spent more on each sum's horizontal add than on its 4 vector FMAs.
 // The weighted sum of the values runs through matmul (queries as tokens). Returns [n, Hv].
-std::vector<float> attention(const VisionConfig& c, const std::vector<float>& q, const std::vector<float>& k,
-                             const std::vector<float>& v, int64_t n, ThreadPool& pool) {
+// The buffers of one image's encode, kept from layer to layer: sized by the first layer, then
+// reused as they are (new vectors per layer cost page faults and zeroing of up to 30 MB each,
+// a fifth of a 2394-patch image's encode).
+struct VisionScratch {
+  std::vector<float> x, q, k, v, attn, out, y, gate, up;    // [n, width] activations
+  std::vector<float> qh, kt, vt, part, scores;              // one head's attention
+};
+
+void attention(const VisionConfig& c, const std::vector<float>& q, const std::vector<float>& k,
+               const std::vector<float>& v, int64_t n, ThreadPool& pool, VisionScratch& s) {
   const int64_t Hv = c.hidden_size, D = c.head_dim;
-  std::vector<float> out(static_cast<size_t>(n * Hv));
-  std::vector<float> qh(static_cast<size_t>(n * D)), kt(qh.size()), vt(qh.size()), part;
+  std::vector<float>& out = s.attn;
+  out.resize(static_cast<size_t>(n * Hv));
+  std::vector<float> &qh = s.qh, &kt = s.kt, &vt = s.vt, &part = s.part, &scores = s.scores;
+  for (auto* b : {&qh, &kt, &vt}) b->resize(static_cast<size_t>(n * D));
   const int64_t chunk = 512;  // queries per pass: bounds the score buffer at chunk × n
-  std::vector<float> scores;
   for (int64_t h = 0; h < c.n_heads; ++h) {
     for (int64_t t = 0; t < n; ++t)
       for (int64_t d = 0; d < D; ++d) {
@@ -60,7 +69,6 @@ std::vector<float> attention(const VisionConfig& c, const std::vector<float>& q,
         std::copy_n(part.data() + r * D, D, out.data() + (first + r) * Hv + h * D);
     }
   }
-  return out;
 }
 
 void add_normed(std::vector<float>& h, const std::vector<float>& x, const std::vector<float>& weight, int64_t n,
@@ -72,19 +80,20 @@ void add_normed(std::vector<float>& h, const std::vector<float>& x, const std::v
   }
 }
 
-std::vector<float> normed_rows(const std::vector<float>& h, const std::vector<float>& weight, int64_t n, int64_t width,
-                               double eps) {
-  std::vector<float> out(h.size());
+void normed_rows(const std::vector<float>& h, const std::vector<float>& weight, int64_t n, int64_t width, double eps,
+                 std::vector<float>& out) {
+  out.resize(h.size());
   for (int64_t t = 0; t < n; ++t) rms_norm(h.data() + t * width, weight.data(), width, eps, out.data() + t * width);
-  return out;
 }
 
 void encoder_layer(const VisionConfig& c, const VisionLayerWeights& l, std::vector<float>& h, int64_t n, int cols,
-                   ThreadPool& pool) {
+                   ThreadPool& pool, VisionScratch& s) {
   const int64_t Hv = c.hidden_size, D = c.head_dim;
-  const std::vector<float> x = normed_rows(h, l.ln1, n, Hv, c.rms_eps);
-  std::vector<float> q = clamped_linear(l.q, x, n, pool), k = clamped_linear(l.k, x, n, pool),
-                     v = clamped_linear(l.v, x, n, pool);
+  normed_rows(h, l.ln1, n, Hv, c.rms_eps, s.x);
+  std::vector<float> &q = s.q, &k = s.k, &v = s.v;
+  clamped_linear_into(l.q, s.x, n, pool, q);
+  clamped_linear_into(l.k, s.x, n, pool, k);
+  clamped_linear_into(l.v, s.x, n, pool, v);
   pool.parallel_for(n, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const double px = static_cast<double>(t % cols), py = static_cast<double>(t / cols);
@@ -103,14 +112,16 @@ void encoder_layer(const VisionConfig& c, const VisionLayerWeights& l, std::vect
       }
     }
   });
-  const std::vector<float> a = attention(c, q, k, v, n, pool);
-  add_normed(h, clamped_linear(l.out, a, n, pool), l.attn_post_norm, n, Hv, c.rms_eps);
+  attention(c, q, k, v, n, pool, s);
+  clamped_linear_into(l.out, s.attn, n, pool, s.out);
+  add_normed(h, s.out, l.attn_post_norm, n, Hv, c.rms_eps);
 
-  const std::vector<float> y = normed_rows(h, l.ln2, n, Hv, c.rms_eps);
-  std::vector<float> gate = clamped_linear(l.gate, y, n, pool);
-  const std::vector<float> up = clamped_linear(l.up, y, n, pool);
-  gelu_tanh_mul(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
-  add_normed(h, clamped_linear(l.down, gate, n, pool), l.ffn_post_norm, n, Hv, c.rms_eps);
+  normed_rows(h, l.ln2, n, Hv, c.rms_eps, s.y);
+  clamped_linear_into(l.gate, s.y, n, pool, s.gate);
+  clamped_linear_into(l.up, s.y, n, pool, s.up);
+  gelu_tanh_mul(s.gate.data(), s.up.data(), static_cast<int64_t>(s.gate.size()));
+  clamped_linear_into(l.down, s.gate, n, pool, s.out);
+  add_normed(h, s.out, l.ffn_post_norm, n, Hv, c.rms_eps);
 }
 
 }  // namespace
@@ -139,7 +150,8 @@ std::vector<float> encode_image(const VisionTower& tower, const ImagePatches& pa
     for (int64_t i = 0; i < Hv; ++i) h[static_cast<size_t>(t * Hv + i)] += px[i] + py[i];
   }
 
-  for (const VisionLayerWeights& layer : w.layers) encoder_layer(c, layer, h, n, cols, pool);
+  VisionScratch scratch;
+  for (const VisionLayerWeights& layer : w.layers) encoder_layer(c, layer, h, n, cols, pool, scratch);
 
   // k x k average pooling in row-major order of the pooled grid, then × √Hv.
   const int prow = rows / static_cast<int>(k), pcol = cols / static_cast<int>(k);
