@@ -424,8 +424,9 @@ HWY_INLINE void VnniPrefillTile(const Src& rows_src, int64_t n_blocks, const Vnn
   const float* xsum_tile = xt.xsum.data() + tile * n_blocks * kTokens;
   __m512 acc[kN];
   for (int t = 0; t < kN; ++t) acc[t] = _mm512_setzero_ps();
-  // c_b of block b for every token (zeros past the row's end). Inlined for every tile width:
-  // GCC kept it out of line for the partial tiles of 2-3 tokens (speculative checks).
+  // c_b of block b = 8g + j (block j of the group `src`) for every token (zeros past the row's
+  // end). Inlined for every tile width: GCC kept it out of line for the partial tiles of 2-3
+  // tokens (speculative checks).
   auto block = [&](const auto& src, int64_t g, int j, __m512* c) __attribute__((always_inline)) {
     const int64_t b = 8 * g + j;
     if (b >= n_blocks) {
