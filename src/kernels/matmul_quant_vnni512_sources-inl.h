@@ -10,29 +10,27 @@
 // 8 blocks share (Q4_K's d and dmin, Q6_K's d) is converted once.
 //
 // ExpandedRows: repacked per call (VnniRepack: a byte a weight, f32 scales), every type.
+// A group's addresses are made only by the accessors a type uses: wo and sc are empty (null
+// data) for the types without mins or sub-block scales, and an offset from null is undefined.
 struct ExpandedRows {
   const VnniPackedRows& p;
   struct Group8 {
-    const int32_t* q;  // block 8g's steps
-    const float *ws, *wo;
-    const int32_t* sc;
+    const VnniPackedRows& p;
+    int64_t b0;  // the group's first block
     HWY_INLINE void Steps(int j, int i, __m512i& w0, int& s0, __m512i& w1, int& s1) const {
       s0 = 2 * i, s1 = 2 * i + 1;
-      w0 = _mm512_loadu_si512(q + j * 128 + 16 * s0);
-      w1 = _mm512_loadu_si512(q + j * 128 + 16 * s1);
+      w0 = SubStep(j, s0);
+      w1 = SubStep(j, s1);
     }
-    HWY_INLINE __m512 Scales(int j) const { return _mm512_loadu_ps(ws + 16 * j); }
-    HWY_INLINE __m512 Mins(int j) const { return _mm512_loadu_ps(wo + 16 * j); }
+    HWY_INLINE __m512 Scales(int j) const { return _mm512_loadu_ps(p.ws.data() + 16 * (b0 + j)); }
+    HWY_INLINE __m512 Mins(int j) const { return _mm512_loadu_ps(p.wo.data() + 16 * (b0 + j)); }
     // Q6_K: the 6-bit weights of step s (0..7), and the int8 scales of half 0 or 1, as int32.
-    HWY_INLINE __m512i SubStep(int j, int s) const { return _mm512_loadu_si512(q + j * 128 + 16 * s); }
+    HWY_INLINE __m512i SubStep(int j, int s) const { return _mm512_loadu_si512(p.q.data() + (b0 + j) * 128 + 16 * s); }
     HWY_INLINE __m512i SubScales(int j, int half) const {
-      return _mm512_loadu_si512(sc + 32 * j + 16 * half);
+      return _mm512_loadu_si512(p.sc.data() + 32 * (b0 + j) + 16 * half);
     }
   };
-  HWY_INLINE Group8 Group(int64_t g) const {
-    const int64_t b = 8 * g;
-    return {p.q.data() + b * 128, p.ws.data() + 16 * b, p.wo.data() + 16 * b, p.sc.data() + 32 * b};
-  }
+  HWY_INLINE Group8 Group(int64_t g) const { return {p, 8 * g}; }
 };
 
 // PackedRows: Q4_0, Q8_0, Q4_K or Q6_K packed at load (kernels/packed_weights.h). Q4_0: dword s of a
