@@ -94,6 +94,13 @@ Outcome generate(const Model& model, Drafter* drafter, const std::vector<int32_t
   return run;
 }
 
+// kPrompt followed by an answer: what a drafter that always guesses right proposes from.
+std::vector<int32_t> prompt_and_answer(const Outcome& answer) {
+  std::vector<int32_t> full = kPrompt;
+  full.insert(full.end(), answer.tokens.begin(), answer.tokens.end());
+  return full;
+}
+
 TEST(Speculative, GreedyOutputIsIdenticalWithEveryDrafter) {
   for (const char* name : {"gemma4-tiny-e2b-like-f32.gguf", "gemma4-tiny-moe-f32.gguf",
                            "gemma4-tiny-realvocab-f16.gguf"}) {
@@ -111,9 +118,7 @@ TEST(Speculative, GreedyOutputIsIdenticalWithEveryDrafter) {
     std::unique_ptr<ModelDrafter> other;
     if (other_model->config.vocab_size == model->config.vocab_size)
       other = std::make_unique<ModelDrafter>(*other_model, model->config, 96, 5, 2);
-    std::vector<int32_t> full = kPrompt;
-    full.insert(full.end(), plain.tokens.begin(), plain.tokens.end());
-    OracleDrafter oracle(full);
+    OracleDrafter oracle(prompt_and_answer(plain));
 
     std::vector<Drafter*> drafters = {&lookup, &random, &self, &oracle};
     if (other) drafters.push_back(other.get());
@@ -140,9 +145,7 @@ TEST(Speculative, GreedyOutputIsIdenticalWithEveryDrafter) {
 TEST(Speculative, DraftLengthFollowsTheAcceptance) {
   auto model = load_model(model_path("gemma4-tiny-e2b-like-f32.gguf"));
   const Outcome plain = generate(*model, nullptr, kPrompt, 40);
-  std::vector<int32_t> full = kPrompt;
-  full.insert(full.end(), plain.tokens.begin(), plain.tokens.end());
-  OracleDrafter oracle(full);
+  OracleDrafter oracle(prompt_and_answer(plain));
   RandomDrafter random(model->config.vocab_size);
   // Always right: the length grows to the maximum, so 40 tokens take few passes (a fixed
   // length of 1 takes 20: a draft and the model's own token each).
@@ -178,9 +181,7 @@ TEST(Speculative, SeededSampledGenerationRepeatsWithChosenDraftLengths) {
 TEST(Speculative, StopTokensAndLimitsAreKeptWithDrafting) {
   auto model = load_model(model_path("gemma4-tiny-e2b-like-f32.gguf"));
   const Outcome plain = generate(*model, nullptr, kPrompt, 30);
-  std::vector<int32_t> full = kPrompt;
-  full.insert(full.end(), plain.tokens.begin(), plain.tokens.end());
-  OracleDrafter oracle(full);
+  OracleDrafter oracle(prompt_and_answer(plain));
   for (int64_t limit : {1, 2, 7, 12}) {
     const Outcome a = generate(*model, nullptr, kPrompt, limit), b = generate(*model, &oracle, kPrompt, limit);
     EXPECT_EQ(a.tokens, b.tokens) << limit;
