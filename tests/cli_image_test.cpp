@@ -162,5 +162,22 @@ TEST_F(CliImage, AnswersWithAudioInThePrompt) {
   EXPECT_NE(no_vision.err.find("vision"), std::string::npos) << no_vision.err;
 }
 
+// The 12B layout: one Gemma4UnifiedForConditionalGeneration folder holds the decoder and the
+// encoder-free embedders, so `facet run FOLDER --image --audio` needs no --mmproj.
+TEST_F(CliImage, UnifiedFolderTakesImageAndAudioWithoutAProjector) {
+  const auto made = run_command(test::facet_bin() + " make-test-model --config " + test::source_dir() +
+                                "/models/configs/tiny-unified.json --out " + dir.file("unified"));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  write_wav(dir.file("tone.wav"), 1.3, 44100);
+  const auto r = run_command(test::facet_bin() + " run " + dir.file("unified") +
+                             " -p 'What is this?' -n 4 --temp 0 -t 2 -v --image-tokens 70 --image " + dir.file("a.png") +
+                             " --audio " + dir.file("tone.wav"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 100x60 at 70 tokens: 10 x 6 merged 48-px patches, one soft token each (as the E2B tower's
+  // 3x3 pooling gives). 1.3 s at 16 kHz: 20800 samples, ceil(20800 / 640) = 33 frames of 40 ms.
+  EXPECT_NE(r.err.find("a.png: 60 soft tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("tone.wav: 33 soft tokens"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace facet

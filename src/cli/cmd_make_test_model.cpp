@@ -10,6 +10,7 @@
 
 #include "model/assistant.h"
 #include "model/audio.h"
+#include "model/encoder_free.h"
 #include "model/random_model.h"
 #include "model/vision.h"
 #include "util/error.h"
@@ -82,6 +83,25 @@ int run_make_test_audio(const MakeTestModelArgs& args, bool gguf) {
   return 0;
 }
 
+// The encoder-free embedders (12B) a model generator config asks for: its vision_config /
+// audio_config objects of the gemma4_unified kinds.
+struct EncoderFreeParts {
+  std::optional<EncoderFreeVisionConfig> vision;
+  std::optional<EncoderFreeAudioConfig> audio;
+};
+
+EncoderFreeParts encoder_free_parts(const std::string& path, int text_hidden_size) {
+  std::ifstream in(path);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  EncoderFreeParts parts;
+  if (!j.is_object()) return parts;
+  if (j.contains("vision_config") && is_encoder_free_vision_config(j["vision_config"]))
+    parts.vision = EncoderFreeVisionConfig::from_hf_json(j["vision_config"], text_hidden_size, path);
+  if (j.contains("audio_config") && is_encoder_free_audio_config(j["audio_config"]))
+    parts.audio = EncoderFreeAudioConfig::from_hf_json(j["audio_config"], text_hidden_size, path);
+  return parts;
+}
+
 int run_make_test_model(const MakeTestModelArgs& args) {
   const bool gguf = args.out.size() >= 5 && args.out.compare(args.out.size() - 5, 5, ".gguf") == 0;
   if (config_model_type(args.config_path) == "gemma4_vision") return run_make_test_vision(args, gguf);
@@ -97,6 +117,21 @@ int run_make_test_model(const MakeTestModelArgs& args) {
   apply_overrides(args, g.options);
   g.options.dead_kv = args.dead_kv;
   g.options.multimodal_layout = args.multimodal;
+  const EncoderFreeParts parts = encoder_free_parts(args.config_path, g.model.hidden_size);
+  if (parts.vision || parts.audio) {
+    require(!gguf, args.config_path, ": the 12B's encoder-free embedders are written only in HF folders (llama.cpp's "
+            "names for them are not known); give --out a folder, or drop vision_config/audio_config for a GGUF decoder");
+    g.options.multimodal_layout = true;  // a Gemma4UnifiedForConditionalGeneration folder
+    g.options.extra_hf_parts = [&parts, &g](nlohmann::json& config, SafetensorsWriter& writer) {
+      config["architectures"] = nlohmann::json::array({"Gemma4UnifiedForConditionalGeneration"});
+      config["model_type"] = "gemma4_unified";
+      config["text_config"]["model_type"] = "gemma4_unified_text";
+      config.erase("vision_config");
+      config.erase("audio_config");
+      add_random_encoder_free_parts(parts.vision ? &*parts.vision : nullptr, parts.audio ? &*parts.audio : nullptr,
+                                    g.options, config, writer);
+    };
+  }
   report("", args, gguf ? write_random_gguf(g.model, g.options, args.out) : write_random_hf(g.model, g.options, args.out),
          g.options);
   return 0;

@@ -97,11 +97,16 @@ MediaPrompt expand_image_placeholders(const std::vector<int32_t>& tokens, const 
 EncodedMedia encode_audio_bytes(const AudioTower& tower, std::span<const uint8_t> bytes, const std::string& what,
                                 ThreadPool& pool) {
   AudioClip clip = decode_audio(bytes, what);
-  const AudioFeatureConfig config;
-  if (clip.sample_rate != config.sample_rate) clip = resample(clip, config.sample_rate);
-  const AudioFeatures features = audio_features(clip, config);
   EncodedMedia out;
-  out.soft_tokens = encode_audio(tower, features, pool);
+  if (tower.encoder_free) {  // 12B: the waveform itself, 640 samples per soft token
+    const int rate = tower.encoder_free->config.sample_rate;
+    if (clip.sample_rate != rate) clip = resample(clip, rate);
+    out.soft_tokens = embed_audio_encoder_free(*tower.encoder_free, clip, pool);
+  } else {
+    const AudioFeatureConfig config;
+    if (clip.sample_rate != config.sample_rate) clip = resample(clip, config.sample_rate);
+    out.soft_tokens = encode_audio(tower, audio_features(clip, config), pool);
+  }
   out.hash = media_hash(bytes, 0x617564696fULL);  // "audio"
   out.kind = MediaKind::Audio;
   return out;

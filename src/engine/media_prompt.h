@@ -38,7 +38,8 @@ EncodedMedia encode_image_bytes(const VisionTower& tower, std::span<const uint8_
                                 int max_soft_tokens, ThreadPool& pool);
 
 // Decodes an audio file's bytes (WAV, FLAC, OGG, MP3), resamples it to 16 kHz, computes
-// Gemma 4's log-mel features (at most 30 s, as transformers) and runs the audio tower.
+// Gemma 4's log-mel features (at most 30 s, as transformers) and runs the audio tower; for
+// the 12B's encoder-free embedder, the 16 kHz waveform itself goes in (also at most 30 s).
 EncodedMedia encode_audio_bytes(const AudioTower& tower, std::span<const uint8_t> bytes, const std::string& what,
                                 ThreadPool& pool);
 

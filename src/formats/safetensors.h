@@ -124,6 +124,7 @@ class SafetensorsWriter {
   // Raw bytes labelled U8 (bitsandbytes' packed 4-bit codes and quant-state blobs).
   void add_u8_tensor(const std::string& name, std::vector<int64_t> shape, Producer produce);
   void set_metadata(const std::string& key, const std::string& value);
+  size_t tensor_count() const { return tensors_.size(); }
 
   // Writes one file atomically (temporary file + rename).
   void write(const std::string& path) const;

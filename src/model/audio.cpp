@@ -245,6 +245,11 @@ std::unique_ptr<AudioTower> load_audio_tower(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     const HfTowerConfig hf = read_hf_tower_config(path, "audio");
+    if (is_encoder_free_audio_config(hf.tower)) {
+      tower->encoder_free = load_encoder_free_audio(path, hf.tower, hf.text_hidden_size, hf.config_path);
+      tower->config.text_hidden_size = tower->encoder_free->config.text_hidden_size;
+      return tower;
+    }
     tower->config = AudioConfig::from_hf_json(hf.tower, hf.text_hidden_size, hf.config_path);
     tower->source = std::make_unique<ManifestHfSource>(SafetensorsSet::open(path),
                                                        tensor_name_pairs(audio_manifest(tower->config)));

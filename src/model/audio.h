@@ -32,6 +32,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "media/audio_features.h"
+#include "model/encoder_free.h"
 #include "model/random_model.h"
 #include "model/tower_ops.h"
 #include "model/weight_source.h"
@@ -114,15 +115,20 @@ struct AudioWeights {
   WeightMatrix projection;               // [Ht, output_dims]
 };
 
+// What turns a clip into soft tokens. For the 12B (encoder-free, see encoder_free.h)
+// `encoder_free` is set, reads the waveform itself (not log-mel features), and `config`
+// holds only the text width.
 struct AudioTower {
   std::string path;
   AudioConfig config;
   std::unique_ptr<WeightSource> source;
   AudioWeights weights;
+  std::unique_ptr<EncoderFreeAudio> encoder_free;
 };
 
-// Loads an mmproj GGUF with a gemma4a audio encoder or an HF Gemma4ForConditionalGeneration
-// folder's audio tower. Throws Error naming the file and the problem (not a projector, no
+// Loads an mmproj GGUF with a gemma4a audio encoder, an HF Gemma4ForConditionalGeneration
+// folder's audio tower or an HF Gemma4UnifiedForConditionalGeneration (12B) folder's audio
+// embedder. Throws Error naming the file and the problem (not a projector, no
 // audio encoder, a missing or misshapen tensor).
 std::unique_ptr<AudioTower> load_audio_tower(const std::string& path);
 // True when `path` is an mmproj GGUF with an audio encoder or a model folder whose
@@ -131,7 +137,8 @@ bool has_audio_tower(const std::string& path);
 
 // Soft tokens [audio_soft_tokens(features.frames), Ht] of one clip's log-mel features (all
 // frames valid, as audio_features() makes them). Clips over 30 s (more than 750 tokens)
-// are an error: split them first.
+// are an error: split them first. Not for the 12B's encoder-free embedder (it reads the
+// waveform: embed_audio_encoder_free); given one, an Error.
 std::vector<float> encode_audio(const AudioTower& tower, const AudioFeatures& features, ThreadPool& pool);
 
 // A random tower of the given shapes (make-test-model), written as an mmproj GGUF; values

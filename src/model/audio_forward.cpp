@@ -222,6 +222,7 @@ void conformer_layer(const AudioConfig& c, const AudioLayerWeights& l, const std
 std::vector<float> encode_audio(const AudioTower& tower, const AudioFeatures& features, ThreadPool& pool) {
   const AudioConfig& c = tower.config;
   const AudioWeights& w = tower.weights;
+  require(!tower.encoder_free, tower.path, ": the encoder-free audio embedder reads the waveform, not log-mel features");
   require(features.frames > 0, "audio features: the clip has no frames (too short for one 20 ms frame)");
   require(features.mel_bins == c.mel_bins, "audio features: ", features.mel_bins, " mel bins per frame, the tower expects ",
           c.mel_bins);

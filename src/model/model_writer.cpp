@@ -166,6 +166,7 @@ json hf_config_json(const ModelConfig& c) {
       {"global_head_dim", c.rope_full.head_dim},
       {"num_kv_shared_layers", c.n_kv_shared_layers},
       {"sliding_window", c.sliding_window},
+      {"use_bidirectional_attention", c.bidirectional_images ? json("vision") : json(nullptr)},
       {"rope_parameters",
        {{"sliding_attention", rope_parameters(c.rope_sliding, "sliding", "default")},
         {"full_attention", rope_parameters(c.rope_full, "full", "proportional")}}},

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 
 namespace facet {
 
+class SafetensorsWriter;
 class ThreadPool;
 
 struct GeneratorOptions {
@@ -30,6 +32,9 @@ struct GeneratorOptions {
   bool dead_kv = false;            // HF: also write unused k/v/k_norm on KV-shared layers
   bool multimodal_layout = false;  // HF: Gemma4ForConditionalGeneration, "model.language_model."
   int threads = 0;                 // 0: one per hardware thread
+  // HF: called with config.json's object and the safetensors writer before either is written,
+  // to add parts beside the decoder (the 12B's encoder-free embedders).
+  std::function<void(nlohmann::json& config, SafetensorsWriter& writer)> extra_hf_parts;
 };
 
 // A generator config file: an HF text config plus generator-only keys ("name", "seed",

@@ -60,6 +60,8 @@ GeneratedModel write_random_hf(const ModelConfig& c, const GeneratorOptions& opt
 
   nlohmann::json config = options.multimodal_layout ? hf_multimodal_config_json(c) : hf_config_json(c);
   config["torch_dtype"] = torch_dtype_name(options.dtype);
+  SafetensorsWriter writer;
+  if (options.extra_hf_parts) options.extra_hf_parts(config, writer);
   write_text_file(dir + "/config.json", config.dump(2) + "\n");
   if (options.hf_tokenizer_json.empty()) {
     write_text_file(dir + "/tokenizer.json", hf_tokenizer_json(synthetic_vocabulary(c.vocab_size)).dump() + "\n");
@@ -71,7 +73,6 @@ GeneratedModel write_random_hf(const ModelConfig& c, const GeneratorOptions& opt
   ThreadPool pool(options.threads);
   const std::string prefix = options.multimodal_layout ? kHfPrefixMultimodal : kHfPrefixText;
   const std::vector<TensorSpec> specs = hf_tensor_specs(c, options.dead_kv);
-  SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
   for (const TensorSpec& spec : specs)
     writer.add_tensor(prefix + spec.hf_name, options.dtype, spec.shape, [&](uint8_t* dst, size_t) {
@@ -81,7 +82,7 @@ GeneratedModel write_random_hf(const ModelConfig& c, const GeneratorOptions& opt
   std::vector<std::string> files = writer.write_sharded(dir, kMaxShardBytes);
   files.push_back(dir + "/config.json");
   files.push_back(dir + "/tokenizer.json");
-  return generated_model_report(std::move(files), static_cast<int64_t>(specs.size()), start);
+  return generated_model_report(std::move(files), static_cast<int64_t>(writer.tensor_count()), start);
 }
 
 }  // namespace facet

@@ -211,6 +211,15 @@ std::unique_ptr<VisionTower> load_vision_tower(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     const HfTowerConfig hf = read_hf_tower_config(path, "vision");
+    if (is_encoder_free_vision_config(hf.tower)) {
+      tower->encoder_free = load_encoder_free_vision(path, hf.tower, hf.text_hidden_size, hf.config_path);
+      const EncoderFreeVisionConfig& e = tower->encoder_free->config;
+      tower->config.patch_size = e.patch_size;
+      tower->config.pooling_kernel = e.pooling_kernel;
+      tower->config.default_soft_tokens = e.default_soft_tokens;
+      tower->config.text_hidden_size = e.text_hidden_size;
+      return tower;
+    }
     tower->config = VisionConfig::from_hf_json(hf.tower, hf.text_hidden_size, hf.config_path);
     tower->source = std::make_unique<ManifestHfSource>(SafetensorsSet::open(path),
                                                        tensor_name_pairs(vision_manifest(tower->config)));

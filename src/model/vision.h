@@ -26,6 +26,7 @@
 
 #include "kernels/matmul.h"
 #include "media/image_preprocess.h"
+#include "model/encoder_free.h"
 #include "model/random_model.h"
 #include "model/tower_ops.h"
 #include "model/weight_source.h"
@@ -90,15 +91,19 @@ struct VisionWeights {
   WeightMatrix projection;                    // [Ht, Hv]
 };
 
+// What turns an image into soft tokens. For the 12B (encoder-free, see encoder_free.h)
+// `encoder_free` is set, `weights` and `source` are empty and `config` holds only what
+// preprocessing and callers read: patch size, pooling kernel, default budget, text width.
 struct VisionTower {
   std::string path;
   VisionConfig config;
   std::unique_ptr<WeightSource> source;
   VisionWeights weights;
+  std::unique_ptr<EncoderFreeVision> encoder_free;
 };
 
-// Loads an mmproj GGUF (projector gemma4v) or an HF Gemma4ForConditionalGeneration folder's
-// vision tower. Throws Error naming the file and the problem (not a vision projector, a
+// Loads an mmproj GGUF (projector gemma4v), an HF Gemma4ForConditionalGeneration folder's
+// vision tower or an HF Gemma4UnifiedForConditionalGeneration (12B) folder's image embedder. Throws Error naming the file and the problem (not a vision projector, a
 // missing or misshapen tensor, an audio-only mmproj).
 std::unique_ptr<VisionTower> load_vision_tower(const std::string& path);
 // True when `path` is an mmproj GGUF with a vision encoder or a model folder whose

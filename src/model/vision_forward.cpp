@@ -143,6 +143,7 @@ void encoder_layer(const VisionConfig& c, const VisionLayerWeights& l, std::vect
 }  // namespace
 
 std::vector<float> encode_image(const VisionTower& tower, const ImagePatches& patches, ThreadPool& pool) {
+  if (tower.encoder_free) return embed_image_encoder_free(*tower.encoder_free, patches, pool);
   const VisionConfig& c = tower.config;
   const VisionWeights& w = tower.weights;
   const int64_t Hv = c.hidden_size, Pv = c.patch_values(), k = c.pooling_kernel;
