@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -244,6 +245,60 @@ TEST_P(PackedMatmul, GivesTheFileLayoutsBits) {
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// matmul_same_input (q/k/v and gate/up of a layer in one parallel loop) against matmul() on
+// each product alone, bit for bit: same-type groups, Q4_K_M's mixed Q4_K/Q6_K, float types,
+// a float/quantized mix (which runs one by one), packed and file layouts, rows that are not
+// whole groups of 16, every token count of decode and speculative checks, every SIMD target.
+TEST(MatmulSameInput, GivesEachProductTheBitsOfItsOwnMatmul) {
+  ThreadPool two(2), seven(7);
+  const std::vector<std::vector<DType>> combos = {{DType::Q4_0, DType::Q4_0, DType::Q4_0},
+                                                  {DType::Q4_K, DType::Q6_K, DType::Q4_K},
+                                                  {DType::Q8_0, DType::Q8_0},
+                                                  {DType::F16, DType::F16},
+                                                  {DType::BF16, DType::F32},
+                                                  {DType::Q4_0, DType::F16}};
+  constexpr int64_t cols = 512;
+  for (const std::vector<DType>& types : combos)
+    for (const bool pack : {false, true}) {
+      // Packed copies need whole groups of 16 rows; the file layout gets ragged row counts.
+      const int64_t rows[3] = {pack ? 48 : 40, pack ? 80 : 24, pack ? 32 : 8};
+      std::vector<QuantMatrix> mats;
+      std::vector<std::unique_ptr<PackedCopy>> copies;
+      for (size_t i = 0; i < types.size(); ++i) mats.push_back(random_matrix(types[i], rows[i], cols, 31 + static_cast<uint32_t>(i)));
+      std::vector<WeightMatrix> ws;
+      for (QuantMatrix& m : mats) {
+        ws.push_back(m.w);
+        if (pack && matmul_reads_packed_weights(m.w.dtype) && packed_bytes(m.w) > 0) {
+          copies.push_back(std::make_unique<PackedCopy>(m.w));
+          ws.back().packed = copies.back()->at;
+        }
+      }
+      for (int64_t target : matmul_simd_targets()) {
+        hwy::SetSupportedTargetsForTest(target);
+        for (int64_t tokens : {1, 2, 3, 5, 17}) {
+          const std::vector<float> x = activations(tokens, cols, 5 + static_cast<uint32_t>(tokens));
+          for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two, &seven}) {
+            std::vector<std::vector<float>> got(ws.size()), want(ws.size());
+            std::vector<MatmulOutput> products;
+            for (size_t i = 0; i < ws.size(); ++i) {
+              got[i].assign(static_cast<size_t>(tokens * ws[i].rows), NAN);
+              want[i].assign(got[i].size(), NAN);
+              matmul(ws[i], x.data(), tokens, want[i].data(), pool);
+              products.push_back({&ws[i], got[i].data()});
+            }
+            matmul_same_input(products, x.data(), tokens, pool);
+            for (size_t i = 0; i < ws.size(); ++i)
+              for (size_t e = 0; e < got[i].size(); ++e)
+                ASSERT_EQ(got[i][e], want[i][e]) << hwy::TargetName(target) << ", product " << i << " ("
+                                                 << dtype_name(ws[i].dtype) << (pack ? ", packed" : "") << "), "
+                                                 << tokens << " tokens, element " << e;
+          }
+        }
+      }
+      hwy::SetSupportedTargetsForTest(0);
+    }
+}
 
 TEST(PackedWeights, OnlyWholeGroupsOfPackableTypesArePacked) {
   if (!matmul_reads_packed_weights(DType::Q4_0)) GTEST_SKIP() << "this CPU's kernels have no packed path";

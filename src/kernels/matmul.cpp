@@ -109,6 +109,51 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   else rows_task(0, w.rows);
 }
 
+void matmul_same_input(std::span<const MatmulOutput> products, const float* x, int64_t n_tokens, ThreadPool* pool) {
+  if (products.empty()) return;
+  const WeightMatrix& first = *products[0].w;
+  const bool quantized = is_block_quantized(first.dtype);
+  bool shared = pool != nullptr && products.size() > 1;
+  int64_t work = 0;
+  for (const MatmulOutput& p : products) {
+    const WeightMatrix& w = *p.w;
+    shared = shared && w.lora == nullptr && w.cols == first.cols && is_block_quantized(w.dtype) == quantized &&
+             (!quantized || matmul_needs_widened_activations(w.dtype) == matmul_needs_widened_activations(first.dtype));
+    work += w.rows * w.cols * n_tokens;
+  }
+  if (!shared || work < (1 << 15)) {
+    for (const MatmulOutput& p : products) matmul(*p.w, x, n_tokens, p.y, pool);
+    return;
+  }
+  // Every product's rows in groups of 16 (whole groups of the packed layouts and the prefill
+  // tiles; each row's sum does not depend on the group it is computed in), numbered across
+  // the products in order.
+  constexpr int64_t kGroupRows = 16;
+  std::vector<int64_t> first_group(products.size() + 1, 0);
+  for (size_t i = 0; i < products.size(); ++i)
+    first_group[i + 1] = first_group[i] + (products[i].w->rows + kGroupRows - 1) / kGroupRows;
+  thread_local QuantizedActivations buffer;
+  QuantizedActivations& xq = buffer;  // named: the workers' lambdas must see this thread's buffer
+  if (quantized) {
+    prepare_activations(n_tokens, first.cols, first.dtype, xq);
+    if (n_tokens > 1)
+      pool->parallel_for(n_tokens, [&](int64_t begin, int64_t end) { quantize_activations(x, begin, end - begin, xq); });
+    else
+      quantize_activations(x, 0, n_tokens, xq);
+  }
+  pool->parallel_for(first_group.back(), [&](int64_t begin, int64_t end) {
+    size_t i = static_cast<size_t>(std::upper_bound(first_group.begin(), first_group.end(), begin) - first_group.begin()) - 1;
+    for (int64_t g = begin; g < end; ++i) {
+      const int64_t stop = std::min(end, first_group[i + 1]);
+      const WeightMatrix& w = *products[i].w;
+      const int64_t r0 = (g - first_group[i]) * kGroupRows, r1 = std::min(w.rows, (stop - first_group[i]) * kGroupRows);
+      if (quantized) matmul_rows_quantized(w, xq, products[i].y, r0, r1);
+      else matmul_rows_float(w, x, n_tokens, products[i].y, r0, r1);
+      g = stop;
+    }
+  });
+}
+
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   std::vector<float> row(static_cast<size_t>(w.cols));
   for (int64_t r = 0; r < w.rows; ++r) {

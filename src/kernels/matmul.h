@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "tensor/tensor.h"
 
@@ -57,6 +58,20 @@ WeightMatrix expert_matrix(const TensorView& t, int64_t index);
 // matmul_simd.h), which adds a relative error of about 1/254 of each block's max |x|.
 // Attached LoRA adapters (w.lora) are added in f32 after the base product.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+
+// One product of matmul_same_input: y = W x, laid out as matmul's.
+struct MatmulOutput {
+  const WeightMatrix* w;
+  float* y;
+};
+
+// matmul(*p.w, x, n_tokens, p.y, pool) for every p, with the same bits, but in one parallel
+// loop over all their rows: the activations are quantized once and the threads meet once
+// instead of once per product (q/k/v and gate/up of a layer read one input; on a decode
+// step each product is small enough that the meeting and the start of each thread's stream
+// cost a good part of its time). Products that cannot share (a LoRA, different column
+// counts or activation layouts) run one after another as matmul().
+void matmul_same_input(std::span<const MatmulOutput> products, const float* x, int64_t n_tokens, ThreadPool* pool);
 
 // y[t * W.rows + r] += Σ over W.lora's chain of scale · B[lora_row_offset + r] · (A x[t]):
 // the LoRA part of matmul() on its own (matmul calls it after the base product).

@@ -108,7 +108,16 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   }, kTokensPerChunk);
 
   std::vector<float> q(static_cast<size_t>(n * q_row));
-  matmul(w.q, a.data(), n, q.data(), &ctx.pool);
+  if (lc.owns_kv) {  // q, k and v (K=V: q and k) in one parallel loop over the shared input
+    std::vector<float>& k = ctx.batch_k[static_cast<size_t>(layer)];
+    std::vector<float>& v = ctx.batch_v[static_cast<size_t>(layer)];
+    k.resize(static_cast<size_t>(n * kv_row));
+    v.resize(static_cast<size_t>(n * kv_row));
+    const MatmulOutput products[3] = {{&w.q, q.data()}, {&w.k, k.data()}, {&w.v, v.data()}};
+    matmul_same_input(std::span<const MatmulOutput>(products, lc.k_eq_v ? 2 : 3), a.data(), n, &ctx.pool);
+  } else {
+    matmul(w.q, a.data(), n, q.data(), &ctx.pool);
+  }
   ctx.pool.parallel_for(n, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* qt = &q[static_cast<size_t>(t * q_row)];
@@ -120,11 +129,7 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   if (lc.owns_kv) {
     std::vector<float>& k = ctx.batch_k[static_cast<size_t>(layer)];
     std::vector<float>& v = ctx.batch_v[static_cast<size_t>(layer)];
-    k.resize(static_cast<size_t>(n * kv_row));
-    v.resize(static_cast<size_t>(n * kv_row));
-    matmul(w.k, a.data(), n, k.data(), &ctx.pool);
     if (lc.k_eq_v) v = k;  // raw K projection, before k_norm and RoPE (pitfall 4)
-    else matmul(w.v, a.data(), n, v.data(), &ctx.pool);
     ctx.pool.parallel_for(n, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         float* kt = &k[static_cast<size_t>(t * kv_row)];

@@ -26,8 +26,8 @@ void geglu(const WeightMatrix& gate_w, const WeightMatrix& up_w, const WeightMat
     gate.resize(static_cast<size_t>(size));
     up.resize(static_cast<size_t>(size));
   }
-  matmul(gate_w, u, n, gate.data(), pool);
-  matmul(up_w, u, n, up.data(), pool);
+  const MatmulOutput products[2] = {{&gate_w, gate.data()}, {&up_w, up.data()}};
+  matmul_same_input(products, u, n, pool);
   // Element by element, with the same arithmetic wherever a chunk starts (see GeluTanhMul).
   auto activate = [&](int64_t begin, int64_t end) { gelu_tanh_mul(gate.data() + begin, up.data() + begin, end - begin); };
   if (pool != nullptr) pool->parallel_for(size, activate, int64_t{1} << 14);
