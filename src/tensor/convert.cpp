@@ -1,6 +1,10 @@
 #include "tensor/convert.h"
 
 #include <cmath>
+#include <cstring>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 #include "tensor/nf4.h"
@@ -15,6 +19,34 @@ inline uint16_t load_u16(const uint8_t* p) {
   std::memcpy(&v, p, 2);
   return v;
 }
+
+#if defined(__x86_64__)
+// F16 rows through the CPU's F16C conversion, 8 values an instruction (the KV cache's default
+// type: decode at long contexts converts every cached row of a layer per step, and one call
+// of f16_to_f32 per value was about 5% of an E2B step at 2,000 positions). A group holding a
+// signalling NaN, which vcvtph2ps would quiet, goes through f16_to_f32, so every bit pattern
+// converts as f16_to_f32 converts it.
+__attribute__((target("avx,f16c"))) void f16_row_to_f32_f16c(const uint8_t* s, float* d, int64_t n) {
+  const __m128i magnitude = _mm_set1_epi16(0x7fff), infinity = _mm_set1_epi16(0x7c00), quiet = _mm_set1_epi16(0x0200);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 2 * i));
+    const __m128i nan = _mm_cmpgt_epi16(_mm_and_si128(h, magnitude), infinity);
+    const __m128i signalling = _mm_and_si128(nan, _mm_cmpeq_epi16(_mm_and_si128(h, quiet), _mm_setzero_si128()));
+    if (_mm_movemask_epi8(signalling) == 0) {
+      _mm256_storeu_ps(d + i, _mm256_cvtph_ps(h));
+    } else {
+      for (int64_t j = i; j < i + 8; ++j) d[j] = f16_to_f32(load_u16(s + 2 * j));
+    }
+  }
+  for (; i < n; ++i) d[i] = f16_to_f32(load_u16(s + 2 * i));
+}
+
+bool cpu_has_f16c() {
+  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return yes;
+}
+#endif
 
 }  // namespace
 
@@ -87,6 +119,12 @@ void row_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
     // 16-bit loads go through memcpy: safetensors data need not be aligned.
     case DType::F16: {
       const auto* s = static_cast<const uint8_t*>(src);
+#if defined(__x86_64__)
+      if (cpu_has_f16c()) {
+        f16_row_to_f32_f16c(s, dst, n);
+        return;
+      }
+#endif
       for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(s + 2 * i));
       return;
     }
