@@ -12,6 +12,7 @@
 #include "support/paths.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
+#include "support/unified_model.h"
 
 namespace facet {
 namespace {
@@ -165,8 +166,8 @@ TEST_F(CliImage, AnswersWithAudioInThePrompt) {
 // The 12B layout: one Gemma4UnifiedForConditionalGeneration folder holds the decoder and the
 // encoder-free embedders, so `facet run FOLDER --image --audio` needs no --mmproj.
 TEST_F(CliImage, UnifiedFolderTakesImageAndAudioWithoutAProjector) {
-  const auto made = run_command(test::facet_bin() + " make-test-model --config " + test::source_dir() +
-                                "/models/configs/tiny-unified.json --out " + dir.file("unified"));
+  const auto made = run_command(test::facet_bin() + " make-test-model --config " + test::tiny_unified_config(dir) +
+                                " --out " + dir.file("unified"));
   ASSERT_EQ(made.exit_code, 0) << made.err;
   write_wav(dir.file("tone.wav"), 1.3, 44100);
   const auto r = run_command(test::facet_bin() + " run " + dir.file("unified") +

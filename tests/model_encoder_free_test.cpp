@@ -30,6 +30,7 @@
 #include "support/reference_forward.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
+#include "support/unified_model.h"
 #include "support/tower_reference.h"
 #include "tensor/convert.h"
 #include "util/thread_pool.h"
@@ -244,8 +245,9 @@ TEST(EncoderFree, AudioTokenCountsAndLimits) {
 
 TEST(EncoderFree, WholeUnifiedFolderIsModelAndProjector) {
   test::TempDir dir;
-  const auto made = test::run_command(test::facet_bin() + " make-test-model --config " + test::source_dir() +
-                                      "/models/configs/tiny-unified.json --out " + dir.file("unified"));
+  const std::string config = test::tiny_unified_config(dir);
+  const auto made = test::run_command(test::facet_bin() + " make-test-model --config " + config + " --out " +
+                                      dir.file("unified"));
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::string folder = dir.file("unified");
   auto model = load_model(folder);
@@ -267,8 +269,8 @@ TEST(EncoderFree, WholeUnifiedFolderIsModelAndProjector) {
   EXPECT_EQ(audio->config.text_hidden_size, model->config.hidden_size);
 
   // The embedders have no GGUF names: a .gguf output is refused with the reason.
-  const auto gguf = test::run_command(test::facet_bin() + " make-test-model --config " + test::source_dir() +
-                                      "/models/configs/tiny-unified.json --out " + dir.file("u.gguf"));
+  const auto gguf = test::run_command(test::facet_bin() + " make-test-model --config " + config + " --out " +
+                                      dir.file("u.gguf"));
   EXPECT_NE(gguf.exit_code, 0);
   EXPECT_NE(gguf.err.find("only in HF folders"), std::string::npos) << gguf.err;
 }
@@ -279,6 +281,7 @@ TEST(EncoderFree, WholeUnifiedFolderIsModelAndProjector) {
 TEST(EncoderFree, MixedPromptLogitsMatchTheReference) {
   test::TempDir dir;
   GeneratorConfig g = load_generator_config(test::source_dir() + "/models/configs/tiny-unified.json");
+  g.options.hf_tokenizer_json = test::data_dir() + "/tokenizer/gemma4-tokenizer.json";  // see unified_model.h
   write_random_gguf(g.model, g.options, dir.file("decoder.gguf"));
   const EncoderFreeVisionConfig vc = small_vision();
   const EncoderFreeAudioConfig ac = small_audio();
