@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #include <vector>
@@ -42,8 +43,17 @@ __attribute__((target("avx,f16c"))) void f16_row_to_f32_f16c(const uint8_t* s, f
   for (; i < n; ++i) d[i] = f16_to_f32(load_u16(s + 2 * i));
 }
 
+// CPUID leaf 1: AVX (ecx bit 28) and F16C (bit 29), and the OS saving YMM state (OSXSAVE,
+// bit 27, then XCR0 bits 1-2). Read directly: clang's __builtin_cpu_supports knows no "f16c".
 bool cpu_has_f16c() {
-  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+    if (((c >> 27) & 7u) != 7u) return false;
+    unsigned lo = 0, hi = 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 6u) == 6u;
+  }();
   return yes;
 }
 #endif
