@@ -58,14 +58,6 @@ void EncoderFreeVisionConfig::validate(const std::string& source) const {
   require(rms_eps > 0 && layer_norm_eps > 0, source, ": vision norm eps must be positive");
 }
 
-VisionPreprocessConfig EncoderFreeVisionConfig::preprocess(int max_soft_tokens) const {
-  VisionPreprocessConfig p;
-  p.patch_size = patch_size;
-  p.pooling_kernel = pooling_kernel;
-  p.max_soft_tokens = max_soft_tokens > 0 ? max_soft_tokens : default_soft_tokens;
-  return p;
-}
-
 EncoderFreeVisionConfig EncoderFreeVisionConfig::from_hf_json(const json& v, int text_hidden_size,
                                                               const std::string& source) {
   require(v.is_object(), source, ": vision_config must be an object");

@@ -51,7 +51,6 @@ struct EncoderFreeVisionConfig {
   int merged_patch() const { return patch_size * pooling_kernel; }
   int patch_values() const { return 3 * merged_patch() * merged_patch(); }
   void validate(const std::string& source) const;
-  VisionPreprocessConfig preprocess(int max_soft_tokens = 0) const;
   static EncoderFreeVisionConfig from_hf_json(const nlohmann::json& vision_config, int text_hidden_size,
                                               const std::string& source);
 };
