@@ -89,6 +89,32 @@ TEST(CliBench, TableNamesTheTestsTheMachineAndTheBuild) {
   EXPECT_NE(r.out.find("build:   facet "), std::string::npos) << r.out;
 }
 
+// -d: every test starts from that many tokens in the cache. The e2b-like model's sliding
+// window is shorter than the depth, so each run rewinds wrapped rings (the slack they keep);
+// the tests are named as llama-bench names them.
+TEST(CliBench, DepthRunsEachTestAfterThatManyCachedTokens) {
+  auto r = run_command(facet() + " bench " + e2b_like_model() + " -d 40 -p 8 -n 6 -r 3 -t 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["n_depth"], 40);
+  EXPECT_EQ(j["cache_type_k"], "f16");  // what facet run uses
+  EXPECT_EQ(j["cache_type_v"], "f16");
+  expect_consistent_stats(j["prompt"], 3, "prompt");
+  expect_consistent_stats(j["gen"], 3, "gen");
+  auto table = run_command(facet() + " bench " + e2b_like_model() + " -d 40 -p 8 -n 6 -r 1");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("pp8 @ d40"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("tg6 @ d40"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("kv cache: K f16, V f16"), std::string::npos) << table.out;
+
+  // Every cache type, as -ctk/-ctv (llama-bench's flags) choose it.
+  auto q8 = run_command(facet() + " bench " + e2b_like_model() + " -d 40 -p 8 -n 6 -r 1 -ctk q8_0 -ctv F32 --json");
+  ASSERT_EQ(q8.exit_code, 0) << q8.err;
+  auto jq = nlohmann::json::parse(q8.out);
+  EXPECT_EQ(jq["cache_type_k"], "q8_0");
+  EXPECT_EQ(jq["cache_type_v"], "f32");
+}
+
 // --bandwidth: the bytes a generated token reads are every tensor but the per-layer-embedding
 // table (counted here from the GGUF), and the limit is the measured bandwidth over them.
 TEST(CliBench, BandwidthGivesTheGenerationLimit) {
@@ -136,6 +162,10 @@ TEST(CliBench, BadFlagsGiveAClearError) {
       {"-p 0 -n 0", "nothing to measure"},
       {"-b 0", "-b/--batch-size must be at least 1"},
       {"-p 100000", "exceed the model's context length"},
+      {"-d -1", "-d/--n-depth must be 0 or more"},
+      {"-d 100000 -p 8", "exceed the model's context length"},
+      {"-d 8 --draft x.gguf", "-d/--n-depth is not available with --draft"},
+      {"-ctk q5_1", "unknown KV cache type 'q5_1'"},
   };
   for (const Case& c : cases) {
     auto r = run_command(facet() + " bench " + moe_model() + " " + c.args);

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "kernels/attention_rows.h"
+#include "kernels/attention_spans.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "model/assistant.h"
@@ -31,55 +31,26 @@ int source_layer(const ModelConfig& target, LayerKind kind) {
 }
 
 // Queries (already normed and rotated) of every head over the target cache's positions
-// [lo, hi] of layer `layer`; scale 1.0 as in Gemma 4 (the q/k norms set the scale). An f32
-// cache is read where it lies (a ring wraps at most once); other types are decoded first.
-// The heads of one KV head read each key and value row once, through the decoder's
-// attention kernels (a copy and a scalar loop per head cost the E2B-shaped drafter about
-// 1 ms a step at 2048 positions).
+// [lo, hi] of layer `layer`; scale 1.0 as in Gemma 4 (the q/k norms set the scale). The
+// cache is read where it lies (a ring wraps at most once), through the decoder's attention
+// helper: the heads of one KV head read each key and value row once, and rows not stored
+// as f32 are converted a chunk at a time (a window-sized copy cost the E2B-shaped drafter
+// about 1 ms a step at 2,048 positions).
 std::vector<float> attend_to_target(const std::vector<float>& q, int n_heads, int64_t D, const KvCache& cache,
                                     int layer, int n_kv, int64_t lo, int64_t hi) {
   const KvCache::Layer& l = cache.layer(layer);
-  const int64_t count = hi - lo + 1, row = l.row;
-  struct Span {
-    const float* k;
-    const float* v;
-    int64_t count;
-  };
-  std::vector<Span> spans;
-  std::vector<float> k, v;
-  if (cache.types().k == DType::F32 && cache.types().v == DType::F32) {
-    for (int64_t p = lo; p <= hi;) {
-      const int64_t slot = KvCache::slot(l, p), run = std::min(hi + 1 - p, l.capacity - slot);
-      spans.push_back({reinterpret_cast<const float*>(l.k_row(slot)), reinterpret_cast<const float*>(l.v_row(slot)), run});
-      p += run;
-    }
-  } else {
-    k.resize(static_cast<size_t>(count * row));
-    v.resize(k.size());
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t slot = KvCache::slot(l, lo + i);
-      row_to_f32(cache.types().k, l.k_row(slot), &k[static_cast<size_t>(i * row)], row);
-      row_to_f32(cache.types().v, l.v_row(slot), &v[static_cast<size_t>(i * row)], row);
-    }
-    spans.push_back({k.data(), v.data(), count});
+  std::vector<KvRowSpan> spans;
+  for (int64_t p = lo; p <= hi;) {
+    const int64_t slot = KvCache::slot(l, p), run = std::min(hi + 1 - p, l.capacity - slot);
+    spans.push_back({l.k_row(slot), l.v_row(slot), run, l.k_row_bytes, l.v_row_bytes, cache.types().k,
+                     cache.types().v, l.row});
+    p += run;
   }
   const int group = n_heads / n_kv;
-  std::vector<float> out(static_cast<size_t>(n_heads * D), 0.0f), scores(static_cast<size_t>(group * count));
-  for (int g = 0; g < n_kv; ++g) {
-    const float* qg = &q[static_cast<size_t>(g * group * D)];
-    int64_t j = 0;
-    for (const Span& s : spans) {
-      dot_f32_queries(qg, D, group, s.k + g * D, row, s.count, D, &scores[static_cast<size_t>(j)], count);
-      j += s.count;
-    }
-    for (int h = 0; h < group; ++h) softmax(&scores[static_cast<size_t>(h * count)], count);
-    j = 0;
-    for (const Span& s : spans) {
-      accumulate_weighted_rows(&scores[static_cast<size_t>(j)], count, group, s.v + g * D, row, s.count, D,
-                               &out[static_cast<size_t>(g * group * D)], D);
-      j += s.count;
-    }
-  }
+  std::vector<float> out(static_cast<size_t>(n_heads * D)), scores;
+  for (int g = 0; g < n_kv; ++g)
+    attend_spans(&q[static_cast<size_t>(g * group * D)], group, spans, g * D, D, scores,
+                 &out[static_cast<size_t>(g * group * D)]);
   return out;
 }
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/attention_rows.h"
+#include "kernels/attention_spans.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "model/forward_context.h"
@@ -13,35 +13,6 @@
 
 namespace facet {
 namespace {
-
-// K/V rows for a contiguous run of positions.
-struct KvSpan {
-  const float* k;
-  const float* v;
-  int64_t count;
-};
-
-// Attention of `n_q` query heads that share one KV head over the spans (scale 1.0, no
-// soft-cap: spec §4.5). The heads' queries and outputs are D apart; `scores` is scratch.
-void attend(const float* q, int n_q, const KvSpan* spans, int n_spans, int64_t row, int64_t kv_offset, int64_t D,
-            std::vector<float>& scores, float* out) {
-  int64_t total = 0;
-  for (int s = 0; s < n_spans; ++s) total += spans[s].count;
-  scores.resize(static_cast<size_t>(n_q * total));
-  int64_t j = 0;
-  for (int s = 0; s < n_spans; ++s) {
-    dot_f32_queries(q, D, n_q, spans[s].k + kv_offset, row, spans[s].count, D, &scores[static_cast<size_t>(j)], total);
-    j += spans[s].count;
-  }
-  for (int h = 0; h < n_q; ++h) softmax(&scores[static_cast<size_t>(h * total)], total);
-  std::fill(out, out + n_q * D, 0.0f);
-  j = 0;
-  for (int s = 0; s < n_spans; ++s) {
-    accumulate_weighted_rows(&scores[static_cast<size_t>(j)], total, n_q, spans[s].v + kv_offset, row,
-                             spans[s].count, D, out, D);
-    j += spans[s].count;
-  }
-}
 
 // Encodes `n` rows of `row` values in the cache type into `stored` and, for lossy types,
 // replaces the rows by their decoded values.
@@ -58,6 +29,12 @@ void store_rows(DType type, std::vector<float>& rows, int64_t n, int64_t row, st
     }
   }, 16);
 }
+
+// Segments with more tokens than this decode their window to f32 once per layer, for all
+// their tokens; smaller ones (generation, a speculative check pass) have each attention job
+// convert the rows it reads a chunk at a time (attention_spans.h), which writes no
+// window-sized copy. Both give the same bits.
+constexpr int64_t kDecodeWindowOnceTokens = 16;
 
 // f32 K and V of a sequence's cached positions [lo, hi) of one layer, contiguous; for a
 // cache not stored as f32 (decoded once per layer and step, then read by every head).
@@ -152,20 +129,69 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   const std::vector<float>& batch_v = ctx.batch_v[static_cast<size_t>(src)];
   const int group = n_heads / n_kv;  // consecutive query heads share a KV head
   const bool f32_cache = ctx.types.k == DType::F32 && ctx.types.v == DType::F32;
-  std::vector<DecodedRows> decoded(f32_cache ? 0 : ctx.segments.size());
-  for (size_t i = 0; i < decoded.size(); ++i) {
-    // The first token of a sequence looks furthest back.
+  std::vector<DecodedRows> decoded;
+  std::vector<int> decoded_index(ctx.segments.size(), -1);  // per segment: its entry in `decoded`
+  for (size_t i = 0; i < ctx.segments.size() && !f32_cache; ++i) {
     const BatchSegment& seg = ctx.segments[i];
+    if (seg.count <= kDecodeWindowOnceTokens) continue;
+    // The first token of a sequence looks furthest back.
     const int64_t p0 = seg.first_position;
-    decoded[i].layer = &seg.cache->layer(src);
-    decoded[i].lo = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, p0 - c.sliding_window + 1) : 0;
-    decoded[i].hi = p0;
+    DecodedRows d;
+    d.layer = &seg.cache->layer(src);
+    d.lo = lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, p0 - c.sliding_window + 1) : 0;
+    d.hi = p0;
+    decoded_index[i] = static_cast<int>(decoded.size());
+    decoded.push_back(std::move(d));
   }
   if (!decoded.empty()) decode_rows(decoded, ctx.types, ctx.pool);
+
+  // Each token's window: the K/V rows it sees, as up to three spans.
+  struct Window {
+    KvRowSpan spans[3];
+    int n_spans = 0;
+    std::span<const KvRowSpan> view() const { return {spans, static_cast<size_t>(n_spans)}; }
+  };
+  std::vector<Window> windows(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) {
+    Window& win = windows[static_cast<size_t>(t)];
+    const size_t seg_index = static_cast<size_t>(ctx.segment_of[static_cast<size_t>(t)]);
+    const BatchSegment& seg = ctx.segments[seg_index];
+    const KvCache::Layer& cached = seg.cache->layer(src);
+    const int64_t p0 = seg.first_position;
+    const int64_t pos = p0 + (t - seg.begin);
+    // Causal (and within the window on sliding layers), or anywhere in the token's own image
+    // block (the block is in this batch, so it only moves the ends within the batch rows).
+    const int64_t block_first_pos = p0 + (ctx.block_first[static_cast<size_t>(t)] - seg.begin);
+    const int64_t last = ctx.block_last[static_cast<size_t>(t)];  // the last batch row it sees
+    const int64_t first = std::min(
+        block_first_pos, lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0);
+    if (decoded_index[seg_index] >= 0) {
+      const DecodedRows& d = decoded[static_cast<size_t>(decoded_index[seg_index])];
+      if (first < p0)
+        win.spans[win.n_spans++] = f32_row_span(&d.k[static_cast<size_t>((first - d.lo) * kv_row)],
+                                                &d.v[static_cast<size_t>((first - d.lo) * kv_row)], p0 - first, kv_row);
+    } else {
+      // Cached positions [first, p0) as stored: contiguous, or split in two where a ring wraps.
+      for (int64_t p = first; p < p0;) {
+        const int64_t slot = KvCache::slot(cached, p);
+        const int64_t run = std::min(p0 - p, cached.capacity - slot);
+        win.spans[win.n_spans++] = {cached.k_row(slot), cached.v_row(slot), run, cached.k_row_bytes,
+                                    cached.v_row_bytes, ctx.types.k, ctx.types.v, cached.row};
+        p += run;
+      }
+    }
+    const int64_t batch_first = seg.begin + (std::max(first, p0) - p0);  // a row of this batch
+    win.spans[win.n_spans++] = f32_row_span(&batch_k[static_cast<size_t>(batch_first * kv_row)],
+                                            &batch_v[static_cast<size_t>(batch_first * kv_row)],
+                                            last - batch_first + 1, kv_row);
+  }
 
   std::vector<float> attn(static_cast<size_t>(n * q_row));
   // A job: one token and up to kHeadsPerJob query heads of one KV group, which read each
   // K/V row once for all of them; decode (one token) still has several jobs to share out.
+  // (Sharing one token's rows out between threads instead, row pieces for the scores and
+  // column pieces for the weighted sum, was measured slower at 2,048 positions: more
+  // thread meetings and a softmax step between them.)
   constexpr int kHeadsPerJob = 4;
   const int chunks_per_group = (group + kHeadsPerJob - 1) / kHeadsPerJob;
   const int64_t jobs_per_token = static_cast<int64_t>(n_kv) * chunks_per_group;
@@ -177,39 +203,8 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
       const int chunk = static_cast<int>(job % jobs_per_token) % chunks_per_group;
       const int h = kv_head * group + chunk * kHeadsPerJob;  // first query head of the job
       const int n_q = std::min(kHeadsPerJob, group - chunk * kHeadsPerJob);
-      const size_t seg_index = static_cast<size_t>(ctx.segment_of[static_cast<size_t>(t)]);
-      const BatchSegment& seg = ctx.segments[seg_index];
-      const KvCache::Layer& cached = seg.cache->layer(src);
-      const int64_t p0 = seg.first_position;
-      const int64_t pos = p0 + (t - seg.begin);
-      // Causal (and within the window on sliding layers), or anywhere in the token's own image
-      // block (the block is in this batch, so it only moves the ends within the batch rows).
-      const int64_t block_first_pos = p0 + (ctx.block_first[static_cast<size_t>(t)] - seg.begin);
-      const int64_t last = ctx.block_last[static_cast<size_t>(t)];  // the last batch row it sees
-      const int64_t first = std::min(
-          block_first_pos, lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0);
-      KvSpan spans[3];
-      int n_spans = 0;
-      if (!f32_cache) {
-        const DecodedRows& d = decoded[seg_index];
-        if (first < p0)
-          spans[n_spans++] = {&d.k[static_cast<size_t>((first - d.lo) * kv_row)],
-                              &d.v[static_cast<size_t>((first - d.lo) * kv_row)], p0 - first};
-      } else {
-        // Cached positions [first, p0): contiguous, or split in two where a ring wraps.
-        for (int64_t p = first; p < p0;) {
-          const int64_t slot = KvCache::slot(cached, p);
-          const int64_t run = std::min(p0 - p, cached.capacity - slot);
-          spans[n_spans++] = {reinterpret_cast<const float*>(cached.k_row(slot)),
-                              reinterpret_cast<const float*>(cached.v_row(slot)), run};
-          p += run;
-        }
-      }
-      const int64_t batch_first = seg.begin + (std::max(first, p0) - p0);  // a row of this batch
-      spans[n_spans++] = {&batch_k[static_cast<size_t>(batch_first * kv_row)],
-                          &batch_v[static_cast<size_t>(batch_first * kv_row)], last - batch_first + 1};
-      attend(&q[static_cast<size_t>(t * q_row + h * D)], n_q, spans, n_spans, kv_row, kv_head * D, D, scores,
-             &attn[static_cast<size_t>(t * q_row + h * D)]);
+      attend_spans(&q[static_cast<size_t>(t * q_row + h * D)], n_q, windows[static_cast<size_t>(t)].view(),
+                   kv_head * D, D, scores, &attn[static_cast<size_t>(t * q_row + h * D)]);
     }
   }, 1);
 
