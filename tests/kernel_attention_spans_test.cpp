@@ -118,5 +118,75 @@ TEST(KernelAttentionSpans, EveryCacheTypeMatchesDoubleAttentionAndTheWholeWindow
   }
 }
 
+// Rows [first, end) of the spans, as spans.
+std::vector<KvRowSpan> slice(const std::vector<KvRowSpan>& spans, int64_t first, int64_t end) {
+  std::vector<KvRowSpan> out;
+  int64_t j = 0;
+  for (const KvRowSpan& s : spans) {
+    const int64_t lo = std::max(first, j), hi = std::min(end, j + s.count);
+    if (lo < hi) {
+      KvRowSpan part = s;
+      part.k += static_cast<size_t>(lo - j) * s.k_stride;
+      part.v += static_cast<size_t>(lo - j) * s.v_stride;
+      part.count = hi - lo;
+      out.push_back(part);
+    }
+    j += s.count;
+  }
+  return out;
+}
+
+// attend_token_block against attend_spans token by token over each token's own rows, bit for
+// bit: causal windows (one start, growing ends), sliding ones (both ends moving), an image
+// block (several tokens with the same end, seeing rows after their own), and windows that
+// are not nested at all; f32 and f16 rows, a ring split, head counts 1-8, two KV heads per row.
+TEST(KernelAttentionSpans, TokenBlocksGiveEachTokensOwnAttentionBitForBit) {
+  std::mt19937 rng(22);
+  struct Case {
+    std::vector<int64_t> first, end;
+    int n_q;
+    int64_t D;
+  };
+  const std::vector<Case> cases = {
+      {{0, 0, 0, 0}, {37, 38, 39, 40}, 8, 256},                      // causal
+      {{20, 21, 22, 23, 24}, {36, 37, 38, 39, 40}, 4, 64},           // sliding (16 rows)
+      {{3, 3, 3, 3, 7, 8}, {9, 12, 12, 12, 13, 14}, 2, 32},          // an image block (rows 9-11)
+      {{5, 0, 30, 12}, {20, 40, 35, 13}, 3, 48},                     // anything
+      {{0}, {1}, 1, 32},                                             // one token, one row
+      {{0, 1, 2, 3, 4, 5, 6, 7, 8}, {70, 71, 72, 73, 74, 75, 76, 77, 78}, 8, 128},
+  };
+  for (DType type : {DType::F32, DType::F16}) {
+    for (const Case& c : cases) {
+      const int n_tokens = static_cast<int>(c.first.size());
+      int64_t total = 0;
+      for (int64_t e : c.end) total = std::max(total, e);
+      const int64_t row = 2 * c.D, offset = c.D;
+      const StoredRows k = store(type, total, row, rng), v = store(type, total, row, rng);
+      const int64_t split = total / 2;  // a ring wrap
+      const std::vector<KvRowSpan> spans = {
+          {k.bytes.data(), v.bytes.data(), split, k.stride, v.stride, type, type, row},
+          {k.bytes.data() + split * k.stride, v.bytes.data() + split * v.stride, total - split, k.stride, v.stride,
+           type, type, row}};
+      std::normal_distribution<float> dist(0.0f, 0.3f);
+      const int64_t q_stride = c.n_q * c.D + 5, out_stride = c.n_q * c.D + 3;  // strided tokens
+      std::vector<float> q(static_cast<size_t>(n_tokens * q_stride));
+      for (float& x : q) x = dist(rng);
+      std::vector<float> out(static_cast<size_t>(n_tokens * out_stride), -9.0f);
+      attend_token_block(q.data(), q_stride, n_tokens, c.n_q, spans, c.first.data(), c.end.data(), offset, c.D,
+                         out.data(), out_stride);
+      for (int t = 0; t < n_tokens; ++t) {
+        const std::vector<KvRowSpan> own = slice(spans, c.first[static_cast<size_t>(t)], c.end[static_cast<size_t>(t)]);
+        std::vector<float> want(static_cast<size_t>(c.n_q * c.D)), scratch;
+        attend_spans(&q[static_cast<size_t>(t * q_stride)], c.n_q, own, offset, c.D, scratch, want.data());
+        for (int64_t i = 0; i < c.n_q * c.D; ++i)
+          ASSERT_TRUE(same_bits(out[static_cast<size_t>(t * out_stride + i)], want[static_cast<size_t>(i)]))
+              << dtype_name(type) << " tokens " << n_tokens << " token " << t << " element " << i;
+        for (int64_t i = c.n_q * c.D; i < out_stride; ++i)
+          ASSERT_EQ(out[static_cast<size_t>(t * out_stride + i)], -9.0f) << "wrote past a token's outputs";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace facet

@@ -39,4 +39,15 @@ KvRowSpan f32_row_span(const float* k, const float* v, int64_t count, int64_t st
 void attend_spans(const float* q, int n_q, std::span<const KvRowSpan> spans, int64_t offset, int64_t D,
                   std::vector<float>& scores, float* out);
 
+// attend_spans for a block of tokens whose windows are ranges of the same rows: token t's
+// n_q queries (q + t * q_token_stride, D apart) attend over rows [window_first[t],
+// window_end[t]) of `rows` (row indices over all spans in order; non-empty ranges), and its
+// output goes to out + t * out_token_stride (n_q × D). Each K and V row is read once for the
+// whole block instead of once per token (a prompt after a long context read the window's
+// f32 copy once per token), and every score and output element gets attend_spans'
+// operations in its order: the same bits.
+void attend_token_block(const float* q, int64_t q_token_stride, int n_tokens, int n_q,
+                        std::span<const KvRowSpan> rows, const int64_t* window_first, const int64_t* window_end,
+                        int64_t offset, int64_t D, float* out, int64_t out_token_stride);
+
 }  // namespace facet

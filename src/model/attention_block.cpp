@@ -145,66 +145,109 @@ void attention_block(ForwardContext& ctx, int layer, std::vector<float>& x) {
   }
   if (!decoded.empty()) decode_rows(decoded, ctx.types, ctx.pool);
 
-  // Each token's window: the K/V rows it sees, as up to three spans.
-  struct Window {
+  // Where token t's window starts: a position (causal, and within the window on sliding
+  // layers), or anywhere in the token's own image block (the block is in this batch, so it
+  // only moves the ends within the batch rows; ctx.block_last gives the last batch row seen).
+  auto first_position_of = [&](int64_t t) {
+    const BatchSegment& seg = ctx.segments[static_cast<size_t>(ctx.segment_of[static_cast<size_t>(t)])];
+    const int64_t pos = seg.first_position + (t - seg.begin);
+    const int64_t block_first_pos = seg.first_position + (ctx.block_first[static_cast<size_t>(t)] - seg.begin);
+    return std::min(block_first_pos,
+                    lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0);
+  };
+  // Rows of a sequence from position `first` (cached, or in this batch) to batch row `last`,
+  // in position order, as up to three spans.
+  struct Rows {
     KvRowSpan spans[3];
     int n_spans = 0;
     std::span<const KvRowSpan> view() const { return {spans, static_cast<size_t>(n_spans)}; }
   };
-  std::vector<Window> windows(static_cast<size_t>(n));
-  for (int64_t t = 0; t < n; ++t) {
-    Window& win = windows[static_cast<size_t>(t)];
-    const size_t seg_index = static_cast<size_t>(ctx.segment_of[static_cast<size_t>(t)]);
+  auto rows_from = [&](size_t seg_index, int64_t first, int64_t last) {
+    Rows rows;
     const BatchSegment& seg = ctx.segments[seg_index];
     const KvCache::Layer& cached = seg.cache->layer(src);
     const int64_t p0 = seg.first_position;
-    const int64_t pos = p0 + (t - seg.begin);
-    // Causal (and within the window on sliding layers), or anywhere in the token's own image
-    // block (the block is in this batch, so it only moves the ends within the batch rows).
-    const int64_t block_first_pos = p0 + (ctx.block_first[static_cast<size_t>(t)] - seg.begin);
-    const int64_t last = ctx.block_last[static_cast<size_t>(t)];  // the last batch row it sees
-    const int64_t first = std::min(
-        block_first_pos, lc.kind == LayerKind::Sliding ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0);
     if (decoded_index[seg_index] >= 0) {
       const DecodedRows& d = decoded[static_cast<size_t>(decoded_index[seg_index])];
       if (first < p0)
-        win.spans[win.n_spans++] = f32_row_span(&d.k[static_cast<size_t>((first - d.lo) * kv_row)],
-                                                &d.v[static_cast<size_t>((first - d.lo) * kv_row)], p0 - first, kv_row);
+        rows.spans[rows.n_spans++] = f32_row_span(&d.k[static_cast<size_t>((first - d.lo) * kv_row)],
+                                                  &d.v[static_cast<size_t>((first - d.lo) * kv_row)], p0 - first,
+                                                  kv_row);
     } else {
       // Cached positions [first, p0) as stored: contiguous, or split in two where a ring wraps.
       for (int64_t p = first; p < p0;) {
         const int64_t slot = KvCache::slot(cached, p);
         const int64_t run = std::min(p0 - p, cached.capacity - slot);
-        win.spans[win.n_spans++] = {cached.k_row(slot), cached.v_row(slot), run, cached.k_row_bytes,
-                                    cached.v_row_bytes, ctx.types.k, ctx.types.v, cached.row};
+        rows.spans[rows.n_spans++] = {cached.k_row(slot), cached.v_row(slot), run, cached.k_row_bytes,
+                                      cached.v_row_bytes, ctx.types.k, ctx.types.v, cached.row};
         p += run;
       }
     }
     const int64_t batch_first = seg.begin + (std::max(first, p0) - p0);  // a row of this batch
-    win.spans[win.n_spans++] = f32_row_span(&batch_k[static_cast<size_t>(batch_first * kv_row)],
-                                            &batch_v[static_cast<size_t>(batch_first * kv_row)],
-                                            last - batch_first + 1, kv_row);
+    rows.spans[rows.n_spans++] = f32_row_span(&batch_k[static_cast<size_t>(batch_first * kv_row)],
+                                              &batch_v[static_cast<size_t>(batch_first * kv_row)],
+                                              last - batch_first + 1, kv_row);
+    return rows;
+  };
+
+  // Jobs. Prompt chunks (segments of more than kDecodeWindowOnceTokens tokens): blocks of
+  // kTokensPerBlock tokens and one KV head, which read each K/V row once for the block
+  // (attend_token_block; one token at a time read a 2,048-position window's f32 copy once
+  // per token). Generation and check passes: one token and up to kHeadsPerJob query heads
+  // of one KV head, so that one token still has several jobs to share out. (Sharing one
+  // token's rows out between threads instead, row pieces for the scores and column pieces
+  // for the weighted sum, was measured slower at 2,048 positions: more thread meetings and
+  // a softmax step between them.) Every path gives each token the same bits.
+  constexpr int kTokensPerBlock = 8, kHeadsPerJob = 4;
+  struct Job {
+    int64_t t0;
+    int n_tokens, kv_head, h, n_q;
+  };
+  std::vector<Job> jobs;
+  std::vector<Rows> segment_rows(ctx.segments.size());  // blocks read their segment's rows
+  std::vector<int64_t> segment_first(ctx.segments.size());
+  for (size_t i = 0; i < ctx.segments.size(); ++i) {
+    const BatchSegment& seg = ctx.segments[i];
+    if (seg.count > kDecodeWindowOnceTokens) {
+      int64_t first = first_position_of(seg.begin);
+      for (int64_t t = seg.begin + 1; t < seg.begin + seg.count; ++t) first = std::min(first, first_position_of(t));
+      segment_first[i] = first;
+      segment_rows[i] = rows_from(i, first, seg.begin + seg.count - 1);
+      for (int64_t t0 = seg.begin; t0 < seg.begin + seg.count; t0 += kTokensPerBlock)
+        for (int g = 0; g < n_kv; ++g)
+          jobs.push_back({t0, static_cast<int>(std::min<int64_t>(kTokensPerBlock, seg.begin + seg.count - t0)), g,
+                          g * group, group});
+    } else {
+      for (int64_t t = seg.begin; t < seg.begin + seg.count; ++t)
+        for (int g = 0; g < n_kv; ++g)
+          for (int h = 0; h < group; h += kHeadsPerJob)
+            jobs.push_back({t, 1, g, g * group + h, std::min(kHeadsPerJob, group - h)});
+    }
   }
 
   std::vector<float> attn(static_cast<size_t>(n * q_row));
-  // A job: one token and up to kHeadsPerJob query heads of one KV group, which read each
-  // K/V row once for all of them; decode (one token) still has several jobs to share out.
-  // (Sharing one token's rows out between threads instead, row pieces for the scores and
-  // column pieces for the weighted sum, was measured slower at 2,048 positions: more
-  // thread meetings and a softmax step between them.)
-  constexpr int kHeadsPerJob = 4;
-  const int chunks_per_group = (group + kHeadsPerJob - 1) / kHeadsPerJob;
-  const int64_t jobs_per_token = static_cast<int64_t>(n_kv) * chunks_per_group;
-  ctx.pool.parallel_for(n * jobs_per_token, [&](int64_t begin, int64_t end) {
+  ctx.pool.parallel_for(static_cast<int64_t>(jobs.size()), [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / jobs_per_token;
-      const int kv_head = static_cast<int>(job % jobs_per_token) / chunks_per_group;
-      const int chunk = static_cast<int>(job % jobs_per_token) % chunks_per_group;
-      const int h = kv_head * group + chunk * kHeadsPerJob;  // first query head of the job
-      const int n_q = std::min(kHeadsPerJob, group - chunk * kHeadsPerJob);
-      attend_spans(&q[static_cast<size_t>(t * q_row + h * D)], n_q, windows[static_cast<size_t>(t)].view(),
-                   kv_head * D, D, scores, &attn[static_cast<size_t>(t * q_row + h * D)]);
+    for (int64_t i = begin; i < end; ++i) {
+      const Job& job = jobs[static_cast<size_t>(i)];
+      const size_t seg_index = static_cast<size_t>(ctx.segment_of[static_cast<size_t>(job.t0)]);
+      const BatchSegment& seg = ctx.segments[seg_index];
+      const size_t at = static_cast<size_t>(job.t0 * q_row + job.h * D);
+      if (seg.count > kDecodeWindowOnceTokens) {
+        // Each token's window as rows of the segment's: index = position - segment_first.
+        int64_t window_first[kTokensPerBlock], window_end[kTokensPerBlock];
+        for (int b = 0; b < job.n_tokens; ++b) {
+          const int64_t t = job.t0 + b;
+          window_first[b] = first_position_of(t) - segment_first[seg_index];
+          window_end[b] = seg.first_position + (ctx.block_last[static_cast<size_t>(t)] - seg.begin) + 1 -
+                          segment_first[seg_index];
+        }
+        attend_token_block(&q[at], q_row, job.n_tokens, job.n_q, segment_rows[seg_index].view(), window_first,
+                           window_end, job.kv_head * D, D, &attn[at], q_row);
+      } else {
+        const Rows rows = rows_from(seg_index, first_position_of(job.t0), ctx.block_last[static_cast<size_t>(job.t0)]);
+        attend_spans(&q[at], job.n_q, rows.view(), job.kv_head * D, D, scores, &attn[at]);
+      }
     }
   }, 1);
 
