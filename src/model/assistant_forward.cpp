@@ -11,7 +11,6 @@
 #include "model/assistant.h"
 #include "model/forward_context.h"
 #include "model/model_inputs.h"
-#include "tensor/convert.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
